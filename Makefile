@@ -1,0 +1,49 @@
+# fraudstream: `make demo` and `make test` are all a fresh machine needs (Python 3.11+, Java 17).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+UV_VERSION := 0.13.9
+UV := $(VENV)/bin/uv
+BIN := $(VENV)/bin
+
+.PHONY: help install demo test test-unit lint format bench lock clean
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml uv.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(UV) || $(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV) sync --frozen --all-extras
+	@touch $@
+
+install: $(VENV)/.installed ## Create .venv and install the locked dependencies (all extras + dev tools)
+
+demo: install ## Run the pipeline end to end on the embedded AWS emulator
+	$(BIN)/fraudstream demo
+
+test: install ## Run the whole test suite (unit, functional, integration)
+	$(BIN)/pytest
+
+test-unit: install ## Run only the fast unit tests
+	$(BIN)/pytest tests/unit
+
+lint: install ## ruff (lint + format check), mypy --strict, lockfile check
+	$(UV) lock --check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install ## Run the benchmarks side by side and write bench/results.json
+	$(BIN)/fraudstream bench
+
+lock: ## Re-resolve uv.lock after editing pyproject.toml
+	$(UV) lock
+
+clean: ## Remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,104 @@
+"""The lake's tables: one schema definition that the processor writes, the Glue catalog declares
+and `fraudstream query` reads. Layout: `<table>/dt=YYYY-MM-DD/hour=HH/<file>.parquet` (UTC)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import pyarrow as pa
+
+from fraudstream.contracts import TRANSACTION_ARROW_SCHEMA
+from ml_model.features import FEATURE_SPEC
+
+__all__ = [
+    "AGGREGATES",
+    "LAKE_TABLES",
+    "PARTITION_KEYS",
+    "QUARANTINE",
+    "TRANSACTIONS",
+    "LakeTable",
+    "partition_path",
+]
+
+# Hive-style partition keys, both strings: dt=YYYY-MM-DD, hour=HH (zero-padded, UTC).
+PARTITION_KEYS: Final = ("dt", "hour")
+
+
+@dataclass(frozen=True)
+class LakeTable:
+    """A table of the lake: its S3 prefix, its Parquet schema and the column that partitions it."""
+
+    name: str
+    prefix: str
+    schema: pa.Schema
+    partition_time_column: str
+    description: str
+
+
+_SCORED_COLUMNS = [
+    pa.field("score", pa.float64(), nullable=False),
+    pa.field("is_alert", pa.bool_(), nullable=False),
+    pa.field("model_version", pa.string(), nullable=False),
+    pa.field("scored_by", pa.string(), nullable=False),
+    pa.field("reasons", pa.list_(pa.string())),
+    pa.field("batch_id", pa.int64(), nullable=False),
+    pa.field("processed_at", pa.timestamp("us", tz="UTC"), nullable=False),
+]
+
+TRANSACTIONS: Final = LakeTable(
+    name="transactions",
+    prefix="transactions/",
+    schema=pa.schema(
+        list(TRANSACTION_ARROW_SCHEMA) + [pa.field(n, pa.float64()) for n in FEATURE_SPEC.names] + _SCORED_COLUMNS
+    ),
+    partition_time_column="event_time",
+    description="Every valid transaction with its features and score, exactly once.",
+)
+
+AGGREGATES: Final = LakeTable(
+    name="aggregates",
+    prefix="aggregates/",
+    schema=pa.schema(
+        [
+            pa.field("card_id", pa.string(), nullable=False),
+            pa.field("window_start", pa.timestamp("us", tz="UTC"), nullable=False),
+            pa.field("window_end", pa.timestamp("us", tz="UTC"), nullable=False),
+            pa.field("tx_count", pa.int64(), nullable=False),
+            pa.field("amount_sum", pa.float64(), nullable=False),
+            pa.field("amount_mean", pa.float64(), nullable=False),
+            pa.field("amount_max", pa.float64(), nullable=False),
+            pa.field("batch_id", pa.int64(), nullable=False),
+        ]
+    ),
+    partition_time_column="window_start",
+    description="Per-card 10-minute windows sliding every 5 minutes, written once the watermark closes them.",
+)
+
+QUARANTINE: Final = LakeTable(
+    name="quarantine",
+    prefix="quarantine/",
+    schema=pa.schema(
+        [
+            pa.field("raw_data", pa.string(), nullable=False),
+            pa.field("reason", pa.string(), nullable=False),
+            pa.field("detail", pa.string()),
+            pa.field("transaction_id", pa.string()),
+            pa.field("stream_name", pa.string(), nullable=False),
+            pa.field("shard_id", pa.string(), nullable=False),
+            pa.field("sequence_number", pa.string(), nullable=False),
+            pa.field("arrival_time", pa.timestamp("us", tz="UTC"), nullable=False),
+            pa.field("batch_id", pa.int64(), nullable=False),
+            pa.field("quarantined_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        ]
+    ),
+    partition_time_column="arrival_time",
+    description="Records that broke the contract or arrived after the watermark, raw payload and reason.",
+)
+
+LAKE_TABLES: Final = (TRANSACTIONS, AGGREGATES, QUARANTINE)
+
+
+def partition_path(dt: str, hour: int) -> str:
+    """The partition directory for a UTC date (YYYY-MM-DD) and hour: `dt=2026-11-23/hour=19`."""
+    return f"dt={dt}/hour={hour:02d}"

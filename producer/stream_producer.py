@@ -1,0 +1,149 @@
+"""The producer's main loop: paces deliveries by event time (`speedup`) and/or a fixed rate
+(`tps`), routes them to the transactions and labels writers, and stops cleanly on a limit or a
+signal, flushing what it has buffered."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from producer.delivery import Delivery, RecordKind, StreamKind
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from producer.kinesis_writer import KinesisWriter, WriterStats
+
+__all__ = ["Pacing", "ProducerRun", "RunSummary"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """How fast records go out.
+
+    Args:
+        speedup: event time runs this many times faster than wall time (1 = real time);
+            None or 0: event time does not pace the run.
+        tps: at most this many records per second on the transactions stream; None: no cap.
+    """
+
+    speedup: float | None = 1.0
+    tps: float | None = None
+
+
+@dataclass
+class RunSummary:
+    """What a run did."""
+
+    kinds: Counter[str] = field(default_factory=Counter)
+    streams: dict[str, WriterStats] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+    first_event_at: float | None = None
+    last_event_at: float | None = None
+    stopped_by: str = "end of input"
+
+    @property
+    def transactions_put(self) -> int:
+        return sum(n for k, n in self.kinds.items() if k != RecordKind.LABEL)
+
+    @property
+    def rate(self) -> float:
+        return self.transactions_put / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+class ProducerRun:
+    """One run of the producer over a sequence of deliveries.
+
+    Args:
+        writers: one writer per stream.
+        pacing: speed-up and/or rate cap.
+        count: stop after this many records on the transactions stream.
+        duration_s: stop after this many seconds of wall time.
+        linger_s: the longest a buffered record waits before a partial batch is sent.
+        stop: set it (from a signal handler) to stop after flushing.
+        on_progress: called about twice a second with the running summary.
+    """
+
+    def __init__(
+        self,
+        writers: dict[StreamKind, KinesisWriter],
+        *,
+        pacing: Pacing,
+        count: int | None = None,
+        duration_s: float | None = None,
+        linger_s: float = 0.1,
+        stop: threading.Event | None = None,
+        on_progress: Callable[[RunSummary], None] | None = None,
+    ) -> None:
+        self.writers = writers
+        self.pacing = pacing
+        self.count = count
+        self.duration_s = duration_s
+        self.linger_s = linger_s
+        self.stop = stop or threading.Event()
+        self.on_progress = on_progress
+        self.summary = RunSummary(streams={k.value: w.stats for k, w in writers.items()})
+
+    def run(self, records: Iterable[Delivery]) -> RunSummary:
+        """Send `records` until they end, a limit is reached or `stop` is set; always flushes."""
+        summary = self.summary
+        wall0 = time.monotonic()
+        event0: float | None = None
+        tx_sent = 0
+        last_progress = wall0
+        speedup = self.pacing.speedup or None
+        try:
+            for record in records:
+                if self.stop.is_set():
+                    summary.stopped_by = "signal"
+                    break
+                if self.count is not None and tx_sent >= self.count and record.stream is StreamKind.TRANSACTIONS:
+                    summary.stopped_by = "count"
+                    break
+                now = time.monotonic()
+                if self.duration_s is not None and now - wall0 >= self.duration_s:
+                    summary.stopped_by = "duration"
+                    break
+                if event0 is None:
+                    event0 = record.at
+                due = now
+                if speedup is not None:
+                    due = max(due, wall0 + (record.at - event0) / speedup)
+                if self.pacing.tps and record.stream is StreamKind.TRANSACTIONS:
+                    due = max(due, wall0 + tx_sent / self.pacing.tps)
+                wait = due - now
+                if wait > 0:
+                    if wait >= self.linger_s:
+                        self._flush()  # idle until the next record: send what is buffered now
+                    if self.stop.wait(max(0.0, due - time.monotonic())):
+                        summary.stopped_by = "signal"
+                        break
+                for writer in self.writers.values():
+                    writer.flush_if_idle(self.linger_s)
+                self.writers[record.stream].put(record.partition_key, record.data)
+                summary.kinds[record.kind.value] += 1
+                if record.stream is StreamKind.TRANSACTIONS:
+                    tx_sent += 1
+                    if summary.first_event_at is None:
+                        summary.first_event_at = record.at
+                    summary.last_event_at = record.at
+                if self.on_progress is not None and now - last_progress >= 0.5:
+                    summary.elapsed_s = now - wall0
+                    self.on_progress(summary)
+                    last_progress = now
+        finally:
+            self._flush()
+            summary.elapsed_s = time.monotonic() - wall0
+            if self.on_progress is not None:
+                self.on_progress(summary)
+        return summary
+
+    def _flush(self) -> None:
+        for writer in self.writers.values():
+            writer.flush()
