@@ -3,7 +3,7 @@ an optional `is_fraud` (0/1). Other column names are mapped explicitly, never gu
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pandas as pd
@@ -90,7 +90,8 @@ def read_batch_file(path: Path, column_map: dict[str, str] | None = None) -> pd.
         bad = np.flatnonzero(np.asarray(mask))
         if len(bad):
             i = int(bad[0])
-            value = frame[column].iloc[i] if column in frame else None
+            value: Any = frame[column].iloc[i] if column in frame else None
+            value = value.item() if hasattr(value, "item") else value  # numpy scalar -> plain value
             raise BatchFileError(
                 f"{path}: row {i + first_row}, column {column!r}: {value!r} {rule}"
                 + (f" ({len(bad)} bad rows in all)" if len(bad) > 1 else "")

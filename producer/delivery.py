@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from fraudstream.contracts import SCHEMA_VERSION, format_event_time
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 DAY_S: Final = 86_400.0
+_OPTIONAL_FIELDS: Final = ("currency", "merchant_category", "channel", "country", "lat", "lon")
 
 
 class StreamKind(StrEnum):
@@ -117,14 +119,18 @@ class DeliveryConfig:
 
 def encode_transactions(frame: pd.DataFrame) -> list[bytes]:
     """The contract's JSON for each row: optional fields that are missing are left out."""
-    times = (frame["event_time"].dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z").tolist()
-    out = []
-    columns = [frame[c].to_numpy() for c in ("transaction_id", "card_id", "terminal_id", "amount")]
-    optional = {
-        c: frame[c].to_numpy() if c in frame else None
-        for c in ("currency", "merchant_category", "channel", "country", "lat", "lon")
+    utc = frame["event_time"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ms]")
+    times = [f"{t}Z" for t in np.datetime_as_string(utc, unit="ms").tolist()]
+    n = len(frame)
+    columns = {
+        c: frame[c].tolist() if c in frame else [None] * n
+        for c in ("transaction_id", "card_id", "terminal_id", "amount", *_OPTIONAL_FIELDS)
     }
-    for i, (tx_id, card, terminal, amount) in enumerate(zip(*columns, strict=True)):
+    optional = [(name, columns[name]) for name in _OPTIONAL_FIELDS]
+    out = []
+    for i, (tx_id, card, terminal, amount) in enumerate(
+        zip(columns["transaction_id"], columns["card_id"], columns["terminal_id"], columns["amount"], strict=True)
+    ):
         event: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "transaction_id": tx_id,
@@ -133,14 +139,12 @@ def encode_transactions(frame: pd.DataFrame) -> list[bytes]:
             "terminal_id": terminal,
             "amount": float(amount),
         }
-        for name, values in optional.items():
-            if values is None:
-                continue
+        for name, values in optional:
             value = values[i]
-            if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-                continue
-            event[name] = float(value) if name in ("lat", "lon") else str(value)
-        out.append(json.dumps(event, separators=(",", ":")).encode())
+            # None, NaN (value != value) and pandas' NA are all "absent".
+            if value is not None and value == value and value is not pd.NA:
+                event[name] = value
+        out.append(orjson.dumps(event))
     return out
 
 

@@ -4,6 +4,7 @@ and Spark reach it exactly as they would reach AWS. Port 4566 matches LocalStack
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from typing import TYPE_CHECKING, Self
 
@@ -62,13 +63,19 @@ class EmbeddedAws:
         """
         _moto_speedups.install()
         app = DomainDispatcherApplication(create_backend_app)
+        where = f"{self.host}:{self._requested_port}"
+        # Probe first: werkzeug's make_server prints to stderr and exits the process on a taken port.
         try:
-            # Bound here, in the caller's thread, so a taken port is an error and not a hang.
+            with socket.create_server((self.host, self._requested_port)):
+                pass
+        except OSError as e:
+            raise PortInUseError(f"cannot listen on {where}: {e.strerror}") from e
+        try:
             self._server = make_server(
                 self.host, self._requested_port, app, threaded=True, request_handler=MotoRequestHandler
             )
-        except OSError as e:
-            raise PortInUseError(f"cannot listen on {self.host}:{self._requested_port}: {e.strerror}") from e
+        except (OSError, SystemExit) as e:
+            raise PortInUseError(f"cannot listen on {where}") from e
         self._thread = threading.Thread(target=self._server.serve_forever, name="embedded-aws", daemon=True)
         self._thread.start()
         logger.debug("embedded AWS listening", extra={"endpoint_url": self.endpoint_url})
