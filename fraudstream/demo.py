@@ -10,10 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from fraudstream.config import ResourceSettings
-from fraudstream.local.cli import env_exports
-from fraudstream.local.emulator import DEFAULT_PORT, EmbeddedAws, PortInUseError
-from fraudstream.local.provision import provision
+from fraudstream.local import DEFAULT_PORT
 
 __all__ = ["demo"]
 
@@ -30,7 +27,12 @@ def demo(
     Starts the emulator, provisions the streams, bucket and table, and streams several days of
     synthetic transactions (all five fraud scenarios, plus late, duplicate and malformed records).
     """
-    from producer.cli import produce
+    from fraudstream.config import ResourceSettings
+    from fraudstream.local.cli import env_exports
+    from fraudstream.local.emulator import EmbeddedAws, PortInUseError
+    from fraudstream.local.provision import provision
+    from producer.app import run_producer
+    from producer.config import ProducerSettings
 
     try:
         aws = EmbeddedAws(port=DEFAULT_PORT).start()
@@ -50,9 +52,7 @@ def demo(
         for r in provision(ResourceSettings(), shards=2):
             console.print(f"  {r.kind} {r.name}: {'created' if r.created else 'exists'}")
         console.rule(f"2. producer: {days:g} days of synthetic history, as fast as the emulator takes it")
-        produce(
-            days=days,
-            speedup=0,
+        settings = ProducerSettings(
             seed=seed,
             cards=2_000,
             terminals=4_000,
@@ -61,6 +61,7 @@ def demo(
             malformed_share=0.002,
             label_delay_days=1.0,
         )
+        run_producer(settings, ResourceSettings(), days=days, speedup=0)
         console.rule("3. processor")
         console.print(
             "[yellow]The stream processor is not built yet (issue #4): this demo runs the embedded AWS and the "

@@ -4,6 +4,7 @@ by command-line options."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,14 +18,14 @@ class ProducerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FRAUD_PRODUCER__", frozen=True, extra="ignore")
 
     seed: int = 42
-    cards: int = Field(5_000, ge=1)
-    terminals: int = Field(10_000, ge=10)
-    fraud_rate: float = Field(0.006, ge=0.0, lt=0.5)
-    label_delay_days: float = Field(7.0, gt=0.0)
-    late_share: float = Field(0.0, ge=0.0, le=1.0)
-    max_lateness_s: float = Field(600.0, ge=0.0)
-    duplicate_share: float = Field(0.0, ge=0.0, le=1.0)
-    malformed_share: float = Field(0.0, ge=0.0, lt=1.0)
-    max_attempts: int = Field(8, ge=1)
-    linger_s: float = Field(0.1, gt=0.0, description="longest a buffered record waits for a fuller batch")
+    cards: Annotated[int, Field(ge=1)] = 5_000
+    terminals: Annotated[int, Field(ge=10)] = 10_000
+    fraud_rate: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.006
+    label_delay_days: Annotated[float, Field(gt=0.0)] = 7.0
+    late_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    max_lateness_s: Annotated[float, Field(ge=0.0)] = 600.0
+    duplicate_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    malformed_share: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    max_attempts: Annotated[int, Field(ge=1)] = 8
+    linger_s: Annotated[float, Field(gt=0.0, description="longest a buffered record waits for a fuller batch")] = 0.1
     dead_letter: Path = Path("fraudstream-dead-letter.jsonl")

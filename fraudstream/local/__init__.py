@@ -1,8 +1,11 @@
-"""The embedded AWS (a moto server over real HTTP) and resource provisioning for any endpoint."""
+"""The embedded AWS (a moto server over real HTTP) and resource provisioning for any endpoint.
+
+Kept free of imports so that `fraudstream --help` does not load moto.
+"""
 
 from __future__ import annotations
 
-from fraudstream.local.emulator import EmbeddedAws
-from fraudstream.local.provision import provision
+__all__ = ["DEFAULT_PORT"]
 
-__all__ = ["EmbeddedAws", "provision"]
+# LocalStack's port: every command works unchanged against either emulator.
+DEFAULT_PORT = 4566

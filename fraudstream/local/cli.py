@@ -10,9 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from fraudstream.config import ResourceSettings
-from fraudstream.local.emulator import DEFAULT_PORT, EmbeddedAws
-from fraudstream.local.provision import provision as provision_resources
+from fraudstream.local import DEFAULT_PORT
 
 __all__ = ["app"]
 
@@ -42,6 +40,8 @@ def up(
 
     Kinesis, S3, DynamoDB and the other APIs the project uses, in memory: state is gone when it stops.
     """
+    from fraudstream.local.emulator import EmbeddedAws
+
     stopped = threading.Event()
 
     def _stop(signum: int, _frame: Any) -> None:
@@ -69,8 +69,10 @@ def provision(
     Works against whatever endpoint boto3 is configured for: the embedded emulator, LocalStack,
     or an AWS account (where `cdk deploy` is the complete, secure way).
     """
-    resources = ResourceSettings()
-    results = provision_resources(resources, shards=shards)
+    from fraudstream.config import ResourceSettings
+    from fraudstream.local.provision import provision as provision_resources
+
+    results = provision_resources(ResourceSettings(), shards=shards)
     table = Table(show_edge=False)
     table.add_column("resource")
     table.add_column("name")

@@ -12,7 +12,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 
 from fraudstream.exceptions import FraudstreamError
-from fraudstream.local import _moto_speedups
+from fraudstream.local import DEFAULT_PORT, _moto_speedups
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -20,8 +20,6 @@ if TYPE_CHECKING:
     from werkzeug.serving import BaseWSGIServer
 
 __all__ = ["DEFAULT_PORT", "EmbeddedAws", "PortInUseError"]
-
-DEFAULT_PORT = 4566
 logger = logging.getLogger(__name__)
 
 

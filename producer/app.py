@@ -1,0 +1,202 @@
+"""Running the producer: from settings and a source to records on the streams, with progress and a summary."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import signal
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from fraudstream.batch_files import parse_column_map, read_batch_file
+from fraudstream.exceptions import FraudstreamError
+from producer.dead_letter import DeadLetterFile
+from producer.delivery import DeliveryConfig, StreamKind, deliveries
+from producer.generator import GeneratorConfig, TransactionGenerator
+from producer.kinesis_writer import KinesisWriter
+from producer.stream_producer import Pacing, ProducerRun, RunSummary
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    import pandas as pd
+
+    from fraudstream.config import ResourceSettings
+    from producer.config import ProducerSettings
+
+__all__ = ["run_producer"]
+
+console = Console(stderr=True)
+
+
+def _file_frames(frame: pd.DataFrame) -> Iterator[pd.DataFrame]:
+    # One frame per UTC day keeps the delivery scheduler's memory small on long files.
+    days = frame["event_time"].dt.floor("D")
+    for _, chunk in frame.groupby(days, sort=True):
+        yield chunk.reset_index(drop=True)
+
+
+def run_producer(
+    settings: ProducerSettings,
+    resources: ResourceSettings,
+    *,
+    from_file: Path | None = None,
+    column_map: list[str] | None = None,
+    count: int | None = None,
+    duration: float | None = None,
+    days: float | None = None,
+    start_at: datetime | None = None,
+    speedup: float = 1.0,
+    tps: float | None = None,
+) -> RunSummary:
+    """Generate (or replay `from_file`) and send until the input ends, a limit is hit or a signal arrives.
+
+    Args:
+        settings: generator, messiness and retry settings.
+        resources: the stream names.
+        from_file: replay this batch-input file instead of generating.
+        column_map: `FIELD=COLUMN` entries for a file with other column names.
+        count: stop after this many records on the transactions stream.
+        duration: stop after this many seconds.
+        days: event-time span to generate (None: no end).
+        start_at: event time of the first generated transaction (default: now, or now - days).
+        speedup: event time runs this many times faster than wall time; 0 = as fast as possible.
+        tps: cap on transactions-stream records per second.
+
+    Returns:
+        What was sent; the summary is also printed.
+    """
+    delivery_config = DeliveryConfig(
+        seed=settings.seed,
+        label_delay_days=settings.label_delay_days,
+        late_share=settings.late_share,
+        max_lateness_s=settings.max_lateness_s,
+        duplicate_share=settings.duplicate_share,
+        malformed_share=settings.malformed_share,
+    )
+    end_at: float | None = None
+    frames: Iterator[pd.DataFrame]
+    if from_file is not None:
+        frame = read_batch_file(from_file, parse_column_map(column_map))
+        delivery_config = DeliveryConfig(**{**delivery_config.__dict__, "emit_labels": "is_fraud" in frame})
+        frames = _file_frames(frame)
+        source = f"{from_file} ({len(frame):,} transactions)"
+    else:
+        start_at = start_at or datetime.now(UTC) - timedelta(days=days or 0)
+        gen = TransactionGenerator(
+            GeneratorConfig(
+                seed=settings.seed,
+                n_cards=settings.cards,
+                n_terminals=settings.terminals,
+                fraud_rate=settings.fraud_rate,
+            ),
+            start_at.date(),
+        )
+        delivery_config = DeliveryConfig(**{**delivery_config.__dict__, "start_at": start_at})
+        if days is not None:
+            end = start_at + timedelta(days=days)
+            end_at = end.timestamp()
+            frames = itertools.islice(gen.days(), (end.date() - start_at.date()).days + 1)
+        else:
+            frames = gen.days()
+        source = f"synthetic (seed {settings.seed}, {settings.cards:,} cards, from {start_at:%Y-%m-%d %H:%M} UTC)"
+
+    dead = DeadLetterFile(settings.dead_letter)
+    writers = {
+        StreamKind.TRANSACTIONS: KinesisWriter(
+            resources.transactions_stream, dead_letter=dead, max_attempts=settings.max_attempts
+        ),
+        StreamKind.LABELS: KinesisWriter(resources.labels_stream, dead_letter=dead, max_attempts=settings.max_attempts),
+    }
+    for writer in writers.values():
+        writer.setup()
+
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    pacing = Pacing(speedup=speedup or None, tps=tps)
+    console.print(
+        f"producing to [bold]{resources.transactions_stream}[/] / [bold]{resources.labels_stream}[/] from {source}; "
+        f"{'as fast as possible' if not speedup else f'speed-up x{speedup:g}'}"
+        f"{f', at most {tps:g} tx/s' if tps else ''}. Ctrl-C stops after a flush.",
+        highlight=False,
+    )
+    live = Live(Text(""), console=console, refresh_per_second=4, transient=False) if console.is_terminal else None
+    last_log = [0.0]
+
+    def on_progress(summary: RunSummary) -> None:
+        line = _progress_line(summary)
+        if live is not None:
+            live.update(Text(line))
+        elif summary.elapsed_s - last_log[0] >= 10:
+            last_log[0] = summary.elapsed_s
+            console.print(line, highlight=False)
+
+    run = ProducerRun(
+        writers,
+        pacing=pacing,
+        count=count,
+        duration_s=duration,
+        linger_s=settings.linger_s,
+        stop=stop,
+        on_progress=on_progress,
+    )
+    try:
+        if live is not None:
+            live.start()
+        summary = run.run(deliveries(frames, delivery_config, end_at=end_at))
+    except FraudstreamError:
+        for writer in writers.values():
+            writer.abort("Aborted", "the run stopped on an error before this record was sent")
+        raise
+    finally:
+        if live is not None:
+            live.stop()
+        dead.close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    _print_summary(summary, dead)
+    return summary
+
+
+def _progress_line(s: RunSummary) -> str:
+    tx = s.streams.get(StreamKind.TRANSACTIONS.value)
+    labels = s.streams.get(StreamKind.LABELS.value)
+    sent = tx.sent if tx else 0
+    retried = (tx.retried if tx else 0) + (labels.retried if labels else 0)
+    failed = (tx.dead_lettered if tx else 0) + (labels.dead_lettered if labels else 0)
+    event = datetime.fromtimestamp(s.last_event_at, UTC).strftime("%Y-%m-%d %H:%M:%S") if s.last_event_at else "-"
+    return (
+        f"sent {sent:,}  labels {labels.sent if labels else 0:,}  retried {retried:,}  failed {failed:,}  "
+        f"{s.rate:,.0f} rec/s  event time {event}"
+    )
+
+
+def _print_summary(s: RunSummary, dead: DeadLetterFile) -> None:
+    table = Table(title=f"produced in {s.elapsed_s:.1f}s ({s.stopped_by})", show_edge=False)
+    for column in ("stream", "sent", "retried", "throttled", "dead-lettered", "calls"):
+        table.add_column(column, justify="right" if column != "stream" else "left")
+    for name, st in s.streams.items():
+        table.add_row(
+            name, f"{st.sent:,}", f"{st.retried:,}", f"{st.throttled:,}", f"{st.dead_lettered:,}", f"{st.calls:,}"
+        )
+    out = Console()
+    out.print(table)
+    kinds = ", ".join(f"{k} {n:,}" for k, n in sorted(s.kinds.items()))
+    out.print(f"records: {kinds or 'none'}; {s.rate:,.0f} transactions-stream records/s", highlight=False)
+    if dead.count:
+        out.print(f"[yellow]{dead.count:,} record(s) dead-lettered to {dead.path}[/]", highlight=False)
+    if s.first_event_at is not None and s.last_event_at is not None and not math.isnan(s.last_event_at):
+        first = datetime.fromtimestamp(s.first_event_at, UTC)
+        last = datetime.fromtimestamp(s.last_event_at, UTC)
+        out.print(f"event time {first:%Y-%m-%d %H:%M:%S} .. {last:%Y-%m-%d %H:%M:%S} UTC", highlight=False)
