@@ -43,11 +43,12 @@ def produce(
         typer.Option(help="Event time of the first generated transaction, ISO-8601 (default: now, or now - DAYS)."),
     ] = None,
     speedup: Annotated[
-        float,
+        float | None,
         typer.Option(
-            help="Event time runs this many times faster than wall time; 1 = real time, 0 = as fast as possible."
+            help="Event time runs this many times faster than wall time: 1 = real time, 0 = as fast as possible "
+            "(default: 1, or 0 when --tps is given)."
         ),
-    ] = 1.0,
+    ] = None,
     tps: Annotated[float | None, typer.Option(help="Cap on transactions per second.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed: the same seed gives the same transactions.")] = None,
     cards: Annotated[int | None, typer.Option(help="Number of card holders.")] = None,
@@ -96,6 +97,8 @@ def produce(
     resources = ResourceSettings(
         **{k: v for k, v in {"transactions_stream": stream, "labels_stream": labels_stream}.items() if v is not None}
     )
+    if speedup is None:
+        speedup = 0.0 if tps else 1.0
     if speedup < 0 or (tps is not None and tps <= 0):
         raise typer.BadParameter("--speedup must be >= 0 and --tps > 0")
 
