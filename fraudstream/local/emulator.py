@@ -60,6 +60,9 @@ class EmbeddedAws:
             PortInUseError: the port is taken.
         """
         _moto_speedups.install()
+        # NOTE: werkzeug logs every request at INFO and adds its own stderr handler when the
+        # application configured none; the emulator's traffic is not the user's business.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         app = DomainDispatcherApplication(create_backend_app)
         where = f"{self.host}:{self._requested_port}"
         # Probe first: werkzeug's make_server prints to stderr and exits the process on a taken port.
