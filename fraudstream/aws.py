@@ -37,6 +37,7 @@ __all__ = [
     "dynamodb_client",
     "kinesis_client",
     "s3_client",
+    "s3_filesystem",
 ]
 
 RetryMode = Literal["standard", "adaptive"]
@@ -88,6 +89,36 @@ def dynamodb_client(session: boto3.Session | None = None, **config: Any) -> Dyna
     """A DynamoDB client; keyword arguments go to `client_config`."""
     with aws_errors():
         return _session(session).client("dynamodb", config=client_config(**config))
+
+
+def s3_filesystem(session: boto3.Session | None = None) -> Any:
+    """pyarrow's S3 filesystem, configured as boto3 is: the endpoint boto3 resolves for S3
+    (`AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, profile settings), the session's credentials and region.
+
+    Returns:
+        A `pyarrow.fs.S3FileSystem`.
+    """
+    from urllib.parse import urlparse
+
+    from pyarrow import fs
+
+    session = _session(session)
+    with aws_errors():
+        endpoint = urlparse(s3_client(session).meta.endpoint_url)
+        credentials = session.get_credentials()
+        if credentials is None:
+            raise botocore.exceptions.NoCredentialsError()
+        frozen = credentials.get_frozen_credentials()
+    kwargs: dict[str, Any] = {
+        "region": session.region_name,
+        "access_key": frozen.access_key,
+        "secret_key": frozen.secret_key,
+        "session_token": frozen.token,
+        "retry_strategy": fs.AwsStandardS3RetryStrategy(max_attempts=5),
+    }
+    if not (endpoint.hostname or "").endswith("amazonaws.com"):
+        kwargs.update(endpoint_override=endpoint.netloc, scheme=endpoint.scheme)
+    return fs.S3FileSystem(**kwargs)
 
 
 _NOT_FOUND_CODES = {"ResourceNotFoundException", "NoSuchBucket", "NotFound", "404"}

@@ -50,7 +50,10 @@ TRANSACTIONS: Final = LakeTable(
     name="transactions",
     prefix="transactions/",
     schema=pa.schema(
-        list(TRANSACTION_ARROW_SCHEMA) + [pa.field(n, pa.float64()) for n in FEATURE_SPEC.names] + _SCORED_COLUMNS
+        list(TRANSACTION_ARROW_SCHEMA)
+        # Features that are event fields themselves (amount) are stored once, as the event field.
+        + [pa.field(n, pa.float64()) for n in FEATURE_SPEC.names if n not in TRANSACTION_ARROW_SCHEMA.names]
+        + _SCORED_COLUMNS
     ),
     partition_time_column="event_time",
     description="Every valid transaction with its features and score, exactly once.",

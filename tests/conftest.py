@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
+from fraudstream.config import ResourceSettings
 from fraudstream.local.emulator import EmbeddedAws
 
 if TYPE_CHECKING:
@@ -99,3 +100,15 @@ def spark(embedded_aws: EmbeddedAws, tmp_path_factory: pytest.TempPathFactory) -
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture
+def unique_resources() -> ResourceSettings:
+    """Resource names no other test uses (not created)."""
+    suffix = uuid.uuid4().hex[:8]
+    return ResourceSettings(
+        transactions_stream=f"tx-{suffix}",
+        labels_stream=f"lb-{suffix}",
+        lake_bucket=f"lake-{suffix}",
+        alerts_table=f"al-{suffix}",
+    )

@@ -7,25 +7,21 @@ import re
 import signal
 import subprocess
 import sys
-import uuid
+from typing import TYPE_CHECKING
 
 import boto3
 import pytest
 
-from fraudstream.config import ResourceSettings
 from fraudstream.local.emulator import EmbeddedAws, PortInUseError
 from fraudstream.local.provision import ALERTS_CARD_INDEX, provision
 
+if TYPE_CHECKING:
+    from fraudstream.config import ResourceSettings
 
-def test_provision_twice_creates_once(boto_session: boto3.Session) -> None:
+
+def test_provision_twice_creates_once(boto_session: boto3.Session, unique_resources: ResourceSettings) -> None:
     # GIVEN fresh names
-    suffix = uuid.uuid4().hex[:8]
-    resources = ResourceSettings(
-        transactions_stream=f"tx-{suffix}",
-        labels_stream=f"lb-{suffix}",
-        lake_bucket=f"lake-{suffix}",
-        alerts_table=f"al-{suffix}",
-    )
+    resources = unique_resources
     # WHEN provisioned twice
     first = provision(resources, shards=3, session=boto_session)
     second = provision(resources, shards=3, session=boto_session)
