@@ -162,6 +162,8 @@ def run_producer(
     finally:
         if live is not None:
             live.stop()
+        for writer in writers.values():
+            writer.close()
         dead.close()
         for s, handler in previous.items():
             signal.signal(s, handler)

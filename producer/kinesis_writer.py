@@ -5,7 +5,9 @@ through retries, and a dead-letter file for what still fails: nothing is dropped
 from __future__ import annotations
 
 import logging
+import queue
 import random
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -69,10 +71,10 @@ class _Entry:
     partition_key: str
     data: bytes
     attempts: int = 0
+    size: int = 0
 
-    @property
-    def size(self) -> int:
-        return len(self.data) + len(self.partition_key.encode())
+    def __post_init__(self) -> None:
+        self.size = len(self.data) + len(self.partition_key.encode())
 
 
 class KinesisWriter:
@@ -122,6 +124,11 @@ class KinesisWriter:
         self._consecutive_failures = 0
         self._last_call_at = time.monotonic()
         self._random = random.Random()  # noqa: S311 - jitter, not cryptography
+        self._stats_lock = threading.Lock()
+        self._batches: queue.Queue[list[_Entry] | None] = queue.Queue(maxsize=1)
+        self._sender_error: BaseException | None = None
+        self._sender = threading.Thread(target=self._run_sender, name=f"kinesis-writer-{stream_name}", daemon=True)
+        self._sender.start()
 
     def setup(self) -> None:
         """Check that the stream exists and accepts writes.
@@ -143,7 +150,8 @@ class KinesisWriter:
         return len(self._pending)
 
     def put(self, partition_key: str, data: bytes) -> None:
-        """Buffer one record; sends a call whenever a full batch is buffered."""
+        """Buffer one record; hands a full batch to the sender whenever one is buffered."""
+        self._raise_sender_error()
         entry = _Entry(partition_key, data)
         if entry.size > MAX_RECORD_BYTES:
             self._dead_letter(entry, "RecordTooLarge", f"{entry.size} bytes exceeds the 1 MiB Kinesis record limit")
@@ -152,17 +160,19 @@ class KinesisWriter:
         self._pending_bytes += entry.size
         # Twice a batch is buffered so that `ordered` can still fill a call with distinct keys.
         while len(self._pending) >= 2 * MAX_BATCH_RECORDS or self._pending_bytes >= 2 * MAX_BATCH_BYTES:
-            self._send_batch()
+            self._submit(self._take_batch())
 
     def flush(self) -> None:
         """Send everything buffered; returns when each record is written or dead-lettered."""
         while self._pending:
-            self._send_batch()
+            self._submit(self._take_batch())
+        self._batches.join()
+        self._raise_sender_error()
 
     def flush_if_idle(self, linger_s: float) -> None:
         """Send what is buffered if no call went out for `linger_s`: a trickle of records is not
         held back waiting for a full batch, while a steady flow still goes out in full batches."""
-        if self._pending and time.monotonic() - self._last_call_at > linger_s:
+        if self._pending and self._batches.unfinished_tasks == 0 and time.monotonic() - self._last_call_at > linger_s:
             self.flush()
 
     def abort(self, error_code: str, error_message: str) -> None:
@@ -171,6 +181,12 @@ class KinesisWriter:
             self._dead_letter(entry, error_code, error_message)
         self._pending = []
         self._pending_bytes = 0
+
+    def close(self) -> None:
+        """Stop the sender thread (after `flush`)."""
+        if self._sender.is_alive():
+            self._batches.put(None)
+            self._sender.join(timeout=30)
 
     def _take_batch(self) -> list[_Entry]:
         batch: list[_Entry] = []
@@ -193,10 +209,53 @@ class KinesisWriter:
         self._pending_bytes -= size
         return batch
 
-    def _send_batch(self) -> None:
-        batch = self._take_batch()
-        if not batch:
-            return
+    # -- the sender thread ------------------------------------------------------------------------
+    # One PutRecords call is in flight at a time, and a batch's retries finish before the next
+    # batch goes: so per-key order holds, while the caller builds the next batch during the call.
+
+    def _submit(self, batch: list[_Entry]) -> None:
+        if batch:
+            self._batches.put(batch)  # blocks while the previous batch is still being sent
+            self._raise_sender_error()
+
+    def _run_sender(self) -> None:
+        while True:
+            batch = self._batches.get()
+            try:
+                if batch is None:
+                    return
+                if self._sender_error is not None:
+                    self._dead_letter_all(batch, "Aborted", "the writer stopped on an earlier error")
+                    continue
+                self._send_with_retries(batch)
+            except BaseException as e:  # handed to the caller's thread on its next call
+                self._sender_error = e
+            finally:
+                self._batches.task_done()
+
+    def _raise_sender_error(self) -> None:
+        if self._sender_error is not None:
+            error, self._sender_error = self._sender_error, None
+            self.abort("Aborted", f"the writer stopped on an earlier error: {error}")
+            raise error
+
+    def _dead_letter_all(self, entries: list[_Entry], code: str, message: str) -> None:
+        for entry in entries:
+            self._dead_letter(entry, code, message)
+
+    def _send_with_retries(self, batch: list[_Entry]) -> None:
+        while batch:
+            batch = self._send_once(batch)
+            if batch:
+                self._consecutive_failures += 1
+                # Full jitter: a random wait up to a ceiling that doubles with each failing call.
+                ceiling = min(self.backoff_cap_s, self.backoff_base_s * 2 ** (self._consecutive_failures - 1))
+                self._sleep(self._random.uniform(0, ceiling))
+            else:
+                self._consecutive_failures = 0
+
+    def _send_once(self, batch: list[_Entry]) -> list[_Entry]:
+        """One PutRecords call; returns the entries to try again."""
         records: list[PutRecordsRequestEntryTypeDef] = [
             {"Data": e.data, "PartitionKey": e.partition_key} for e in batch
         ]
@@ -208,16 +267,14 @@ class KinesisWriter:
             code = e.response.get("Error", {}).get("Code", "ClientError")
             message = e.response.get("Error", {}).get("Message", str(e))
             if code in FATAL_CODES:
-                self._requeue_front(batch)
-                self.abort(code, message)
+                self._dead_letter_all(batch, code, message)
                 if code == "ResourceNotFoundException":
                     raise KinesisStreamNotFoundError(f"stream {self.stream_name!r} does not exist ({code})") from e
                 raise PutRecordsFatalError(f"PutRecords to {self.stream_name!r} failed: {code}: {message}") from e
             # botocore already retried this call; its records go through the per-record retry below.
             failed = [(entry, code, message) for entry in batch]
         except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionClosedError) as e:
-            self._requeue_front(batch)
-            self.abort("EndpointUnreachable", str(e))
+            self._dead_letter_all(batch, "EndpointUnreachable", str(e))
             raise AwsUnreachableError(f"cannot reach Kinesis: {e}") from e
         else:
             for entry, result in zip(batch, response["Records"], strict=True):
@@ -225,12 +282,12 @@ class KinesisWriter:
                     failed.append((entry, result["ErrorCode"], result.get("ErrorMessage", "")))
                 else:
                     self.stats.sent += 1
+        finally:
+            self._last_call_at = time.monotonic()
 
         retry: list[_Entry] = []
-        throttled = False
         for entry, code, message in failed:
             entry.attempts += 1
-            throttled = throttled or code in THROTTLING_CODES
             if code in THROTTLING_CODES:
                 self.stats.throttled += 1
             if entry.attempts >= self.max_attempts:
@@ -238,29 +295,11 @@ class KinesisWriter:
             else:
                 retry.append(entry)
                 self.stats.retried += 1
-        if retry:
-            self._requeue_front(retry)
         if failed:
-            self._consecutive_failures += 1
-            # Full jitter: a random wait up to a ceiling that doubles with each failing call.
-            ceiling = min(self.backoff_cap_s, self.backoff_base_s * 2 ** (self._consecutive_failures - 1))
-            delay = self._random.uniform(0, ceiling)
-            logger.debug(
-                "put_records partial failure",
-                extra={"stream": self.stream_name, "failed": len(failed), "throttled": throttled, "backoff_s": delay},
-            )
-            self._sleep(delay)
-        else:
-            self._consecutive_failures = 0
-        self._last_call_at = time.monotonic()
+            logger.debug("put_records partial failure", extra={"stream": self.stream_name, "failed": len(failed)})
         if self._on_batch is not None:
             self._on_batch(self.stats)
-
-    def _requeue_front(self, entries: list[_Entry]) -> None:
-        # Failed entries go back in front of everything buffered, in their original order, so a
-        # key's later records (held back by `ordered`) cannot overtake them.
-        self._pending = entries + self._pending
-        self._pending_bytes += sum(e.size for e in entries)
+        return retry
 
     def _dead_letter(self, entry: _Entry, code: str, message: str) -> None:
         self.dead_letter.write(
@@ -271,7 +310,8 @@ class KinesisWriter:
             error_message=message,
             attempts=entry.attempts,
         )
-        self.stats.dead_lettered += 1
+        with self._stats_lock:  # both the caller's and the sender's thread dead-letter
+            self.stats.dead_lettered += 1
         logger.warning(
             "record dead-lettered",
             extra={"stream": self.stream_name, "partition_key": entry.partition_key, "error_code": code},
