@@ -4,7 +4,6 @@ embedded AWS emulator (a real moto server over HTTP) for the whole session."""
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -77,25 +76,20 @@ def stream_factory(boto_session: boto3.Session) -> Callable[..., str]:
 @pytest.fixture(scope="session")
 def spark(embedded_aws: EmbeddedAws, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One local Spark session for the whole suite (it takes seconds to start)."""
-    from pyspark.sql import SparkSession
+    from processor.spark import build_session
 
     # Python workers inherit the driver's environment: point them at the emulator.
     os.environ.update({**FAKE_ENV, "AWS_ENDPOINT_URL": embedded_aws.endpoint_url})
-    # Python workers must run this interpreter (the virtualenv's), not whatever `python3` is first on PATH.
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"  # loopback only: tests never touch another interface
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("fraudstream-tests")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("warehouse")))
-        .config("spark.driver.extraJavaOptions", "-Dderby.system.home=" + str(tmp_path_factory.mktemp("derby")))
-        .getOrCreate()
+    # The processor's own session settings (RocksDB state store, UTC, loopback only), sized for tests.
+    session = build_session(
+        "fraudstream-tests",
+        "local[2]",
+        shuffle_partitions=2,
+        extra={
+            "spark.ui.enabled": "false",
+            "spark.sql.warehouse.dir": str(tmp_path_factory.mktemp("warehouse")),
+            "spark.driver.extraJavaOptions": "-Dderby.system.home=" + str(tmp_path_factory.mktemp("derby")),
+        },
     )
     session.sparkContext.setLogLevel("ERROR")
     yield session

@@ -1,0 +1,31 @@
+"""Processor settings: defaults, then FRAUD_PROCESSOR__* environment variables, then command-line options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ProcessorSettings"]
+
+
+class ProcessorSettings(BaseSettings):
+    """How the stream job runs (env: FRAUD_PROCESSOR__<FIELD>)."""
+
+    model_config = SettingsConfigDict(env_prefix="FRAUD_PROCESSOR__", frozen=True, extra="ignore")
+
+    checkpoint_location: str = str(Path(".fraudstream") / "checkpoints" / "processor")
+    starting_position: str = "trim_horizon"
+    max_records_per_batch: Annotated[int, Field(ge=1)] = 100_000
+    trigger_interval: str = "1 second"
+    allowed_lateness: str = "10 minutes"
+    threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    endpoint_name: str | None = None
+    model_dir: Path | None = None
+    label_delay_days: Annotated[float, Field(gt=0.0)] = 7.0
+    alert_ttl_days: Annotated[float, Field(gt=0.0)] = 90.0
+    state_ttl: str = "38 days"
+    metrics: Literal["log", "emf"] = "log"
+    spark_master: str = "local[*]"

@@ -1,0 +1,53 @@
+"""The Spark session the job runs in: the same settings locally and under spark-submit on EMR."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+__all__ = ["build_session"]
+
+ROCKSDB_PROVIDER = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
+
+
+def build_session(
+    app_name: str = "fraudstream-processor",
+    master: str | None = "local[*]",
+    *,
+    shuffle_partitions: int = 4,
+    extra: dict[str, str] | None = None,
+) -> SparkSession:
+    """A session with the RocksDB state store (needed by transformWithStateInPandas) and UTC time.
+
+    Args:
+        app_name: the Spark application name.
+        master: `local[*]` to run here; None to keep what spark-submit set (EMR Serverless).
+        shuffle_partitions: partitions of the keyed state (small locally: 2 cores).
+        extra: further Spark settings.
+    """
+    from pyspark.sql import SparkSession
+
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.streaming.stateStore.providerClass", ROCKSDB_PROVIDER)
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+    )
+    for key, value in (extra or {}).items():
+        builder = builder.config(key, value)
+    if master is not None and master.startswith("local"):
+        # Locally the Python workers must be this interpreter, and nothing listens beyond loopback.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        builder = (
+            builder.master(master)
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.driver.host", "127.0.0.1")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+        )
+    return builder.getOrCreate()
