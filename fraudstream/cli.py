@@ -39,11 +39,13 @@ def _register() -> None:
     # Imported here so that `fraudstream --help` stays fast and each package owns its commands.
     from fraudstream.demo import demo
     from fraudstream.local.cli import app as local_app
+    from fraudstream.query_cli import query
     from producer.cli import produce
 
     app.command("demo")(demo)
     app.add_typer(local_app, name="local")
     app.command("produce")(produce)
+    app.command("query")(query)
 
 
 _register()

@@ -1,0 +1,86 @@
+"""`fraudstream query`: DuckDB over the lake on the emulator, with Athena's table names."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import pytest
+
+from fraudstream.aws import s3_filesystem
+from fraudstream.lake import TRANSACTIONS
+from fraudstream.local.provision import provision
+from fraudstream.query import QueryError, run_query
+from processor.sinks import S3ParquetSink
+from tests.functional.processor.test_sinks import T0, scored_rows
+
+if TYPE_CHECKING:
+    import boto3
+
+    from fraudstream.config import ResourceSettings
+
+
+def test_queries_see_every_table_with_partition_columns(
+    boto_session: boto3.Session, unique_resources: ResourceSettings, aws_env: dict[str, str]
+) -> None:
+    # GIVEN a lake with two batches of transactions and nothing yet in aggregates or quarantine
+    provision(unique_resources, shards=1, session=boto_session)
+    filesystem = s3_filesystem(boto_session)
+    sink = S3ParquetSink(unique_resources.lake_bucket, TRANSACTIONS, filesystem)
+    sink.write(1, scored_rows(6))
+    sink.write(2, scored_rows(3, start=T0 + timedelta(days=2)))
+    # WHEN queried by partition, as one would in Athena
+    result = run_query(
+        "SELECT dt, hour, count(*) AS n, sum(CASE WHEN is_alert THEN 1 ELSE 0 END) AS alerts "
+        "FROM transactions GROUP BY dt, hour ORDER BY dt, hour",
+        unique_resources.lake_bucket,
+        filesystem,
+    ).to_pylist()
+    # THEN the partitions and counts are those written
+    assert [(r["dt"], r["hour"], r["n"]) for r in result] == [
+        ("2026-11-23", "22", 2),
+        ("2026-11-23", "23", 3),
+        ("2026-11-24", "00", 1),
+        ("2026-11-25", "22", 2),
+        ("2026-11-25", "23", 1),
+    ]
+    assert sum(r["alerts"] for r in result) == 2 + 1  # rows 0 and 3 of the first batch, row 0 of the second
+    empty = run_query("SELECT count(*) AS n FROM quarantine", unique_resources.lake_bucket, filesystem)
+    assert empty.to_pylist() == [{"n": 0}]
+    # and the command prints the same through boto3's configuration
+    env = {**os.environ, **aws_env, "FRAUD_LAKE_BUCKET": unique_resources.lake_bucket}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fraudstream",
+            "query",
+            "SELECT card_id, count(*) AS n FROM transactions GROUP BY 1 ORDER BY 1",
+            "--output",
+            "csv",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    rows = list(csv.DictReader(io.StringIO(out)))
+    # cards of rows 0..5, then of rows 0..2: card-(i % 4)
+    assert [(r["card_id"], r["n"]) for r in rows] == [
+        ("card-0", "3"),
+        ("card-1", "3"),
+        ("card-2", "2"),
+        ("card-3", "1"),
+    ]
+
+
+def test_bad_sql_is_a_clear_error(boto_session: boto3.Session, unique_resources: ResourceSettings) -> None:
+    provision(unique_resources, shards=1, session=boto_session)
+    with pytest.raises(QueryError, match="no_such_table"):
+        run_query("SELECT * FROM no_such_table", unique_resources.lake_bucket, s3_filesystem(boto_session))
