@@ -1,0 +1,111 @@
+"""The processor's per-batch figures: one JSON log line per batch and, on AWS, the same figures as
+CloudWatch metrics in the embedded metric format (EMF), all through this one module."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import IO, Any, Final
+
+__all__ = ["BatchMetrics", "MetricUnit", "MetricsEmitter"]
+
+logger = logging.getLogger(__name__)
+
+
+class MetricUnit(StrEnum):
+    """CloudWatch units used by the processor."""
+
+    COUNT = "Count"
+    COUNT_PER_SECOND = "Count/Second"
+    MILLISECONDS = "Milliseconds"
+
+
+@dataclass(frozen=True)
+class BatchMetrics:
+    """What one micro-batch did."""
+
+    batch_id: int
+    rows_in: int
+    quarantined: int
+    duplicates_dropped: int
+    late: int
+    alerts: int
+    fallback_scored: int
+    rows_per_s: float
+    event_to_sink_p50_ms: float
+    event_to_sink_p99_ms: float
+    source_lag_ms: float
+
+
+# Metric name and unit of each figure (batch_id is a property of the log line, not a metric).
+_UNITS: Final = {
+    "rows_in": ("RowsIn", MetricUnit.COUNT),
+    "quarantined": ("Quarantined", MetricUnit.COUNT),
+    "duplicates_dropped": ("DuplicatesDropped", MetricUnit.COUNT),
+    "late": ("Late", MetricUnit.COUNT),
+    "alerts": ("Alerts", MetricUnit.COUNT),
+    "fallback_scored": ("FallbackScored", MetricUnit.COUNT),
+    "rows_per_s": ("RowsPerSecond", MetricUnit.COUNT_PER_SECOND),
+    "event_to_sink_p50_ms": ("EventToSinkLatencyP50", MetricUnit.MILLISECONDS),
+    "event_to_sink_p99_ms": ("EventToSinkLatencyP99", MetricUnit.MILLISECONDS),
+    "source_lag_ms": ("SourceLag", MetricUnit.MILLISECONDS),
+}
+
+
+class MetricsEmitter:
+    """Emits each batch's figures.
+
+    Args:
+        mode: `log` (a JSON log line) or `emf` (an EMF document on `stream`, which CloudWatch Logs
+            turns into metrics, plus the log line).
+        namespace: CloudWatch namespace.
+        service: the `Service` dimension.
+        stream: where EMF documents are written.
+    """
+
+    def __init__(
+        self,
+        mode: str = "log",
+        *,
+        namespace: str = "fraudstream",
+        service: str = "processor",
+        stream: IO[str] | None = None,
+    ) -> None:
+        if mode not in ("log", "emf"):
+            raise ValueError("metrics mode must be 'log' or 'emf'")
+        self.mode = mode
+        self.namespace = namespace
+        self.service = service
+        self.stream = stream or sys.stdout
+
+    def emit(self, metrics: BatchMetrics) -> None:
+        figures = asdict(metrics)
+        logger.info("batch processed", extra=figures)
+        if self.mode == "emf":
+            self.stream.write(json.dumps(self.emf_document(metrics)) + "\n")
+            self.stream.flush()
+
+    def emf_document(self, metrics: BatchMetrics) -> dict[str, Any]:
+        """The CloudWatch embedded-metric-format document for one batch."""
+        figures = asdict(metrics)
+        document: dict[str, Any] = {
+            "_aws": {
+                "Timestamp": int(time.time() * 1000),
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": self.namespace,
+                        "Dimensions": [["Service"]],
+                        "Metrics": [{"Name": name, "Unit": unit.value} for name, unit in _UNITS.values()],
+                    }
+                ],
+            },
+            "Service": self.service,
+            "batch_id": metrics.batch_id,
+        }
+        for field, (name, _) in _UNITS.items():
+            document[name] = figures[field]
+        return document
