@@ -202,3 +202,51 @@ def _print_summary(s: RunSummary, dead: DeadLetterFile) -> None:
         first = datetime.fromtimestamp(s.first_event_at, UTC)
         last = datetime.fromtimestamp(s.last_event_at, UTC)
         out.print(f"event time {first:%Y-%m-%d %H:%M:%S} .. {last:%Y-%m-%d %H:%M:%S} UTC", highlight=False)
+
+
+def redrive(path: Path, *, max_attempts: int = 8) -> tuple[int, int]:
+    """Send the records of a dead-letter file again, each to the stream it was meant for.
+
+    Records that fail again go to `<file>.failed-again.jsonl`; when every record got through, the
+    file is renamed to `<file>.redriven` so that it is not sent twice.
+
+    Returns:
+        (records sent, records that failed again).
+    """
+    import base64
+    import json
+
+    from fraudstream.exceptions import BatchFileError
+
+    if not path.exists():
+        raise BatchFileError(f"{path}: no such file")
+    entries = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            entry = json.loads(line)
+            entries.append((entry["stream"], entry["partition_key"], base64.b64decode(entry["data_base64"])))
+        except (ValueError, KeyError, TypeError) as e:
+            raise BatchFileError(f"{path}: line {number} is not a dead-letter entry ({e})") from e
+    again = DeadLetterFile(path.with_name(path.name + ".failed-again.jsonl"))
+    writers: dict[str, KinesisWriter] = {}
+    try:
+        for stream, key, data in entries:
+            if stream not in writers:
+                writers[stream] = KinesisWriter(stream, dead_letter=again, max_attempts=max_attempts)
+                writers[stream].setup()
+            writers[stream].put(key, data)
+        for writer in writers.values():
+            writer.flush()
+    finally:
+        for writer in writers.values():
+            writer.close()
+        again.close()
+    sent = sum(w.stats.sent for w in writers.values())
+    if again.count == 0:
+        path.rename(path.with_name(path.name + ".redriven"))
+    console.print(
+        f"re-sent {sent:,} of {len(entries):,} record(s) from {path}"
+        + (f"; {again.count:,} failed again, see {again.path}" if again.count else ""),
+        highlight=False,
+    )
+    return sent, again.count

@@ -31,6 +31,10 @@ def produce(
         Path | None,
         typer.Option("--from", help="Replay a CSV/Parquet file in the batch-input schema instead of generating."),
     ] = None,
+    redrive: Annotated[
+        Path | None,
+        typer.Option(help="Re-send the records of a dead-letter file to their streams, then stop."),
+    ] = None,
     column_map: Annotated[
         list[str] | None,
         typer.Option("--column-map", help="With --from: FIELD=COLUMN for a file with other column names (repeat)."),
@@ -101,6 +105,14 @@ def produce(
         speedup = 0.0 if tps else 1.0
     if speedup < 0 or (tps is not None and tps <= 0):
         raise typer.BadParameter("--speedup must be >= 0 and --tps > 0")
+
+    if redrive is not None:
+        from producer.app import redrive as redrive_file
+
+        _, failed = redrive_file(redrive, max_attempts=settings.max_attempts)
+        if failed:
+            raise typer.Exit(1)
+        return
 
     from producer.app import run_producer
 

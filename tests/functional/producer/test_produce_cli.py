@@ -195,3 +195,30 @@ def test_sigint_flushes_and_exits_zero_with_a_summary(
         next(line for line in out.splitlines() if line.strip().startswith("transactions")).split()[2].replace(",", "")
     )
     assert sent == len(read_stream(kinesis, stream)) >= 100
+
+
+def test_a_dead_letter_file_can_be_redriven(
+    aws_env: dict[str, str], boto_session: boto3.Session, stream_factory: Callable[..., str], tmp_path: Path
+) -> None:
+    # GIVEN a dead-letter file written by a writer whose records all failed
+    from producer.dead_letter import DeadLetterFile
+
+    stream = stream_factory()
+    dead = DeadLetterFile(tmp_path / "dl.jsonl")
+    payloads = [json.dumps({"n": i}).encode() for i in range(30)]
+    for i, data in enumerate(payloads):
+        dead.write(
+            stream=stream,
+            partition_key=f"card-{i % 3}",
+            data=data,
+            error_code="InternalFailure",
+            error_message="x",
+            attempts=8,
+        )
+    dead.close()
+    # WHEN it is redriven
+    result = _run(["produce", "--redrive", str(tmp_path / "dl.jsonl")], aws_env)
+    # THEN every record is in its stream and the file is marked as done
+    assert result.returncode == 0, result.stderr
+    assert sorted(r["Data"] for r in read_stream(boto_session.client("kinesis"), stream)) == sorted(payloads)
+    assert (tmp_path / "dl.jsonl.redriven").exists() and not (tmp_path / "dl.jsonl").exists()
