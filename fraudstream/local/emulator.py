@@ -12,7 +12,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 
 from fraudstream.exceptions import FraudstreamError
-from fraudstream.local import DEFAULT_PORT, _moto_speedups
+from fraudstream.local import DEFAULT_PORT, _moto_patches
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -59,7 +59,7 @@ class EmbeddedAws:
         Raises:
             PortInUseError: the port is taken.
         """
-        _moto_speedups.install()
+        _moto_patches.install()
         # NOTE: werkzeug logs every request at INFO and adds its own stderr handler when the
         # application configured none; the emulator's traffic is not the user's business.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
