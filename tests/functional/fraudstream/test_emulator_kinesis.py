@@ -8,15 +8,16 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     import boto3
+    from mypy_boto3_kinesis import KinesisClient
 
 
-def _drain(kinesis: object, stream: str, shard_id: str) -> tuple[list[bytes], bool]:
+def _drain(kinesis: KinesisClient, stream: str, shard_id: str) -> tuple[list[bytes], bool]:
     it = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")[
         "ShardIterator"
-    ]  # type: ignore[attr-defined]
+    ]
     out: list[bytes] = []
     for _ in range(20):
-        response = kinesis.get_records(ShardIterator=it, Limit=1000)  # type: ignore[attr-defined]
+        response = kinesis.get_records(ShardIterator=it, Limit=1000)
         out += [r["Data"] for r in response["Records"]]
         it = response.get("NextShardIterator")
         if it is None:
