@@ -22,8 +22,7 @@ from pyspark.sql.types import (
 from fraudstream.contracts import DEFAULT_MAX_FUTURE, InvalidRecord, parse_transaction
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-    from datetime import timedelta
+    from collections.abc import Iterable, Iterator
 
 __all__ = ["PARSED_SCHEMA", "parse_records"]
 
@@ -55,9 +54,7 @@ PARSED_SCHEMA: Final = StructType(
 _FIELDS: Final = [f.name for f in PARSED_SCHEMA.fields]
 
 
-def parse_records(
-    batches: Iterator[pd.DataFrame], max_future: timedelta = DEFAULT_MAX_FUTURE
-) -> Iterator[pd.DataFrame]:
+def parse_records(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     """`mapInPandas` function: Kinesis source rows in, PARSED_SCHEMA rows out.
 
     "Far future" is judged against the record's own arrival time, so that re-running a batch
@@ -75,7 +72,7 @@ def parse_records(
         ):
             arrival_ts = pd.Timestamp(arrival)
             arrival_ts = arrival_ts.tz_localize("UTC") if arrival_ts.tzinfo is None else arrival_ts.tz_convert("UTC")
-            result = parse_transaction(bytes(data), now=arrival_ts.to_pydatetime(), max_future=max_future)
+            result = parse_transaction(bytes(data), now=arrival_ts.to_pydatetime(), max_future=DEFAULT_MAX_FUTURE)
             source = {"stream_name": stream, "shard_id": shard, "sequence_number": seq, "arrival_time": arrival_ts}
             if isinstance(result, InvalidRecord):
                 out.append(

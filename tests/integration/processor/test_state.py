@@ -1,0 +1,86 @@
+"""The card stage on real Spark: duplicates within the watermark dropped, late events marked."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from fraudstream.contracts import format_event_time
+from processor.pipeline import staged_transactions
+from producer.dead_letter import DeadLetterFile
+from producer.kinesis_writer import KinesisWriter
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    import boto3
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def _event(tx: str, card: str, at: datetime) -> bytes:
+    return json.dumps(
+        {
+            "schema_version": 1,
+            "transaction_id": tx,
+            "event_time": format_event_time(at),
+            "card_id": card,
+            "terminal_id": "t1",
+            "amount": 5.0,
+        }
+    ).encode()
+
+
+def test_duplicates_are_dropped_and_late_events_marked_across_batches(
+    spark: Any, boto_session: boto3.Session, stream_factory: Callable[..., str], tmp_path: Path
+) -> None:
+    stream = stream_factory(shards=1)
+    writer = KinesisWriter(
+        stream, dead_letter=DeadLetterFile(tmp_path / "dl.jsonl"), client=boto_session.client("kinesis")
+    )
+    statuses: dict[str, list[str]] = {}
+
+    def collect(df: Any, _: int) -> None:
+        for r in df.collect():
+            statuses.setdefault(r["transaction_id"] or r["raw_data"], []).append(r["status"])
+
+    query = (
+        staged_transactions(spark, stream, source_options={"minGetRecordsIntervalMs": "0"})
+        .writeStream.foreachBatch(collect)
+        .option("checkpointLocation", str(tmp_path / "cp"))
+        .trigger(processingTime="0 seconds")
+        .start()
+    )
+    try:
+        # GIVEN a first batch: two transactions, one delivered twice in the same batch, one bad record
+        for data in (
+            _event("a", "c1", T0),
+            _event("b", "c1", T0 + timedelta(minutes=1)),
+            _event("a", "c1", T0),
+            b"{oops",
+        ):
+            writer.put("c1", data)
+        writer.flush()
+        query.processAllAvailable()
+        # WHEN the watermark moves to T0+50min (an event at T0+1h) and then come: a redelivery of b
+        # (its event is behind the watermark now: late), and an on-time redelivery of the T0+1h one
+        writer.put("c2", _event("z", "c2", T0 + timedelta(hours=1)))
+        writer.flush()
+        query.processAllAvailable()
+        for data in (_event("b", "c1", T0 + timedelta(minutes=1)), _event("z", "c2", T0 + timedelta(hours=1))):
+            writer.put("c1", data)
+        writer.flush()
+        query.processAllAvailable()
+    finally:
+        query.stop()
+    # THEN
+    assert statuses["a"] == ["ok", "duplicate"]
+    assert statuses["b"] == ["ok", "late"]
+    assert statuses["z"] == ["ok", "duplicate"]
+    assert statuses["{oops"] == ["invalid"]
