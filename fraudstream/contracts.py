@@ -26,6 +26,7 @@ __all__ = [
     "Label",
     "Transaction",
     "format_event_time",
+    "parse_label",
     "parse_transaction",
 ]
 
@@ -230,3 +231,59 @@ def parse_transaction(
         lat=lat,
         lon=lon,
     )
+
+
+def _time_field(obj: dict[str, Any], name: str) -> datetime | InvalidRecord:
+    value = obj.get(name)
+    if value is None:
+        return InvalidRecord("missing_field", f"{name} is required")
+    if not isinstance(value, str):
+        return InvalidRecord("wrong_type", f"{name} must be an ISO-8601 string")
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        return InvalidRecord("bad_timestamp", f"{name} {value[:64]!r} is not ISO-8601")
+    if ts.tzinfo is None:
+        return InvalidRecord("bad_timestamp", f"{name} must carry a UTC offset")
+    return ts.astimezone(UTC)
+
+
+def parse_label(raw: bytes | str | dict[str, Any]) -> dict[str, Any] | InvalidRecord:
+    """Validate one chargeback from the `labels` stream.
+
+    Returns:
+        The label with `tx_event_time` and `label_time` as UTC datetimes, or why it was rejected.
+    """
+    if isinstance(raw, dict):
+        obj: Any = raw
+    else:
+        try:
+            obj = json.loads(raw)
+        except (UnicodeDecodeError, ValueError) as e:
+            return InvalidRecord("bad_json", str(e)[:200])
+    if not isinstance(obj, dict):
+        return InvalidRecord("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
+    unknown = set(obj) - set(LABEL_FIELDS)
+    if unknown:
+        return InvalidRecord("unknown_field", f"unknown field(s): {', '.join(sorted(unknown))[:200]}")
+    version = obj.get("schema_version")
+    if version != SCHEMA_VERSION or not isinstance(version, int) or isinstance(version, bool):
+        return InvalidRecord("unknown_schema_version", f"schema_version {version!r} is not {SCHEMA_VERSION}")
+    label: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+    for name in ("transaction_id", "card_id", "terminal_id"):
+        value = _string(obj, name, required=True)
+        if isinstance(value, InvalidRecord):
+            return value
+        label[name] = value
+    for name in ("tx_event_time", "label_time"):
+        ts = _time_field(obj, name)
+        if isinstance(ts, InvalidRecord):
+            return ts
+        label[name] = ts
+    if label["label_time"] < label["tx_event_time"]:
+        return InvalidRecord("bad_timestamp", "label_time is before tx_event_time")
+    is_fraud = obj.get("is_fraud")
+    if is_fraud not in (0, 1) or isinstance(is_fraud, bool):
+        return InvalidRecord("bad_value", "is_fraud must be 0 or 1")
+    label["is_fraud"] = int(is_fraud)
+    return label

@@ -111,3 +111,59 @@ def test_any_event_within_the_rules_is_valid_and_round_trips(amount: float, lat:
     parsed: Transaction = result
     assert parsed["amount"] == amount and parsed["lat"] == lat
     assert abs((parsed["event_time"] - when).total_seconds()) < 0.001
+
+
+LABEL: dict[str, Any] = {
+    "schema_version": 1,
+    "transaction_id": "tx-1",
+    "card_id": "card-1",
+    "terminal_id": "term-1",
+    "tx_event_time": "2026-11-20T10:00:00.000Z",
+    "label_time": "2026-11-25T09:00:00.000Z",
+    "is_fraud": 1,
+}
+
+
+def test_a_valid_label_is_normalised() -> None:
+    from fraudstream.contracts import parse_label
+
+    label = parse_label(json.dumps(LABEL))
+    assert not isinstance(label, InvalidRecord)
+    assert label["label_time"] == datetime(2026, 11, 25, 9, tzinfo=UTC) and label["is_fraud"] == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"is_fraud": 2}, "bad_value"),
+        ({"is_fraud": True}, "bad_value"),
+        ({"label_time": "2026-11-19T00:00:00Z"}, "bad_timestamp"),
+        ({"tx_event_time": "soon"}, "bad_timestamp"),
+        ({"card_id": None}, "missing_field"),
+        ({"schema_version": 3}, "unknown_schema_version"),
+        ({"score": 0.3}, "unknown_field"),
+    ],
+)
+def test_label_violations_have_a_reason(change: dict[str, Any], reason: str) -> None:
+    from fraudstream.contracts import parse_label
+
+    label = {k: v for k, v in {**LABEL, **change}.items() if v is not None}
+    result = parse_label(json.dumps(label))
+    assert isinstance(result, InvalidRecord) and result.reason == reason
+
+
+def test_the_producers_labels_are_valid() -> None:
+    from datetime import date
+
+    from fraudstream.contracts import parse_label
+    from producer.delivery import DeliveryConfig, StreamKind, deliveries
+    from producer.generator import GeneratorConfig, TransactionGenerator
+
+    gen = TransactionGenerator(GeneratorConfig(seed=2, n_cards=200, n_terminals=400, fraud_rate=0.05), date(2026, 1, 1))
+    labels = [
+        d
+        for d in deliveries((gen.next_day() for _ in range(2)), DeliveryConfig(label_delay_days=1))
+        if d.stream is StreamKind.LABELS
+    ]
+    assert labels
+    assert all(not isinstance(parse_label(d.data), InvalidRecord) for d in labels)
