@@ -42,6 +42,9 @@ class S3ParquetSink(BatchSink):
         self.table = table
         self.filesystem = filesystem
         self.compression = compression
+        from pyarrow import fs
+
+        self._local = isinstance(filesystem, fs.LocalFileSystem)
 
     def setup(self) -> None:
         from pyarrow import fs
@@ -62,7 +65,10 @@ class S3ParquetSink(BatchSink):
         for key in np.unique(keys):
             dt, hour = str(key).split("/")
             part = table.filter(pa.array(keys == key))
-            path = f"{self.bucket}/{self.table.prefix}{partition_path(dt, int(hour))}/{batch_file_name(batch_id)}"
+            directory = f"{self.bucket}/{self.table.prefix}{partition_path(dt, int(hour))}"
+            if self._local:  # object stores have no directories to create
+                self.filesystem.create_dir(directory, recursive=True)
+            path = f"{directory}/{batch_file_name(batch_id)}"
             pq.write_table(part, path, filesystem=self.filesystem, compression=self.compression)
             files += 1
         logger.debug("lake batch written", extra={"batch_id": batch_id, "table": self.table.name, "files": files})
