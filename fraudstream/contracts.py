@@ -130,6 +130,28 @@ def _coordinate(obj: dict[str, Any], name: str, limit: float) -> float | None | 
     return float(value)
 
 
+def _versioned_object(raw: bytes | str | dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any] | InvalidRecord:
+    """The decoded JSON object, if it is one, has only `fields` and is of the known schema version."""
+    if isinstance(raw, dict):
+        obj: Any = raw
+    else:
+        try:
+            obj = json.loads(raw)
+        except (UnicodeDecodeError, ValueError) as e:
+            return InvalidRecord("bad_json", str(e)[:200])
+    if not isinstance(obj, dict):
+        return InvalidRecord("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
+    unknown = set(obj) - set(fields)
+    if unknown:
+        return InvalidRecord("unknown_field", f"unknown field(s): {', '.join(sorted(unknown))[:200]}")
+    version = obj.get("schema_version")
+    if version is None:
+        return InvalidRecord("missing_field", "schema_version is required")
+    if version != SCHEMA_VERSION or not isinstance(version, int) or isinstance(version, bool):
+        return InvalidRecord("unknown_schema_version", f"schema_version {version!r} is not {SCHEMA_VERSION}")
+    return obj
+
+
 def parse_transaction(
     raw: bytes | str | dict[str, Any],
     *,
@@ -146,25 +168,9 @@ def parse_transaction(
     Returns:
         The normalised transaction, or an `InvalidRecord` saying why it was rejected.
     """
-    if isinstance(raw, dict):
-        obj: Any = raw
-    else:
-        try:
-            obj = json.loads(raw)
-        except (UnicodeDecodeError, ValueError) as e:
-            return InvalidRecord("bad_json", str(e)[:200])
-    if not isinstance(obj, dict):
-        return InvalidRecord("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
-
-    unknown = set(obj) - set(TRANSACTION_FIELDS)
-    if unknown:
-        return InvalidRecord("unknown_field", f"unknown field(s): {', '.join(sorted(unknown))[:200]}")
-
-    version = obj.get("schema_version")
-    if version is None:
-        return InvalidRecord("missing_field", "schema_version is required")
-    if version != SCHEMA_VERSION or not isinstance(version, int) or isinstance(version, bool):
-        return InvalidRecord("unknown_schema_version", f"schema_version {version!r} is not {SCHEMA_VERSION}")
+    obj = _versioned_object(raw, TRANSACTION_FIELDS)
+    if isinstance(obj, InvalidRecord):
+        return obj
 
     strings: dict[str, str | None] = {}
     for name, required in (("transaction_id", True), ("card_id", True), ("terminal_id", True)):
@@ -254,21 +260,9 @@ def parse_label(raw: bytes | str | dict[str, Any]) -> dict[str, Any] | InvalidRe
     Returns:
         The label with `tx_event_time` and `label_time` as UTC datetimes, or why it was rejected.
     """
-    if isinstance(raw, dict):
-        obj: Any = raw
-    else:
-        try:
-            obj = json.loads(raw)
-        except (UnicodeDecodeError, ValueError) as e:
-            return InvalidRecord("bad_json", str(e)[:200])
-    if not isinstance(obj, dict):
-        return InvalidRecord("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
-    unknown = set(obj) - set(LABEL_FIELDS)
-    if unknown:
-        return InvalidRecord("unknown_field", f"unknown field(s): {', '.join(sorted(unknown))[:200]}")
-    version = obj.get("schema_version")
-    if version != SCHEMA_VERSION or not isinstance(version, int) or isinstance(version, bool):
-        return InvalidRecord("unknown_schema_version", f"schema_version {version!r} is not {SCHEMA_VERSION}")
+    obj = _versioned_object(raw, LABEL_FIELDS)
+    if isinstance(obj, InvalidRecord):
+        return obj
     label: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
     for name in ("transaction_id", "card_id", "terminal_id"):
         value = _string(obj, name, required=True)
