@@ -1,0 +1,108 @@
+"""Kinesis source (Spark, Python Data Source API) drain rate vs raw GetRecords on the same emulator.
+
+Raw: a single client reads every shard to its end with GetRecords (Limit 10,000). Source: a
+streaming query drains the same backlog and only counts rows. The source reads each record twice
+(the driver plans bounded batches by looking ahead), so raw/2 is its ceiling on one machine.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from bench._emulator import emulator_process
+from producer.dead_letter import DeadLetterFile
+from producer.delivery import DeliveryConfig, StreamKind, deliveries
+from producer.generator import GeneratorConfig, TransactionGenerator
+from producer.kinesis_writer import KinesisWriter
+
+
+def _fill(kinesis: Any, stream: str, days: int) -> int:
+    gen = TransactionGenerator(GeneratorConfig(seed=3), date(2026, 1, 1))
+    writer = KinesisWriter(stream, dead_letter=DeadLetterFile(Path(tempfile.mkdtemp()) / "dl.jsonl"), client=kinesis)
+    n = 0
+    for d in deliveries((gen.next_day() for _ in range(days)), DeliveryConfig(emit_labels=False)):
+        if d.stream is StreamKind.TRANSACTIONS:
+            writer.put(d.partition_key, d.data)
+            n += 1
+    writer.flush()
+    writer.close()
+    return n
+
+
+def _raw_drain(kinesis: Any, stream: str) -> int:
+    total = 0
+    for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
+        it = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")[
+            "ShardIterator"
+        ]
+        while True:
+            response = kinesis.get_records(ShardIterator=it, Limit=10_000)
+            total += len(response["Records"])
+            if not response["Records"]:
+                break
+            it = response["NextShardIterator"]
+    return total
+
+
+def run(days: int = 8) -> dict[str, Any]:
+    """Fill a 4-shard stream with `days` of synthetic transactions and drain it both ways."""
+    from processor.kinesis_source import KinesisDataSource
+    from processor.spark import build_session
+
+    with emulator_process() as env:
+        os.environ.update(env)
+        kinesis = boto3.client("kinesis")
+        stream = f"bench-{uuid.uuid4().hex[:8]}"
+        kinesis.create_stream(StreamName=stream, ShardCount=4)
+        kinesis.get_waiter("stream_exists").wait(StreamName=stream)
+        n = _fill(kinesis, stream, days)
+
+        t0 = time.perf_counter()
+        assert _raw_drain(kinesis, stream) == n
+        raw = n / (time.perf_counter() - t0)
+
+        spark = build_session("bench-source", "local[2]", shuffle_partitions=2, extra={"spark.ui.enabled": "false"})
+        spark.sparkContext.setLogLevel("ERROR")
+        spark.dataSource.register(KinesisDataSource)
+        counted = [0]
+
+        def count(df: Any, _: int) -> None:
+            counted[0] += df.count()
+
+        query = (
+            spark.readStream.format("fraudstream-kinesis")
+            .option("streamName", stream)
+            .option("maxRecordsPerBatch", "100000")
+            .option("minGetRecordsIntervalMs", "0")
+            .load()
+            .writeStream.foreachBatch(count)
+            .option("checkpointLocation", tempfile.mkdtemp())
+            .start()
+        )
+        t0 = time.perf_counter()
+        query.processAllAvailable()
+        source = n / (time.perf_counter() - t0)
+        query.stop()
+        spark.stop()
+        assert counted[0] == n, (counted[0], n)
+        return {
+            "records": n,
+            "raw_get_records_per_s": round(raw),
+            "source_per_s": round(source),
+            "ratio": round(source / raw, 3),
+        }
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    for key, value in run().items():
+        print(f"{key:24} {value}")
