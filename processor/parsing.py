@@ -7,7 +7,7 @@ bad input and nothing is silently lost.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 from pyspark.sql.types import (
@@ -19,12 +19,12 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from fraudstream.contracts import DEFAULT_MAX_FUTURE, InvalidRecord, parse_transaction
+from fraudstream.contracts import DEFAULT_MAX_FUTURE, InvalidRecord, parse_label, parse_transaction
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
-__all__ = ["PARSED_SCHEMA", "parse_records"]
+__all__ = ["LABELS_SCHEMA", "PARSED_SCHEMA", "parse_label_records", "parse_records"]
 
 PARSED_SCHEMA: Final = StructType(
     [
@@ -60,6 +60,19 @@ def parse_records(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     "Far future" is judged against the record's own arrival time, so that re-running a batch
     gives the same verdicts.
     """
+    return _parsed(
+        batches,
+        PARSED_SCHEMA,
+        lambda data, arrival: parse_transaction(data, now=arrival.to_pydatetime(), max_future=DEFAULT_MAX_FUTURE),
+    )
+
+
+def _parsed(
+    batches: Iterable[pd.DataFrame],
+    schema: StructType,
+    parse_one: Callable[[bytes, pd.Timestamp], Mapping[str, Any] | InvalidRecord],
+) -> Iterator[pd.DataFrame]:
+    columns = schema.fieldNames()
     for pdf in batches:
         out = []
         for data, stream, shard, seq, arrival in zip(
@@ -72,25 +85,19 @@ def parse_records(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         ):
             arrival_ts = pd.Timestamp(arrival)
             arrival_ts = arrival_ts.tz_localize("UTC") if arrival_ts.tzinfo is None else arrival_ts.tz_convert("UTC")
-            result = parse_transaction(bytes(data), now=arrival_ts.to_pydatetime(), max_future=DEFAULT_MAX_FUTURE)
             source = {"stream_name": stream, "shard_id": shard, "sequence_number": seq, "arrival_time": arrival_ts}
+            result = parse_one(bytes(data), arrival_ts)
             if isinstance(result, InvalidRecord):
-                out.append(
-                    {
-                        **source,
-                        "raw_data": bytes(data).decode("utf-8", errors="replace"),
-                        "reason": result.reason,
-                        "detail": result.detail,
-                    }
-                )
+                raw = bytes(data).decode("utf-8", errors="replace")
+                out.append({**source, "raw_data": raw, "reason": result.reason, "detail": result.detail})
             else:
-                out.append({**result, **source})
-        yield _typed(pd.DataFrame(out, columns=_FIELDS))
+                out.append({**{k: v for k, v in result.items() if k in columns}, **source})
+        yield _typed(pd.DataFrame(out, columns=columns), schema)
 
 
-def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+def _typed(frame: pd.DataFrame, schema: StructType) -> pd.DataFrame:
     # An all-missing column would come out as float NaN; Arrow needs each column in its schema type.
-    for field in PARSED_SCHEMA.fields:
+    for field in schema.fields:
         column = frame[field.name]
         if isinstance(field.dataType, TimestampType):
             frame[field.name] = pd.to_datetime(column, utc=True)
@@ -99,3 +106,27 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
         else:
             frame[field.name] = column.astype(object).where(column.notna(), None)
     return frame
+
+
+LABELS_SCHEMA: Final = StructType(
+    [
+        StructField("transaction_id", StringType()),
+        StructField("card_id", StringType()),
+        StructField("terminal_id", StringType()),
+        StructField("tx_event_time", TimestampType()),
+        StructField("label_time", TimestampType()),
+        StructField("is_fraud", IntegerType()),
+        StructField("stream_name", StringType(), nullable=False),
+        StructField("shard_id", StringType(), nullable=False),
+        StructField("sequence_number", StringType(), nullable=False),
+        StructField("arrival_time", TimestampType(), nullable=False),
+        StructField("raw_data", StringType()),
+        StructField("reason", StringType()),
+        StructField("detail", StringType()),
+    ]
+)
+
+
+def parse_label_records(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """`mapInPandas` function for the labels stream: Kinesis rows in, LABELS_SCHEMA rows out."""
+    return _parsed(batches, LABELS_SCHEMA, lambda data, _: parse_label(data))

@@ -50,3 +50,31 @@ def test_valid_and_invalid_records_come_out_with_their_source(spark: Any) -> Non
     for i in range(2, len(payloads) + 1):
         assert by_seq[i]["raw_data"] == payloads[i - 1].decode("utf-8", errors="replace")
         assert by_seq[i]["shard_id"] == "shardId-0" and by_seq[i]["detail"]
+
+
+def test_labels_are_parsed_and_bad_ones_kept_with_a_reason(spark: Any) -> None:
+    from processor.parsing import LABELS_SCHEMA, parse_label_records
+
+    label = {
+        "schema_version": 1,
+        "transaction_id": "tx-1",
+        "card_id": "c",
+        "terminal_id": "t",
+        "tx_event_time": "2026-11-20T10:00:00Z",
+        "label_time": "2026-11-21T10:00:00Z",
+        "is_fraud": 1,
+    }
+    payloads = [json.dumps(label).encode(), json.dumps({**label, "is_fraud": 7}).encode()]
+    rows = [(p, "c", "labels", "shardId-0", str(i + 1), ARRIVAL) for i, p in enumerate(payloads)]
+    out = (
+        spark.createDataFrame(rows, KINESIS_SCHEMA)
+        .mapInPandas(parse_label_records, LABELS_SCHEMA)
+        .orderBy("sequence_number")
+        .collect()
+    )
+    assert (
+        out[0]["reason"] is None
+        and out[0]["is_fraud"] == 1
+        and out[0]["label_time"].replace(tzinfo=UTC) == datetime(2026, 11, 21, 10, tzinfo=UTC)
+    )
+    assert out[1]["reason"] == "bad_value" and out[1]["raw_data"] == payloads[1].decode()
