@@ -54,7 +54,8 @@ _register()
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI; a user's mistake is one line and a non-zero exit, not a traceback."""
     try:
-        app(args=argv, standalone_mode=False)
+        # Click handles its own usage errors and exit codes; domain errors become one line here.
+        app(args=argv)
     except FraudstreamError as e:
         if _state["verbose"]:
             err_console.print_exception()
@@ -63,17 +64,3 @@ def main(argv: list[str] | None = None) -> None:
             message += f"\n[dim]hint:[/] {e.hint}"
         err_console.print(message, highlight=False)
         sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except (typer.Exit, SystemExit) as e:
-        code = e.exit_code if isinstance(e, typer.Exit) else e.code
-        sys.exit(code)
-    except typer.Abort:
-        sys.exit(1)
-    except Exception as e:  # the click errors raised by standalone_mode=False
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        raise

@@ -216,10 +216,13 @@ def redrive(path: Path, *, max_attempts: int = 8) -> tuple[int, int]:
     import base64
     import json
 
-    from fraudstream.exceptions import BatchFileError
+    from fraudstream.exceptions import BatchFileError, FraudstreamError
 
     if not path.exists():
-        raise BatchFileError(f"{path}: no such file")
+        raise FraudstreamError(
+            f"{path}: no such file",
+            hint="pass the dead-letter file the producer wrote (--dead-letter; default fraudstream-dead-letter.jsonl)",
+        )
     entries = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         try:
