@@ -6,6 +6,7 @@ import itertools
 import math
 import signal
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -85,7 +86,7 @@ def run_producer(
     frames: Iterator[pd.DataFrame]
     if from_file is not None:
         frame = read_batch_file(from_file, parse_column_map(column_map))
-        delivery_config = DeliveryConfig(**{**delivery_config.__dict__, "emit_labels": "is_fraud" in frame})
+        delivery_config = replace(delivery_config, emit_labels="is_fraud" in frame)
         frames = _file_frames(frame)
         source = f"{from_file} ({len(frame):,} transactions)"
     else:
@@ -99,7 +100,7 @@ def run_producer(
             ),
             start_at.date(),
         )
-        delivery_config = DeliveryConfig(**{**delivery_config.__dict__, "start_at": start_at})
+        delivery_config = replace(delivery_config, start_at=start_at)
         if days is not None:
             end = start_at + timedelta(days=days)
             end_at = end.timestamp()
