@@ -40,12 +40,15 @@ def _register() -> None:
     from fraudstream.demo import demo
     from fraudstream.local.cli import app as local_app
     from fraudstream.query_cli import query
+    from ml_model.cli import invoke, serve
     from producer.cli import produce
 
     app.command("demo")(demo)
     app.add_typer(local_app, name="local")
     app.command("produce")(produce)
     app.command("query")(query)
+    app.command("serve")(serve)
+    app.command("invoke")(invoke)
 
 
 _register()

@@ -1,0 +1,81 @@
+"""Errors of the model package: artifact, serving and scoring. One root, `ModelError`.
+
+NOTE: botocore also has a `ModelError` (the SageMaker runtime's "the container answered 4xx/5xx");
+that one never leaves `ml_model.scoring`: it is translated into `EndpointInvocationError`.
+"""
+
+from __future__ import annotations
+
+from fraudstream.exceptions import FraudstreamError
+
+__all__ = [
+    "ArtifactError",
+    "ArtifactLayoutError",
+    "EndpointInvocationError",
+    "EndpointPortInUseError",
+    "FeatureColumnsError",
+    "FeatureSpecMismatchError",
+    "ModelError",
+]
+
+
+class ModelError(FraudstreamError):
+    """Root of every error raised by `ml_model`."""
+
+
+class ArtifactError(ModelError):
+    """Raised when a model artifact cannot be written or read (missing file, bad metadata)."""
+
+    hint = "pass --model a folder holding model.tar.gz (written by `fraudstream train`) or the tarball itself"
+
+
+class ArtifactLayoutError(ArtifactError):
+    """Raised when a model.tar.gz holds anything but `xgboost-model` at its top level (or unsafe paths).
+
+    SageMaker's XGBoost container loads every top-level regular file as a model and fails its
+    health check on any file that is not one.
+    """
+
+    hint = "the top level must hold exactly one file, xgboost-model; metadata goes under fraudstream/"
+
+
+class FeatureSpecMismatchError(ModelError):
+    """Raised when the endpoint's (or the artifact's) feature spec differs from the client's."""
+
+    hint = "deploy the artifact trained with this code's feature spec, or run the code that matches the model"
+
+    def __init__(self, message: str, *, expected: str, actual: str) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.actual = actual
+
+
+class FeatureColumnsError(ModelError):
+    """Raised when the rows to score do not carry exactly the spec's columns."""
+
+    hint = "score exactly the feature spec's columns (ml_model.features.FEATURE_SPEC.names), in any order"
+
+
+class EndpointInvocationError(ModelError):
+    """Raised when a call to the model endpoint finally fails (after retries) and no fallback is configured.
+
+    Attributes:
+        status: the HTTP status behind the failure, when known (the container's own for a ModelError).
+        retryable: whether the failure was of a kind that retries may cure (throttling, 5xx, timeouts).
+    """
+
+    hint = (
+        "is the endpoint up? Locally: `fraudstream serve --model DIR` and "
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=http://127.0.0.1:8080"
+    )
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
+
+
+class EndpointPortInUseError(ModelError):
+    """Raised when the local endpoint's port is already taken."""
+
+    hint = "is another `fraudstream serve` running there? Stop it or pass --port"

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from ml_model.serving import LocalEndpointServer
+from tests.unit.ml_model.fixtures import artifact, artifact_path, booster_factory, eval_rows, trained_booster
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
+
+    from ml_model.artifact import ModelArtifact
+
+__all__ = [
+    "artifact",
+    "artifact_path",
+    "booster_factory",
+    "endpoint",
+    "eval_rows",
+    "runtime_client_factory",
+    "trained_booster",
+]
+
+
+@pytest.fixture(scope="session")
+def endpoint(artifact: ModelArtifact) -> Iterator[LocalEndpointServer]:
+    """The local endpoint serving the test artifact on a free port, for the whole session."""
+    with LocalEndpointServer(artifact, port=0, endpoint_name="fraud-detector") as server:
+        yield server
+
+
+@pytest.fixture
+def runtime_client_factory() -> Callable[..., SageMakerRuntimeClient]:
+    """A sagemaker-runtime client for a local URL, with fake credentials and botocore retries off."""
+
+    def build(url: str, *, read_timeout: float = 5.0) -> SageMakerRuntimeClient:
+        return boto3.client(
+            "sagemaker-runtime",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=Config(retries={"total_max_attempts": 1}, read_timeout=read_timeout, connect_timeout=1),
+        )
+
+    return build
