@@ -1,0 +1,143 @@
+"""The feature functions: hand-computed values at window edges, defined values when data is
+missing, invariants, and offline == streaming on the same events."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ml_model.features import (
+    CARD_FEATURES,
+    FEATURE_SPEC,
+    MISSING,
+    card_features,
+    card_features_streaming,
+    compute_features,
+    terminal_features,
+)
+from producer.generator import GeneratorConfig, generate_history
+
+T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z, a Thursday
+
+
+def _card(times: list[float], amounts: list[float], **columns: list[object]) -> pd.DataFrame:
+    n = len(times)
+    return pd.DataFrame(
+        {
+            "event_s": [T0 + t for t in times],
+            "amount": amounts,
+            "terminal_id": columns.get("terminal_id", ["t1"] * n),
+            "channel": columns.get("channel", ["pos"] * n),
+            "lat": columns.get("lat", [40.0] * n),
+            "lon": columns.get("lon", [-74.0] * n),
+        }
+    )
+
+
+def test_windows_end_at_the_current_transaction_and_exclude_their_left_edge() -> None:
+    # GIVEN transactions at 0 s, exactly 10 minutes later, and one second after that
+    f = card_features(_card([0, 600, 601], [10.0, 20.0, 40.0]))
+    # THEN the 10-minute window of the second one, (t-10min, t], excludes the first
+    assert f["card_tx_count_10m"].tolist() == [1, 1, 2]
+    assert f["card_tx_sum_10m"].tolist() == [10.0, 20.0, 60.0]
+    # and the 1-hour window holds all of them, including the current one
+    assert f["card_tx_count_1h"].tolist() == [1, 2, 3]
+    assert f["card_mean_amount_1d"].tolist() == [10.0, 15.0, 70.0 / 3]
+    assert f["card_amount_ratio_30d"].tolist() == pytest.approx([1.0, 20.0 / 15.0, 40.0 / (70.0 / 3)])
+    assert f["card_seconds_since_prev"].tolist() == [MISSING, 600.0, 1.0]
+
+
+def test_same_time_events_count_only_those_before_in_event_order() -> None:
+    f = card_features(_card([5, 5], [1.0, 2.0]))
+    assert f["card_tx_count_10m"].tolist() == [1, 2]
+
+
+def test_distinct_terminals_per_day_and_calendar_flags() -> None:
+    f = card_features(_card([0, 60, 120, 86_400 + 120], [1.0] * 4, terminal_id=["a", "b", "a", "c"]))
+    assert f["card_distinct_terminals_1d"].tolist() == [1, 2, 2, 1]
+    assert f["is_weekend"].tolist() == [0, 0, 0, 0]  # Thursday and Friday
+    assert f["is_night"].tolist() == [1, 1, 1, 1]  # 00:00-00:02 UTC
+    sat = card_features(_card([2 * 86_400 + 12 * 3600], [1.0]))
+    assert sat["is_weekend"].tolist() == [1] and sat["is_night"].tolist() == [0]
+
+
+def test_travel_features_and_missing_locations() -> None:
+    # New York, then online (no location), then Los Angeles 30 minutes after New York
+    f = card_features(
+        _card(
+            [0, 600, 1800],
+            [1.0] * 3,
+            lat=[40.71, np.nan, 34.05],
+            lon=[-74.0, np.nan, -118.24],
+            channel=["pos", "online", "pos"],
+        )
+    )
+    assert f["card_distance_prev_km"].tolist()[:2] == [MISSING, MISSING]
+    assert f["card_distance_prev_km"].iloc[2] == pytest.approx(3936, rel=0.01)
+    assert f["card_speed_prev_kmh"].iloc[2] == pytest.approx(3936 * 2, rel=0.01)  # 30 minutes
+    assert f["card_distance_home_km"].tolist()[:2] == [MISSING, MISSING]
+    assert f["card_distance_home_km"].iloc[2] == pytest.approx(3936, rel=0.01)
+    assert f["channel_online"].tolist() == [0, 1, 0]
+
+
+def test_terminal_risk_uses_only_transactions_a_label_delay_old() -> None:
+    day = 86_400.0
+    events = pd.DataFrame({"event_s": [T0, T0 + 3 * day, T0 + 7 * day, T0 + 7 * day + 1], "known_fraud": [1, 0, 0, 0]})
+    f = terminal_features(events, label_delay_days=7)
+    # at T0+7d the window (T0+7d-7d-1d, T0+7d-7d] = (T0-1d, T0] holds the fraud at T0
+    assert f["terminal_tx_count_1d"].tolist() == [0, 0, 1, 1]
+    assert f["terminal_fraud_rate_1d"].tolist() == [0, 0, 1.0, 1.0]
+    assert f["terminal_tx_count_7d"].tolist() == [0, 0, 1, 1]
+    assert f["terminal_fraud_rate_30d"].tolist() == [0, 0, 1.0, 1.0]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    gaps=st.lists(st.floats(0, 3 * 86_400), min_size=1, max_size=40),
+    amounts=st.lists(st.floats(0.01, 10_000), min_size=40, max_size=40),
+)
+def test_invariants(gaps: list[float], amounts: list[float]) -> None:
+    times = list(np.cumsum(gaps))
+    f = card_features(_card(times, amounts[: len(times)]))
+    counts = f[["card_tx_count_10m", "card_tx_count_1h", "card_tx_count_1d", "card_tx_count_7d", "card_tx_count_30d"]]
+    assert (counts.to_numpy() >= 1).all()
+    assert (np.diff(counts.to_numpy(), axis=1) >= 0).all()  # longer windows hold at least as many
+    seen = np.maximum.accumulate(np.array(amounts[: len(times)]))
+    assert (f["card_mean_amount_30d"].to_numpy() <= seen * (1 + 1e-9)).all()
+    assert (f["card_distinct_terminals_1d"] == 1).all()
+
+
+def test_offline_features_equal_the_streaming_computation_on_the_same_events() -> None:
+    # GIVEN two weeks of a small synthetic world
+    history = generate_history(
+        GeneratorConfig(seed=4, n_cards=60, n_terminals=150, fraud_rate=0.03), date(2026, 2, 1), 14
+    )
+    offline = compute_features(history)
+    # WHEN each card's events arrive in micro-batches of 5, through the streaming step
+    frame = pd.DataFrame(
+        {
+            "event_s": history["event_time"].astype("datetime64[us, UTC]").astype("int64") / 1e6,
+            "amount": history["amount"],
+            "terminal_id": history["terminal_id"],
+            "channel": history["channel"],
+            "lat": history["lat"],
+            "lon": history["lon"],
+            "card_id": history["card_id"],
+        }
+    )
+    streamed = []
+    for _, events in frame.groupby("card_id", sort=False):
+        retained = events.iloc[:0].drop(columns="card_id")
+        for start in range(0, len(events), 5):
+            new = events.iloc[start : start + 5].drop(columns="card_id")
+            features, retained = card_features_streaming(retained, new)
+            streamed.append(features)
+    online = pd.concat(streamed).loc[history.index, list(CARD_FEATURES)]
+    # THEN the card features are the offline ones (to float rounding of window sums)
+    np.testing.assert_allclose(online.to_numpy(), offline[list(CARD_FEATURES)].to_numpy(), rtol=1e-9, atol=1e-9)
+    assert list(offline.columns) == list(FEATURE_SPEC.names)
