@@ -41,6 +41,7 @@ def _register() -> None:
     from fraudstream.local.cli import app as local_app
     from fraudstream.query_cli import query
     from ml_model.cli import invoke, serve
+    from ml_model.train_cli import train
     from producer.cli import produce
 
     app.command("demo")(demo)
@@ -49,6 +50,7 @@ def _register() -> None:
     app.command("query")(query)
     app.command("serve")(serve)
     app.command("invoke")(invoke)
+    app.command("train")(train)
 
 
 _register()

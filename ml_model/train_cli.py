@@ -1,0 +1,84 @@
+"""`fraudstream train`: a time-ordered training run that writes a SageMaker-ready model.tar.gz."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["train"]
+
+
+def train(
+    out: Annotated[Path, typer.Option(help="Folder for model.tar.gz, metrics.json and the plots.")],
+    data: Annotated[Path | None, typer.Option(help="CSV/Parquet in the batch-input schema, with is_fraud.")] = None,
+    generate: Annotated[int | None, typer.Option(help="Instead of --data: days of synthetic history.")] = None,
+    column_map: Annotated[list[str] | None, typer.Option(help="With --data: FIELD=COLUMN (repeat).")] = None,
+    train_start: Annotated[
+        str | None, typer.Option(help="First training day (default: 14 days into the data).")
+    ] = None,
+    train_days: Annotated[int, typer.Option(help="Training days (the last --validation-days validate).")] = 49,
+    validation_days: Annotated[int, typer.Option(help="Validation days: early stopping and the threshold.")] = 14,
+    delay_days: Annotated[int, typer.Option(help="Gap between training and test (the label delay).")] = 7,
+    test_days: Annotated[int, typer.Option(help="Test days.")] = 21,
+    seed: Annotated[int, typer.Option(help="Seed of the generator and of XGBoost.")] = 42,
+) -> None:
+    """Train and evaluate an XGBoost model the way fraud teams validate, and write its artifact.
+
+    Periods in time order: training (its last days validate: early stopping and the alert
+    threshold), a label-delay gap, then the test period the metrics come from.
+    """
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from fraudstream.batch_files import parse_column_map, read_batch_file
+    from fraudstream.exceptions import BatchFileError
+    from ml_model.artifact import write_artifact
+    from ml_model.features import FEATURE_SPEC
+    from ml_model.plots import write_plots
+    from ml_model.training import TrainingConfig
+    from ml_model.training import train as run_training
+
+    if (data is None) == (generate is None):
+        raise typer.BadParameter("give either --data FILE or --generate DAYS")
+    console = Console()
+    if data is not None:
+        history = read_batch_file(data, parse_column_map(column_map))
+        if "is_fraud" not in history:
+            raise BatchFileError(f"{data}: training needs the is_fraud column (0/1)")
+    else:
+        from producer.generator import GeneratorConfig, generate_history
+
+        with console.status(f"generating {generate} days of synthetic transactions"):
+            history = generate_history(GeneratorConfig(seed=seed), date(2026, 1, 1), int(generate or 0))
+    first_day = history["event_time"].min().date()
+    start = date.fromisoformat(train_start) if train_start else first_day.fromordinal(first_day.toordinal() + 14)
+    config = TrainingConfig(
+        train_start=start,
+        train_days=train_days,
+        validation_days=validation_days,
+        delay_days=delay_days,
+        test_days=test_days,
+        seed=seed,
+    )
+    with console.status(f"computing features and training on {len(history):,} transactions"):
+        try:
+            result = run_training(history, config)
+        except ValueError as e:
+            raise typer.BadParameter(str(e)) from e
+    out.mkdir(parents=True, exist_ok=True)
+    version = f"xgb-{FEATURE_SPEC.hash[:8]}-{start.isoformat()}-s{seed}"
+    path = write_artifact(result.booster, FEATURE_SPEC, result.card(version), out)
+    (out / "metrics.json").write_text(json.dumps({"model_version": version, **result.metrics}, indent=2) + "\n")
+    plots = write_plots(result.test_labels, result.test_scores, result.threshold, out)
+    table = Table(title=f"test period {config.periods()['test_start']} .. {config.periods()['test_end']}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name in ("auc_roc", "average_precision", "precision", "recall", "f1", "card_precision_at_100", "threshold"):
+        table.add_row(name, f"{result.metrics[name]:.4f}")
+    console.print(table)
+    console.print(f"model {version}: {path}; metrics.json and {len(plots)} plots in {out}", highlight=False)
