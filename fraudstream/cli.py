@@ -41,7 +41,7 @@ def _register() -> None:
     from fraudstream.local.cli import app as local_app
     from fraudstream.query_cli import query
     from ml_model.cli import invoke, serve
-    from ml_model.train_cli import train
+    from ml_model.train_cli import score, train
     from producer.cli import produce
 
     app.command("demo")(demo)
@@ -51,6 +51,7 @@ def _register() -> None:
     app.command("serve")(serve)
     app.command("invoke")(invoke)
     app.command("train")(train)
+    app.command("score")(score)
 
 
 _register()

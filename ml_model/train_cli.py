@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["train"]
+__all__ = ["score", "train"]
 
 
 def train(
@@ -82,3 +82,39 @@ def train(
         table.add_row(name, f"{result.metrics[name]:.4f}")
     console.print(table)
     console.print(f"model {version}: {path}; metrics.json and {len(plots)} plots in {out}", highlight=False)
+
+
+def score(
+    model: Annotated[Path, typer.Option(help="Folder holding model.tar.gz (or the tarball).")],
+    data: Annotated[Path, typer.Option(help="CSV/Parquet in the batch-input schema.")],
+    out: Annotated[Path, typer.Option(help="Parquet file for the scored rows.")],
+    column_map: Annotated[list[str] | None, typer.Option(help="FIELD=COLUMN for other column names (repeat).")] = None,
+    label_delay_days: Annotated[float, typer.Option(help="Label delay for the terminal features.")] = 7.0,
+) -> None:
+    """Score a whole file: features over its full history, one score per row, reasons for alerts.
+
+    Also the batch fallback and the way to re-score history with a new model. Terminal risk uses the
+    file's is_fraud column when it has one (chargebacks known within the label delay).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from rich.console import Console
+
+    from fraudstream.batch_files import parse_column_map, read_batch_file
+    from ml_model.artifact import load_artifact
+    from ml_model.features import compute_features
+    from ml_model.scoring.local import LocalXGBoostScorer
+
+    artifact = load_artifact(model)
+    history = read_batch_file(data, parse_column_map(column_map))
+    features = compute_features(history, label_delay_days=label_delay_days)
+    scored = LocalXGBoostScorer(artifact, scored_by="batch").setup().score_frame(features)
+    rows = history.join(features.drop(columns=["amount"])).join(scored)
+    rows["is_alert"] = rows["score"] >= artifact.card.threshold
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), out, compression="zstd")
+    Console().print(
+        f"scored {len(rows):,} rows with {artifact.card.model_version}: {int(rows['is_alert'].sum()):,} alerts "
+        f"(threshold {artifact.card.threshold:.4f}) -> {out}",
+        highlight=False,
+    )

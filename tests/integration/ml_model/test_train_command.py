@@ -31,12 +31,20 @@ def _train(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_train_writes_a_servable_artifact_metrics_and_plots(tmp_path: Path) -> None:
-    out = tmp_path / "model"
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    out = tmp_path_factory.mktemp("train") / "model"
     result = _train(
         "--generate", "63", "--train-days", "28", "--validation-days", "10", "--test-days", "14", "--out", str(out)
     )
     assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def test_train_writes_a_servable_artifact_metrics_and_plots(
+    trained: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    out, result = trained
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"auc_roc", "average_precision", "precision", "recall", "f1", "card_precision_at_100"} <= set(metrics)
     artifact = load_artifact(out)
@@ -67,3 +75,44 @@ def test_train_errors_are_one_line(tmp_path: Path) -> None:
         and "needs the is_fraud column" in no_labels.stderr
         and "Traceback" not in no_labels.stderr
     )
+
+
+def test_score_a_file_with_the_trained_model(
+    trained: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    from datetime import date
+
+    from producer.generator import GeneratorConfig, generate_history
+
+    model, _ = trained
+    history = generate_history(
+        GeneratorConfig(seed=5, n_cards=400, n_terminals=800, fraud_rate=0.03), date(2026, 4, 1), 6
+    )
+    history.to_parquet(tmp_path / "tx.parquet")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fraudstream",
+            "score",
+            "--model",
+            str(model),
+            "--data",
+            str(tmp_path / "tx.parquet"),
+            "--out",
+            str(tmp_path / "scored.parquet"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    scored = pd.read_parquet(tmp_path / "scored.parquet")
+    assert sorted(scored["transaction_id"]) == sorted(history["transaction_id"])  # one score per row
+    assert set(FEATURE_SPEC.names) <= set(scored.columns)
+    assert scored["score"].between(0, 1).all() and (scored["scored_by"] == "batch").all()
+    alerts = scored[scored["is_alert"]]
+    assert len(alerts) > 0 and all(len(r) == 3 for r in alerts["reasons"])
+    # alerts catch fraud far above its base rate
+    assert alerts["is_fraud"].mean() > 5 * scored["is_fraud"].mean()
