@@ -1,0 +1,156 @@
+"""The lake bucket, the artifacts bucket (job code, Spark checkpoints), their access-log bucket, and
+the DynamoDB `alerts` table."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from fraudstream.lake import AGGREGATES, QUARANTINE, TRANSACTIONS
+from fraudstream.local.provision import ALERTS_CARD_INDEX, ALERTS_TTL_ATTRIBUTE
+from infrastructure._nag import acknowledge
+from infrastructure.constants import ATHENA_RESULTS_PREFIX
+
+if TYPE_CHECKING:
+    from aws_cdk import aws_kms as kms
+
+    from fraudstream.config import ResourceSettings
+    from infrastructure.config import LakeProps
+
+__all__ = ["Storage"]
+
+_ABORT_UPLOADS = s3.LifecycleRule(
+    id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)
+)
+
+
+class Storage(Construct):
+    """Buckets with TLS-only policies, blocked public access, access logs and lifecycle rules; the
+    alerts table with point-in-time recovery, TTL and the card index.
+
+    Args:
+        names: the alerts table's name (the bucket names are generated: they are global).
+        props: lifecycle periods.
+        key: the stack's key; None (LocalStack) falls back to S3- and DynamoDB-managed encryption.
+        retain: keep the buckets and the table when the stack is deleted; protect the table from deletion.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        names: ResourceSettings,
+        props: LakeProps,
+        key: kms.IKey | None,
+        retain: bool,
+    ) -> None:
+        super().__init__(scope, id_)
+        removal = RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY
+        encryption = s3.BucketEncryption.KMS if key is not None else s3.BucketEncryption.S3_MANAGED
+
+        # Server access logs can only be delivered to a bucket with SSE-S3 default encryption.
+        self.log_bucket = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            removal_policy=removal,
+            lifecycle_rules=[_ABORT_UPLOADS, s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(90))],
+        )
+        acknowledge(
+            self.log_bucket,
+            "AwsSolutions-S1",
+            "This is the access-log bucket of the other buckets; logging it into itself would loop.",
+        )
+
+        tiered = [
+            s3.LifecycleRule(
+                id=f"{table.name}-to-infrequent-access",
+                prefix=table.prefix,
+                transitions=[
+                    s3.Transition(
+                        storage_class=s3.StorageClass.INFREQUENT_ACCESS,
+                        transition_after=Duration.days(props.infrequent_access_after_days),
+                    )
+                ],
+            )
+            for table in (TRANSACTIONS, AGGREGATES)
+        ]
+        self.lake_bucket = s3.Bucket(
+            self,
+            "Lake",
+            encryption=encryption,
+            encryption_key=key,
+            bucket_key_enabled=key is not None,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=True,
+            server_access_logs_bucket=self.log_bucket,
+            server_access_logs_prefix="lake/",
+            removal_policy=removal,
+            lifecycle_rules=[
+                _ABORT_UPLOADS,
+                s3.LifecycleRule(
+                    id="expire-overwritten-versions",
+                    noncurrent_version_expiration=Duration.days(props.noncurrent_versions_expire_days),
+                    expired_object_delete_marker=True,
+                ),
+                *tiered,
+                s3.LifecycleRule(
+                    id="expire-quarantine",
+                    prefix=QUARANTINE.prefix,
+                    expiration=Duration.days(props.quarantine_expire_days),
+                ),
+                s3.LifecycleRule(
+                    id="expire-athena-results",
+                    prefix=ATHENA_RESULTS_PREFIX,
+                    expiration=Duration.days(props.athena_results_expire_days),
+                ),
+            ],
+        )
+        self.artifacts_bucket = s3.Bucket(
+            self,
+            "Artifacts",
+            encryption=encryption,
+            encryption_key=key,
+            bucket_key_enabled=key is not None,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.log_bucket,
+            server_access_logs_prefix="artifacts/",
+            removal_policy=removal,
+            lifecycle_rules=[_ABORT_UPLOADS],
+        )
+
+        self.alerts_table = dynamodb.Table(
+            self,
+            "Alerts",
+            table_name=names.alerts_table,
+            partition_key=dynamodb.Attribute(name="transaction_id", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=(
+                dynamodb.TableEncryption.CUSTOMER_MANAGED if key is not None else dynamodb.TableEncryption.AWS_MANAGED
+            ),
+            encryption_key=key,
+            time_to_live_attribute=ALERTS_TTL_ATTRIBUTE,
+            deletion_protection=retain,
+            removal_policy=removal,
+        )
+        self.alerts_table.add_global_secondary_index(
+            index_name=ALERTS_CARD_INDEX,
+            partition_key=dynamodb.Attribute(name="card_id", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="event_time", type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.ALL,
+        )
