@@ -23,12 +23,16 @@ def train(
     validation_days: Annotated[int, typer.Option(help="Validation days: early stopping and the threshold.")] = 14,
     delay_days: Annotated[int, typer.Option(help="Gap between training and test (the label delay).")] = 7,
     test_days: Annotated[int, typer.Option(help="Test days.")] = 21,
+    folds: Annotated[int, typer.Option(help="Hyperparameter search: prequential validation folds.")] = 3,
+    fold_days: Annotated[int, typer.Option(help="Days per search fold (the folds end with the training days).")] = 7,
     seed: Annotated[int, typer.Option(help="Seed of the generator and of XGBoost.")] = 42,
 ) -> None:
     """Train and evaluate an XGBoost model the way fraud teams validate, and write its artifact.
 
     Periods in time order: training (its last days validate: early stopping and the alert
-    threshold), a label-delay gap, then the test period the metrics come from.
+    threshold), a label-delay gap, then the test period the metrics come from. The hyperparameters
+    are searched with prequential validation: consecutive folds at the end of the training days,
+    each scored by a model trained only on the days labelled before it (expanding window).
     """
     import json
 
@@ -63,6 +67,8 @@ def train(
         validation_days=validation_days,
         delay_days=delay_days,
         test_days=test_days,
+        folds=folds,
+        fold_days=fold_days,
         seed=seed,
     )
     with console.status(f"computing features and training on {len(history):,} transactions"):
@@ -73,7 +79,10 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     version = f"xgb-{FEATURE_SPEC.hash[:8]}-{start.isoformat()}-s{seed}"
     path = write_artifact(result.booster, FEATURE_SPEC, result.card(version), out)
-    (out / "metrics.json").write_text(json.dumps({"model_version": version, **result.metrics}, indent=2) + "\n")
+    search = result.search.to_dict() if result.search is not None else None
+    (out / "metrics.json").write_text(
+        json.dumps({"model_version": version, **result.metrics, "search": search}, indent=2) + "\n"
+    )
     plots = write_plots(result.test_labels, result.test_scores, result.threshold, out)
     table = Table(title=f"test period {config.periods()['test_start']} .. {config.periods()['test_end']}")
     table.add_column("metric")
@@ -81,6 +90,13 @@ def train(
     for name in ("auc_roc", "average_precision", "precision", "recall", "f1", "card_precision_at_100", "threshold"):
         table.add_row(name, f"{result.metrics[name]:.4f}")
     console.print(table)
+    if result.search is not None:
+        best = result.search.best
+        console.print(
+            f"search: {len(result.search.candidates)} candidates x {len(result.search.folds)} prequential folds; "
+            f"chosen {best.params} (mean average precision {best.mean_average_precision:.4f})",
+            highlight=False,
+        )
     console.print(f"model {version}: {path}; metrics.json and {len(plots)} plots in {out}", highlight=False)
 
 

@@ -35,7 +35,20 @@ def _train(*args: str) -> subprocess.CompletedProcess[str]:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
     out = tmp_path_factory.mktemp("train") / "model"
     result = _train(
-        "--generate", "63", "--train-days", "28", "--validation-days", "10", "--test-days", "14", "--out", str(out)
+        "--generate",
+        "63",
+        "--train-days",
+        "28",
+        "--validation-days",
+        "10",
+        "--test-days",
+        "14",
+        "--folds",
+        "2",
+        "--fold-days",
+        "5",
+        "--out",
+        str(out),
     )
     assert result.returncode == 0, result.stderr
     return out, result
@@ -54,11 +67,26 @@ def test_train_writes_a_servable_artifact_metrics_and_plots(
     assert {p.name for p in out.glob("*.png")} == {"precision_recall.png", "roc.png", "score_histogram.png"}
     assert all(p.stat().st_size > 5_000 for p in out.glob("*.png"))
     assert "average_precision" in result.stdout
+    # the prequential search is recorded: its folds, every candidate's per-fold scores, the choice
+    search = metrics["search"]
+    assert [(f["validation_start"], f["validation_end"]) for f in search["folds"]] == [
+        ("2026-02-02", "2026-02-07"),
+        ("2026-02-07", "2026-02-12"),
+    ]
+    assert all(f["fit_start"] == "2026-01-15" for f in search["folds"])
+    assert [f["fit_end"] for f in search["folds"]] == ["2026-01-26", "2026-01-31"]  # fold start - 7-day delay
+    assert all(len(c["fold_average_precision"]) == 2 for c in search["candidates"])
+    assert search["chosen"] in search["candidates"]
+    assert artifact.card.extra["search"] == search
+    assert {k: artifact.card.params[k] for k in search["chosen"]["params"]} == search["chosen"]["params"]
+    assert "prequential folds" in result.stdout
 
 
 def test_train_errors_are_one_line(tmp_path: Path) -> None:
     neither = _train("--out", str(tmp_path))
     assert neither.returncode == 2 and "either --data FILE or --generate DAYS" in neither.stderr
+    no_room = _train("--generate", "10", "--train-days", "20", "--out", str(tmp_path))
+    assert no_room.returncode == 2 and "training days cannot hold" in no_room.stderr
     unlabelled = tmp_path / "tx.csv"
     pd.DataFrame(
         {
