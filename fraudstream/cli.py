@@ -41,6 +41,7 @@ def _register() -> None:
     from fraudstream.local.cli import app as local_app
     from fraudstream.query_cli import query
     from ml_model.cli import invoke, serve
+    from ml_model.model_cli import app as model_app
     from ml_model.train_cli import score, train
     from producer.cli import produce
 
@@ -52,6 +53,7 @@ def _register() -> None:
     app.command("invoke")(invoke)
     app.command("train")(train)
     app.command("score")(score)
+    app.add_typer(model_app, name="model")
 
 
 _register()

@@ -16,6 +16,7 @@ __all__ = [
     "FeatureColumnsError",
     "FeatureSpecMismatchError",
     "ModelError",
+    "ModelVersionConflictError",
 ]
 
 
@@ -79,3 +80,9 @@ class EndpointPortInUseError(ModelError):
     """Raised when the local endpoint's port is already taken."""
 
     hint = "is another `fraudstream serve` running there? Stop it or pass --port"
+
+
+class ModelVersionConflictError(ModelError):
+    """Raised when a different artifact is already published under the same model version."""
+
+    hint = "a published version is immutable (an endpoint may serve it): train a new version, or pass --overwrite"
