@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 UV := $(VENV)/bin/uv
 BIN := $(VENV)/bin
 
-.PHONY: help install demo test test-unit lint format bench lock clean
+.PHONY: help install demo test test-unit lint format bench lock clean synth
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -29,11 +29,12 @@ test: install ## Run the whole test suite (unit, functional, integration)
 test-unit: install ## Run only the fast unit tests
 	$(BIN)/pytest tests/unit
 
-lint: install ## ruff (lint + format check), mypy --strict, lockfile check
+lint: install ## ruff (lint + format check), mypy --strict, lockfile check, then `synth`
 	$(UV) lock --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	@$(MAKE) --no-print-directory synth
 
 format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -44,6 +45,22 @@ bench: install ## Run the benchmarks side by side and write bench/results.json
 
 lock: ## Re-resolve uv.lock after editing pyproject.toml
 	$(UV) lock
+
+# The CDK app synthesizes with the model it deploys: model/ when `fraudstream train` wrote one there,
+# else a tiny untrained stand-in that is good for checking the templates and nothing else.
+CDK_MODEL ?= $(if $(wildcard model/model.tar.gz),model,.cdk-model)
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+.cdk-model/model.tar.gz: | install
+	$(BIN)/python tests/infrastructure/tiny_model.py .cdk-model
+
+synth: install node_modules/.installed $(CDK_MODEL)/model.tar.gz ## cdk synth (AWS and LocalStack stacks, cdk-nag), cfn-lint
+	npx cdk synth -q -c model_dir=$(CDK_MODEL)
+	npx cdk synth -q -c local=true -o cdk.out.local
+	$(BIN)/cfn-lint cdk.out/*.template.json cdk.out.local/*.template.json
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -42,10 +42,11 @@ def _content_name(prefix: str, content: list[str]) -> str:
 
 @dataclass(frozen=True)
 class ArtifactLocation:
-    """Where the deployment put a model.tar.gz: its s3:// URL and its object's ARN."""
+    """Where the deployment put a model.tar.gz: its s3:// URL and its object's ARN, and its SHA-256."""
 
     s3_url: str
     object_arn: str
+    sha256: str
 
 
 def _model_asset(scope: Construct, artifact: ModelArtifactRef) -> ArtifactLocation:
@@ -70,6 +71,7 @@ def _model_asset(scope: Construct, artifact: ModelArtifactRef) -> ArtifactLocati
     return ArtifactLocation(
         s3_url=location.s3_object_url,
         object_arn=f"arn:{Aws.PARTITION}:s3:::{location.bucket_name}/{location.object_key}",
+        sha256=digest,
     )
 
 
@@ -232,7 +234,7 @@ class ModelEndpoint(Construct):
             iam.PolicyStatement(sid=f"Read{title}Artifact", actions=["s3:GetObject"], resources=[location.object_arn])
         )
         model_name = _content_name(
-            f"{self.endpoint_name}-{name}", [location.s3_url, XGBOOST_REPOSITORY, XGBOOST_IMAGE_VERSION]
+            f"{self.endpoint_name}-{name}", [location.sha256, XGBOOST_REPOSITORY, XGBOOST_IMAGE_VERSION]
         )
         model = sagemaker.CfnModel(
             self,
