@@ -1,15 +1,14 @@
 """Model commands for the root CLI: `serve` (the local SageMaker-compatible endpoint, in the
-foreground) and `invoke` (score rows against an endpoint, printing score and reasons).
+foreground) and `invoke` (score transactions or feature rows against an endpoint, printing score,
+alert and reasons).
 
 `fraudstream/cli.py` registers these functions with `app.command("serve")(serve)`, and so on.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,8 +19,6 @@ from rich.table import Table
 from ml_model.serving import DEFAULT_ENDPOINT_NAME, DEFAULT_PORT
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from ml_model.artifact import ModelArtifact, ModelCard
 
 __all__ = ["invoke", "serve"]
@@ -65,8 +62,8 @@ def invoke(
         Path | None,
         typer.Option(
             "--file",
-            help="Rows of features: .csv with a header, .json (object or list) or .jsonl; stdin (CSV) when absent. "
-            "An optional transaction_id column labels the rows.",
+            help="Transactions: .jsonl or .json (events with schema_version, as the producer writes them) or .csv "
+            "in the batch-input schema; or feature rows: .csv with a header, .json, .jsonl. Stdin (CSV) when absent.",
         ),
     ] = None,
     model: Annotated[
@@ -74,19 +71,25 @@ def invoke(
         typer.Option("--model", help="The endpoint's artifact: its model computes the reasons locally."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per row instead of a table.")] = False,
+    label_delay_days: Annotated[
+        float, typer.Option(help="Label delay of the terminal features (transactions only).")
+    ] = 7.0,
 ) -> None:
-    """Score feature rows directly against an endpoint (SageMaker on AWS, or `fraudstream serve`),
-    printing each row's score and its top 3 reasons (with --model).
+    """Score transactions (or feature rows) directly against an endpoint (SageMaker on AWS, or
+    `fraudstream serve`), printing per transaction its score, whether it alerts, and its top 3 reasons.
 
-    The endpoint URL is boto3's: AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME (or AWS_ENDPOINT_URL) for the local server.
+    Transactions get their features computed here, over the file's own history, with the same code
+    as training and the stream; exactly the feature spec's columns go to the endpoint. Reasons come
+    from the model itself, so they need --model (the endpoint's artifact). The endpoint URL is
+    boto3's: AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME (or AWS_ENDPOINT_URL) for the local server.
     """
-    frame = _read_rows(file)
-    labels = frame.pop(_ID_COLUMN).astype(str).tolist() if _ID_COLUMN in frame.columns else None
+    from ml_model._input_rows import read_input_rows
     from ml_model.artifact import load_artifact
     from ml_model.scoring.base import ReasonExplainer
     from ml_model.scoring.sagemaker import SageMakerScorer, runtime_client
 
     artifact: ModelArtifact | None = load_artifact(model) if model is not None else None
+    rows_in = read_input_rows(file, label_delay_days=label_delay_days)
     client = runtime_client(timeout_s=30.0)
     card = _endpoint_card(endpoint, client, artifact)
     scorer = SageMakerScorer(
@@ -98,31 +101,43 @@ def invoke(
         explainer=ReasonExplainer(artifact.booster, artifact.spec) if artifact is not None else None,
     )
     with scorer:
-        result = scorer.score_frame(frame)
+        result = scorer.score_frame(rows_in.features)
     threshold = card.threshold if card is not None else None
-    rows: list[dict[str, Any]] = [
-        {
-            "row": labels[i] if labels is not None else str(i),
-            "score": float(result["score"].iloc[i]),
-            "alert": None if threshold is None else bool(result["score"].iloc[i] >= threshold),
-            "reasons": list(result["reasons"].iloc[i]),
+    ids = rows_in.ids
+    rows: list[dict[str, Any]] = []
+    for i in range(len(result)):
+        score = float(result["score"].iloc[i])
+        row: dict[str, Any] = {"row": ids[i] if ids is not None else str(i)}
+        if ids is not None:
+            row[_ID_COLUMN] = ids[i]
+        row |= {
+            "score": score,
+            "alert": None if threshold is None else bool(score >= threshold),
+            # None: not computed (no --model); []: the model finds nothing that pushes the score up.
+            "reasons": list(result["reasons"].iloc[i]) if artifact is not None else None,
             "model_version": str(result["model_version"].iloc[i]),
             "scored_by": str(result["scored_by"].iloc[i]),
         }
-        for i in range(len(result))
-    ]
+        rows.append(row)
     console = Console()
     if as_json:
         for row in rows:
             console.print_json(json.dumps(row), indent=None)
         return
     table = Table(title=f"endpoint {endpoint}", title_justify="left")
-    for column in ("row", "score", "alert", "reasons"):
-        table.add_column(column, justify="right" if column == "score" else "left")
+    for column in (_ID_COLUMN if ids is not None else "row", "score", "alert", "reasons"):
+        table.add_column(column, justify="right" if column == "score" else "left", overflow="fold")
     for row in rows:
-        alert = "" if row["alert"] is None else ("ALERT" if row["alert"] else "-")
-        table.add_row(str(row["row"]), f"{row['score']:.6f}", alert, ", ".join(row["reasons"]) or "-")
+        alert = "?" if row["alert"] is None else ("yes" if row["alert"] else "no")
+        reasons = "(needs --model)" if row["reasons"] is None else (", ".join(row["reasons"]) or "-")
+        table.add_row(str(row["row"]), f"{row['score']:.6f}", alert, reasons)
     console.print(table)
+    if threshold is not None:
+        console.print(f"alert: score >= {threshold:.6f} (model {card.model_version if card else '?'})", highlight=False)
+    else:
+        console.print("alert: unknown (no model card for the endpoint; pass --model to use the artifact's threshold)")
+    if artifact is None:
+        console.print("reasons: need --model DIR (the endpoint's artifact); they are computed locally from its model")
 
 
 def _endpoint_card(endpoint: str, client: Any, artifact: ModelArtifact | None) -> ModelCard | None:
@@ -138,29 +153,3 @@ def _endpoint_card(endpoint: str, client: Any, artifact: ModelArtifact | None) -
         # spec check falls back to the --model artifact, which the user says is the endpoint's.
         logger.warning("cannot read the endpoint's model card", extra={"endpoint_name": endpoint, "error": str(e)})
         return artifact.card if artifact is not None else None
-
-
-def _read_rows(file: Path | None) -> pd.DataFrame:
-    import pandas as pd
-
-    from ml_model.exceptions import FeatureColumnsError
-
-    try:
-        if file is None:
-            return pd.read_csv(io.StringIO(sys.stdin.read()))
-        suffix = file.suffix.lower()
-        if suffix == ".csv":
-            return pd.read_csv(file)
-        text = file.read_text(encoding="utf-8")
-        if suffix == ".jsonl":
-            records: Any = [json.loads(line) for line in text.splitlines() if line.strip()]
-        else:
-            records = json.loads(text)
-    except (OSError, ValueError) as e:
-        raise FeatureColumnsError(f"cannot read rows from {file or 'stdin'}: {e}") from e
-    if isinstance(records, dict):
-        records = [records]
-    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-        raise FeatureColumnsError(f"{file}: expected a JSON object or a list of objects, feature name -> value")
-    # A key absent from one object is a missing value there; absent from every object, an error.
-    return pd.DataFrame.from_records(records)

@@ -17,6 +17,7 @@ __all__ = [
     "FeatureSpecMismatchError",
     "ModelError",
     "ModelVersionConflictError",
+    "TransactionEventError",
 ]
 
 
@@ -86,3 +87,12 @@ class ModelVersionConflictError(ModelError):
     """Raised when a different artifact is already published under the same model version."""
 
     hint = "a published version is immutable (an endpoint may serve it): train a new version, or pass --overwrite"
+
+
+class TransactionEventError(ModelError):
+    """Raised when a transaction event given to be scored breaks the event contract."""
+
+    hint = (
+        "each object must be a transaction event as the producer writes them: schema_version 1, transaction_id, "
+        "event_time (ISO-8601 with offset), card_id, terminal_id, amount, optional channel/lat/lon/..."
+    )

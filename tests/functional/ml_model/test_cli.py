@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+import re
+from datetime import date
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -11,8 +13,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+import ml_model.scoring.sagemaker
 from ml_model.cli import invoke, serve
-from ml_model.features import FEATURE_SPEC
+from ml_model.exceptions import FeatureColumnsError, TransactionEventError
+from ml_model.features import FEATURE_SPEC, compute_features
+from ml_model.scoring.base import ReasonExplainer
+from producer.delivery import encode_transactions
+from producer.generator import GeneratorConfig, generate_history
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -91,3 +98,137 @@ def test_invoke_refuses_rows_without_every_feature(cli: typer.Typer, tmp_path: P
     result = CliRunner().invoke(cli, ["invoke", "--endpoint", "fraud-detector", "--file", str(tmp_path / "rows.json")])
     assert result.exit_code != 0
     assert "missing" in str(result.exception)
+
+
+@pytest.fixture(scope="module")
+def history() -> pd.DataFrame:
+    """Three days of a small synthetic world: cards with histories, some fraud."""
+    return generate_history(GeneratorConfig(seed=11, n_cards=60, n_terminals=120, fraud_rate=0.02), date(2026, 3, 1), 3)
+
+
+@pytest.fixture
+def sent_bodies(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The body of every InvokeEndpoint request the CLI sends, captured through botocore's event system."""
+    bodies: list[str] = []
+    build = ml_model.scoring.sagemaker.runtime_client
+
+    def capturing_client(*args: Any, **kwargs: Any) -> Any:
+        client = build(*args, **kwargs)
+        client.meta.events.register(
+            "before-call.sagemaker-runtime.InvokeEndpoint",
+            lambda params, **_: bodies.append(
+                params["body"].decode() if isinstance(params["body"], bytes) else params["body"]
+            ),
+        )
+        return client
+
+    monkeypatch.setattr(ml_model.scoring.sagemaker, "runtime_client", capturing_client)
+    return bodies
+
+
+@pytest.mark.usefixtures("runtime_env")
+def test_invoke_transactions_jsonl_scores_each_with_features_over_the_files_history(
+    cli: typer.Typer,
+    artifact: ModelArtifact,
+    artifact_path: Path,
+    history: pd.DataFrame,
+    sent_bodies: list[str],
+    tmp_path: Path,
+) -> None:
+    # GIVEN raw transaction events, one JSON object per line, as the producer writes them (no labels)
+    shuffled = history.sample(frac=1.0, random_state=1)  # the file's order is not event order
+    (tmp_path / "tx.jsonl").write_bytes(b"\n".join(encode_transactions(shuffled)) + b"\n")
+    # WHEN they are scored against the local endpoint, with the endpoint's artifact for reasons
+    result = CliRunner().invoke(
+        cli,
+        [
+            "invoke",
+            "--endpoint",
+            "fraud-detector",
+            "--file",
+            str(tmp_path / "tx.jsonl"),
+            "--model",
+            str(artifact_path),
+            "--json",
+        ],
+    )
+    # THEN each transaction, in the file's order, has the endpoint's score of its features computed
+    # over the file's own history (the offline feature code), its alert and its top reasons
+    assert result.exit_code == 0, result.output
+    printed = [json.loads(line) for line in result.output.splitlines()]
+    assert [p["transaction_id"] for p in printed] == shuffled["transaction_id"].tolist()
+    unlabelled = shuffled.drop(columns=["is_fraud"])
+    features = compute_features(unlabelled).to_numpy(dtype=np.float64)
+    expected = artifact.booster.inplace_predict(features)
+    np.testing.assert_array_equal([p["score"] for p in printed], expected)
+    assert [p["alert"] for p in printed] == [bool(s >= artifact.card.threshold) for s in expected]
+    assert [p["reasons"] for p in printed] == ReasonExplainer(artifact.booster, artifact.spec).explain(features)
+    assert {p["scored_by"] for p in printed} == {"endpoint:fraud-detector"}
+    # ... and the endpoint received exactly the spec's columns, every row
+    lines = [line for body in sent_bodies for line in body.splitlines()]
+    assert len(lines) == len(shuffled)
+    assert {len(line.split(",")) for line in lines} == {len(FEATURE_SPEC)}
+
+
+@pytest.mark.usefixtures("runtime_env")
+def test_invoke_transactions_without_model_prints_scores_and_says_reasons_need_it(
+    cli: typer.Typer, history: pd.DataFrame, tmp_path: Path
+) -> None:
+    # GIVEN a JSON array of transaction events
+    events = [json.loads(e) for e in encode_transactions(history.head(5))]
+    (tmp_path / "tx.json").write_text(json.dumps(events))
+    # WHEN they are scored with only the endpoint's name
+    result = CliRunner().invoke(
+        cli, ["invoke", "--endpoint", "fraud-detector", "--file", str(tmp_path / "tx.json")], env={"COLUMNS": "200"}
+    )
+    # THEN a row per transaction: its id, a score, the alert per the endpoint's card; reasons need --model
+    assert result.exit_code == 0, result.output
+    for event in events:
+        line = next(line for line in result.output.splitlines() if event["transaction_id"] in line)
+        assert re.search(r"\d\.\d{6}\W+(yes|no)\W+\(needs --model\)", line), line
+    assert "reasons: need --model" in result.output
+    assert "alert: score >= 0.500000 (model test-model-1)" in result.output
+
+
+@pytest.mark.usefixtures("runtime_env")
+def test_invoke_transactions_csv_in_the_batch_input_schema(
+    cli: typer.Typer, artifact: ModelArtifact, artifact_path: Path, history: pd.DataFrame, tmp_path: Path
+) -> None:
+    # GIVEN a batch-input CSV with labels (the terminal features use them, as `fraudstream score` does)
+    history.to_csv(tmp_path / "tx.csv", index=False)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "invoke",
+            "--endpoint",
+            "fraud-detector",
+            "--file",
+            str(tmp_path / "tx.csv"),
+            "--model",
+            str(artifact_path),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    printed = {p["transaction_id"]: p["score"] for p in map(json.loads, result.output.splitlines())}
+    expected = artifact.booster.inplace_predict(compute_features(history).to_numpy(dtype=np.float64))
+    assert printed == dict(zip(history["transaction_id"], expected.tolist(), strict=True))
+
+
+@pytest.mark.usefixtures("runtime_env")
+def test_invoke_refuses_a_transaction_that_breaks_the_contract(
+    cli: typer.Typer, history: pd.DataFrame, tmp_path: Path
+) -> None:
+    events = [json.loads(e) for e in encode_transactions(history.head(3))]
+    events[1]["amount"] = -5
+    (tmp_path / "tx.jsonl").write_text("\n".join(json.dumps(e) for e in events))
+    result = CliRunner().invoke(cli, ["invoke", "--endpoint", "fraud-detector", "--file", str(tmp_path / "tx.jsonl")])
+    assert isinstance(result.exception, TransactionEventError)
+    assert str(result.exception).startswith(
+        f"{tmp_path / 'tx.jsonl'}: line 2 (transaction {events[1]['transaction_id']!r}): out_of_range: amount -5"
+    )
+    # a file mixing events and feature rows is refused too, rather than guessed at
+    (tmp_path / "mixed.json").write_text(json.dumps([events[0], {"amount": 3.0}]))
+    mixed = CliRunner().invoke(cli, ["invoke", "--endpoint", "fraud-detector", "--file", str(tmp_path / "mixed.json")])
+    assert isinstance(mixed.exception, FeatureColumnsError)
+    assert "1 of 2 objects are transaction events" in str(mixed.exception)
