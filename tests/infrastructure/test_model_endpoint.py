@@ -1,0 +1,176 @@
+"""The SageMaker models, endpoint configuration, endpoint, auto scaling and the execution role."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING
+
+from aws_cdk.assertions import Match
+
+from infrastructure.constants import CHALLENGER_VARIANT, CHAMPION_VARIANT, DEFAULT_ENDPOINT_NAME
+from infrastructure.xgboost_image import XGBOOST_REGISTRIES
+from tests.infrastructure.conftest import CHALLENGER_WEIGHT
+from tests.infrastructure.helpers import as_list, only, render, resources, role_for_service, statements_by_sid
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from aws_cdk.assertions import Template
+
+    from tests.infrastructure.conftest import SynthesizedApp
+
+
+def _models(template: Template) -> dict[str, dict[str, object]]:
+    """Rendered SageMaker models by the model version in their tag."""
+    models = {}
+    for model in resources(template, "AWS::SageMaker::Model").values():
+        tags = {t["Key"]: t["Value"] for t in model["Properties"]["Tags"]}
+        models[tags["fraudstream:model-version"]] = render(model["Properties"])
+    return models
+
+
+def test_each_model_runs_the_builtin_xgboost_image_of_the_region_with_network_isolation(dev: Template) -> None:
+    # GIVEN the region -> registry account mapping the stack carries
+    mappings = dev.find_mappings("*")
+    assert len(mappings) == 1
+    (mapping_id, mapping), *_ = mappings.items()
+    assert {region: entry["account"] for region, entry in mapping.items()} == XGBOOST_REGISTRIES
+    # THEN both models pull sagemaker-xgboost:3.2-0 from the registry of the stack's region
+    models = _models(dev)
+    assert set(models) == {"champion-1", "challenger-1"}
+    for model in models.values():
+        assert model["EnableNetworkIsolation"] is True
+        container = model["PrimaryContainer"]
+        assert isinstance(container, dict)
+        assert container["Image"] == (
+            f"<map:{mapping_id}[<AWS::Region>].account>.dkr.ecr.<AWS::Region>.<AWS::URLSuffix>/sagemaker-xgboost:3.2-0"
+        )
+        assert container["ModelDataUrl"].startswith("s3://cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}/")
+        assert container["ModelDataUrl"].endswith("-model.tar.gz")
+
+
+def test_the_artifacts_are_published_as_they_are(
+    aws_app: SynthesizedApp, model_dir: Path, challenger_dir: Path
+) -> None:
+    # GIVEN the asset manifest of the dev stack
+    manifest = json.loads((aws_app.outdir / "fraudstream-dev.assets.json").read_text())
+    models = {k: v for k, v in manifest["files"].items() if k.endswith("-model.tar")}
+    # THEN each model.tar.gz is staged byte for byte and lands under a key ending in model.tar.gz
+    expected = {hashlib.sha256((d / "model.tar.gz").read_bytes()).hexdigest() for d in (model_dir, challenger_dir)}
+    assert {k.removesuffix("-model.tar") for k in models} == expected
+    for asset_id, asset in models.items():
+        staged = aws_app.outdir / asset["source"]["path"]
+        assert hashlib.sha256(staged.read_bytes()).hexdigest() == asset_id.removesuffix("-model.tar")
+        assert asset["source"]["packaging"] == "file"
+        (destination,) = asset["destinations"].values()
+        assert destination["objectKey"] == f"{asset_id}.gz"
+
+
+def test_champion_and_challenger_split_the_traffic_on_encrypted_instances(dev: Template, prod: Template) -> None:
+    key_id, _ = only(dev, "AWS::KMS::Key")
+    for template, instance_type, count in ((dev, "ml.t2.medium", 1), (prod, "ml.c5.xlarge", 2)):
+        models = {m["ModelName"]: version for version, m in _models(template).items()}
+        _, config = only(template, "AWS::SageMaker::EndpointConfig")
+        props = config["Properties"]
+        assert props["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+        variants = {v["VariantName"]: v for v in props["ProductionVariants"]}
+        assert set(variants) == {CHAMPION_VARIANT, CHALLENGER_VARIANT}
+        assert models[variants[CHAMPION_VARIANT]["ModelName"]] == "champion-1"
+        assert models[variants[CHALLENGER_VARIANT]["ModelName"]] == "challenger-1"
+        assert variants[CHAMPION_VARIANT]["InitialVariantWeight"] == 1 - CHALLENGER_WEIGHT
+        assert variants[CHALLENGER_VARIANT]["InitialVariantWeight"] == CHALLENGER_WEIGHT
+        for variant in variants.values():
+            assert variant["InstanceType"] == instance_type
+            assert variant["InitialInstanceCount"] == count
+            assert "ServerlessConfig" not in variant
+        # Models are named by string: the configuration must wait for them.
+        assert set(config["DependsOn"]) == set(resources(template, "AWS::SageMaker::Model"))
+        config_id, _ = only(template, "AWS::SageMaker::EndpointConfig")
+        template.has_resource_properties(
+            "AWS::SageMaker::Endpoint",
+            {
+                "EndpointName": DEFAULT_ENDPOINT_NAME,
+                "EndpointConfigName": {"Fn::GetAtt": [config_id, "EndpointConfigName"]},
+            },
+        )
+
+
+def test_prod_scales_each_variant_on_invocations_per_instance_and_dev_does_not(dev: Template, prod: Template) -> None:
+    dev.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 0)
+    targets = resources(prod, "AWS::ApplicationAutoScaling::ScalableTarget")
+    endpoint_id, _ = only(prod, "AWS::SageMaker::Endpoint")
+    assert sorted(t["Properties"]["ResourceId"] for t in targets.values()) == [
+        f"endpoint/{DEFAULT_ENDPOINT_NAME}/variant/{CHALLENGER_VARIANT}",
+        f"endpoint/{DEFAULT_ENDPOINT_NAME}/variant/{CHAMPION_VARIANT}",
+    ]
+    for target_id, target in targets.items():
+        props = target["Properties"]
+        assert (props["MinCapacity"], props["MaxCapacity"]) == (2, 8)
+        assert props["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
+        assert props["ServiceNamespace"] == "sagemaker"
+        assert "RoleARN" not in props  # Application Auto Scaling's service-linked role
+        assert target["DependsOn"] == [endpoint_id]
+        prod.has_resource_properties(
+            "AWS::ApplicationAutoScaling::ScalingPolicy",
+            {
+                "PolicyType": "TargetTrackingScaling",
+                "ScalingTargetId": {"Ref": target_id},
+                "TargetTrackingScalingPolicyConfiguration": Match.object_like(
+                    {
+                        "PredefinedMetricSpecification": {
+                            "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+                        },
+                        "TargetValue": 3000,
+                    }
+                ),
+            },
+        )
+
+
+def test_the_execution_role_reads_only_its_artifacts_and_pulls_only_the_xgboost_image(dev: Template) -> None:
+    role_id, role = role_for_service(dev, "sagemaker.amazonaws.com")
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    statements = statements_by_sid(dev, role_id)
+    assert set(statements) == {
+        "PullXGBoostImage",
+        "EcrLogin",
+        "EndpointLogs",
+        "EndpointInstanceMetrics",
+        "ReadChampionArtifact",
+        "ReadChallengerArtifact",
+    }
+    (mapping_id,) = dev.find_mappings("*")
+    assert statements["PullXGBoostImage"]["Resource"] == (
+        f"arn:<AWS::Partition>:ecr:<AWS::Region>:<map:{mapping_id}[<AWS::Region>].account>:repository/sagemaker-xgboost"
+    )
+    assert sorted(as_list(statements["PullXGBoostImage"]["Action"])) == [
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+    ]
+    assert statements["EcrLogin"]["Action"] == "ecr:GetAuthorizationToken"
+    assert statements["EndpointInstanceMetrics"]["Condition"] == {
+        "StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}
+    }
+    log_group = (
+        "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
+        f"/aws/sagemaker/Endpoints/{DEFAULT_ENDPOINT_NAME}"
+    )
+    assert sorted(as_list(statements["EndpointLogs"]["Resource"])) == [log_group, f"{log_group}:*"]
+    # Each artifact statement names exactly the object its model serves.
+    urls = sorted(m["PrimaryContainer"]["ModelDataUrl"] for m in _models(dev).values())  # type: ignore[index]
+    objects = sorted(
+        statements[sid]["Resource"].replace("arn:<AWS::Partition>:s3:::", "s3://")
+        for sid in ("ReadChampionArtifact", "ReadChallengerArtifact")
+    )
+    assert objects == urls
+    # SageMaker checks the role when the model is created: the model waits for the role's policy.
+    policies = {
+        i
+        for i in resources(dev, "AWS::IAM::Policy")
+        if {"Ref": role_id} in dev.find_resources("AWS::IAM::Policy")[i]["Properties"]["Roles"]
+    }
+    for model in resources(dev, "AWS::SageMaker::Model").values():
+        assert set(model["DependsOn"]) == policies

@@ -1,0 +1,182 @@
+"""The processor on EMR Serverless: application, job role, and the StartJobRun request in the outputs."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import TYPE_CHECKING, Any
+
+from fraudstream.config import ResourceSettings
+from fraudstream.lake import LAKE_TABLES
+from infrastructure.constants import (
+    ARTIFACTS_CHECKPOINT_PREFIX,
+    ARTIFACTS_CODE_PREFIX,
+    DEFAULT_ENDPOINT_NAME,
+    EMR_RELEASE_LABEL,
+    OUTPUTS,
+    PROCESSOR_JOB_NAME,
+)
+from tests.infrastructure.helpers import as_list, only, render, resources, role_for_service, statements_by_sid
+
+if TYPE_CHECKING:
+    from aws_cdk.assertions import Template
+
+
+def _output(template: Template, key: str) -> Any:
+    return render(template.find_outputs(key)[key]["Value"])
+
+
+def _spark_conf(parameters: str) -> dict[str, str]:
+    words = shlex.split(parameters)
+    assert words[::2] == ["--conf"] * (len(words) // 2)
+    return dict(word.split("=", 1) for word in words[1::2])
+
+
+def _ids(template: Template) -> dict[str, str]:
+    """Logical ids by role, found by what the resources are (never hard-coded)."""
+    buckets = resources(template, "AWS::S3::Bucket")
+    lake = next(i for i, b in buckets.items() if "VersioningConfiguration" in b["Properties"])
+    logged = [i for i, b in buckets.items() if "LoggingConfiguration" in b["Properties"]]
+    (artifacts,) = [i for i in logged if i != lake]
+    return {
+        "lake": lake,
+        "artifacts": artifacts,
+        "key": only(template, "AWS::KMS::Key")[0],
+        "table": only(template, "AWS::DynamoDB::Table")[0],
+        "app": only(template, "AWS::EMRServerless::Application")[0],
+        "logs": only(template, "AWS::Logs::LogGroup")[0],
+    }
+
+
+def test_the_application_runs_spark_4_one_streaming_run_at_a_time_and_logs_encrypted(dev: Template) -> None:
+    ids = _ids(dev)
+    _, app = only(dev, "AWS::EMRServerless::Application")
+    props = render(app["Properties"])
+    assert props["ReleaseLabel"] == EMR_RELEASE_LABEL
+    assert props["Type"] == "Spark"
+    assert props["Architecture"] == "X86_64"
+    assert props["AutoStopConfiguration"] == {"Enabled": True, "IdleTimeoutMinutes": 15}
+    assert props["MaximumCapacity"] == {"Cpu": "8 vCPU", "Memory": "32 GB"}
+    assert props["SchedulerConfiguration"] == {"MaxConcurrentRuns": 1}
+    assert props["InteractiveConfiguration"] == {"LivyEndpointEnabled": False, "StudioEnabled": False}
+    assert props["MonitoringConfiguration"] == {
+        "CloudWatchLoggingConfiguration": {
+            "Enabled": True,
+            "LogGroupName": f"<{ids['logs']}>",
+            "EncryptionKeyArn": f"<{ids['key']}.Arn>",
+        },
+        "ManagedPersistenceMonitoringConfiguration": {"Enabled": True, "EncryptionKeyArn": f"<{ids['key']}.Arn>"},
+    }
+    dev.has_resource_properties(
+        "AWS::Logs::LogGroup", {"KmsKeyId": {"Fn::GetAtt": [ids["key"], "Arn"]}, "RetentionInDays": 14}
+    )
+
+
+def test_the_job_role_is_assumable_only_by_this_application(dev: Template) -> None:
+    ids = _ids(dev)
+    _, role = role_for_service(dev, "emr-serverless.amazonaws.com")
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert render(trust["Condition"]) == {
+        "StringEquals": {"aws:SourceAccount": "<AWS::AccountId>"},
+        "ArnLike": {"aws:SourceArn": f"<{ids['app']}.Arn>"},
+    }
+
+
+def test_the_job_role_reaches_only_the_pipeline_resources(dev: Template) -> None:
+    # GIVEN the job role's statements
+    ids = _ids(dev)
+    role_id, _ = role_for_service(dev, "emr-serverless.amazonaws.com")
+    statements = statements_by_sid(dev, role_id)
+    streams = sorted(f"<{i}.Arn>" for i in resources(dev, "AWS::Kinesis::Stream"))
+    # THEN every action is named (no wildcard actions) and every resource is the stack's own
+    for statement in statements.values():
+        assert statement["Effect"] == "Allow"
+        assert not any("*" in action for action in as_list(statement["Action"])), statement
+    assert sorted(as_list(statements["ReadStreams"]["Resource"])) == streams
+    assert "kinesis:PutRecords" not in as_list(statements["ReadStreams"]["Action"])
+    assert statements["UseStackKey"]["Resource"] == f"<{ids['key']}.Arn>"
+    assert sorted(as_list(statements["WriteLakeTables"]["Resource"])) == sorted(
+        f"<{ids['lake']}.Arn>/{t.prefix}*" for t in LAKE_TABLES
+    )
+    assert statements["CheckpointsAndState"]["Resource"] == f"<{ids['artifacts']}.Arn>/{ARTIFACTS_CHECKPOINT_PREFIX}*"
+    assert statements["ReadJobCode"]["Resource"] == f"<{ids['artifacts']}.Arn>/{ARTIFACTS_CODE_PREFIX}*"
+    assert as_list(statements["ReadJobCode"]["Action"]) == ["s3:GetObject"]
+    assert statements["WriteAlerts"]["Resource"] == f"<{ids['table']}.Arn>"
+    assert sorted(as_list(statements["WriteAlerts"]["Action"])) == [
+        "dynamodb:BatchWriteItem",
+        "dynamodb:DescribeTable",
+        "dynamodb:PutItem",
+    ]
+    endpoint = f"arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:endpoint/{DEFAULT_ENDPOINT_NAME}"
+    assert statements["ScoreThroughEndpoint"]["Resource"] == endpoint
+    # The model-card chain names the endpoint, its configuration and its models exactly.
+    _, config = only(dev, "AWS::SageMaker::EndpointConfig")
+    chain = as_list(statements["ReadEndpointModelChain"]["Resource"])
+    names = [config["Properties"]["EndpointConfigName"]] + [
+        m["Properties"]["ModelName"] for m in resources(dev, "AWS::SageMaker::Model").values()
+    ]
+    assert len(chain) == 1 + len(names)
+    assert all(any(r.endswith(f"/{n}") for r in chain) for n in names)
+    assert statements["JobLogs"]["Resource"] == f"<{ids['logs']}.Arn>"
+
+
+def test_outputs_give_the_exact_streaming_start_job_run_request(dev: Template) -> None:
+    # GIVEN the StartJobRun request in the outputs (tokens rendered as <LogicalId> placeholders)
+    ids = _ids(dev)
+    request = json.loads(_output(dev, OUTPUTS.PROCESSOR_START_JOB_RUN))
+    role_id, _ = role_for_service(dev, "emr-serverless.amazonaws.com")
+    # THEN it starts this application's job in streaming mode with the packaged entry point
+    assert request["applicationId"] == f"<{ids['app']}.ApplicationId>"
+    assert request["executionRoleArn"] == f"<{role_id}.Arn>"
+    assert request["name"] == PROCESSOR_JOB_NAME
+    assert request["mode"] == "STREAMING"
+    assert request["retryPolicy"] == {"maxFailedAttemptsPerHour": 5}
+    code = f"s3://<{ids['artifacts']}>/{ARTIFACTS_CODE_PREFIX}"
+    driver = request["jobDriver"]["sparkSubmit"]
+    assert driver["entryPoint"] == f"{code}main.py"
+    assert driver["sparkSubmitParameters"] == _output(dev, OUTPUTS.PROCESSOR_SPARK_SUBMIT_PARAMETERS)
+    assert _output(dev, OUTPUTS.PROCESSOR_ENTRY_POINT) == driver["entryPoint"]
+    assert _output(dev, OUTPUTS.PROCESSOR_CODE_LOCATION) == code
+    # and the Spark parameters ship the code (--py-files), the venv (--archives) and the settings
+    conf = _spark_conf(driver["sparkSubmitParameters"])
+    assert conf["spark.submit.pyFiles"] == f"{code}fraudstream.zip"
+    assert conf["spark.archives"] == f"{code}pyspark_env.tar.gz#environment"
+    for key in (
+        "spark.emr-serverless.driverEnv.PYSPARK_PYTHON",
+        "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON",
+        "spark.executorEnv.PYSPARK_PYTHON",
+    ):
+        assert conf[key] == "./environment/bin/python"
+    env = {k.removeprefix("spark.emr-serverless.driverEnv."): v for k, v in conf.items() if "driverEnv.FRAUD" in k}
+    names = ResourceSettings()
+    champion = next(
+        m["Properties"]
+        for m in resources(dev, "AWS::SageMaker::Model").values()
+        if {"Key": "fraudstream:model-version", "Value": "champion-1"} in m["Properties"]["Tags"]
+    )
+    assert env == {
+        "FRAUD_TRANSACTIONS_STREAM": names.transactions_stream,
+        "FRAUD_LABELS_STREAM": names.labels_stream,
+        "FRAUD_LAKE_BUCKET": f"<{ids['lake']}>",
+        "FRAUD_ALERTS_TABLE": names.alerts_table,
+        "FRAUD_PROCESSOR__CHECKPOINT_LOCATION": f"s3://<{ids['artifacts']}>/{ARTIFACTS_CHECKPOINT_PREFIX}",
+        "FRAUD_PROCESSOR__MODEL_DIR": render(champion["PrimaryContainer"]["ModelDataUrl"]),
+        "FRAUD_PROCESSOR__ENDPOINT_NAME": DEFAULT_ENDPOINT_NAME,
+        "FRAUD_PROCESSOR__THRESHOLD": "0.42",  # the champion's model card
+        "FRAUD_PROCESSOR__METRICS": "emf",
+    }
+    assert env["FRAUD_PROCESSOR__MODEL_DIR"].endswith("model.tar.gz")  # read as a file, not a folder
+    assert conf["spark.dynamicAllocation.enabled"] == "false"
+    assert _output(dev, OUTPUTS.PROCESSOR_CHECKPOINT_LOCATION) == env["FRAUD_PROCESSOR__CHECKPOINT_LOCATION"]
+
+
+def test_prod_sizes_the_job_larger(prod: Template) -> None:
+    conf = _spark_conf(_output(prod, OUTPUTS.PROCESSOR_SPARK_SUBMIT_PARAMETERS))
+    assert (conf["spark.executor.instances"], conf["spark.executor.cores"], conf["spark.executor.memory"]) == (
+        "4",
+        "4",
+        "16g",
+    )
+    prod.has_resource_properties(
+        "AWS::EMRServerless::Application", {"MaximumCapacity": {"Cpu": "32 vCPU", "Memory": "128 GB"}}
+    )
