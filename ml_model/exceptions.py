@@ -17,6 +17,8 @@ __all__ = [
     "FeatureSpecMismatchError",
     "ModelError",
     "ModelVersionConflictError",
+    "SageMakerExtraMissingError",
+    "SageMakerTrainingError",
     "TransactionEventError",
 ]
 
@@ -96,3 +98,15 @@ class TransactionEventError(ModelError):
         "each object must be a transaction event as the producer writes them: schema_version 1, transaction_id, "
         "event_time (ISO-8601 with offset), card_id, terminal_id, amount, optional channel/lat/lon/..."
     )
+
+
+class SageMakerExtraMissingError(ModelError):
+    """Raised when training on SageMaker is asked for but the SageMaker SDK is not installed."""
+
+    hint = "install the sagemaker extra: `uv sync --extra sagemaker` (or `pip install 'fraudstream[sagemaker]'`)"
+
+
+class SageMakerTrainingError(ModelError):
+    """Raised when a SageMaker training job cannot be started, fails, or leaves no usable model."""
+
+    hint = "see the job in the SageMaker console (or `aws sagemaker describe-training-job`) and its CloudWatch logs"

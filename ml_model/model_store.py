@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import boto3
     from mypy_boto3_s3 import S3Client
 
-__all__ = ["MODEL_CARD_NAME", "MODELS_PREFIX", "PublishedModel", "model_key", "publish_artifact"]
+__all__ = ["MODEL_CARD_NAME", "MODELS_PREFIX", "PublishedModel", "model_key", "publish_artifact", "require_bucket"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +111,16 @@ def publish_artifact(
         )
     logger.info("model published", extra={"model_version": version, "bucket": bucket, "key": key})
     return PublishedModel(bucket, version, key, card_key, sha256, uploaded=True)
+
+
+def require_bucket(bucket: str, *, session: boto3.Session | None = None) -> None:
+    """Check that the bucket exists (before work that would end up there).
+
+    Raises:
+        ResourceNotFoundError: it does not.
+    """
+    with aws_errors(f"bucket {bucket!r}"):
+        s3_client(session).head_bucket(Bucket=bucket)
 
 
 def _published_sha256(s3: S3Client, bucket: str, key: str) -> str | None:

@@ -1,14 +1,31 @@
-"""`fraudstream train`: a time-ordered training run that writes a SageMaker-ready model.tar.gz."""
+"""`fraudstream train`: a time-ordered training run that writes a SageMaker-ready model.tar.gz,
+here or as a SageMaker training job (`--on sagemaker`), and `fraudstream score`."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-__all__ = ["score", "train"]
+if TYPE_CHECKING:
+    import boto3
+    import pandas as pd
+    from rich.console import Console
+
+    from ml_model.training import TrainingConfig, TrainingResult
+
+__all__ = ["TrainTarget", "score", "train"]
+
+
+class TrainTarget(StrEnum):
+    """Where the final model is fitted."""
+
+    LOCAL = "local"
+    SAGEMAKER = "sagemaker"
 
 
 def train(
@@ -26,6 +43,23 @@ def train(
     folds: Annotated[int, typer.Option(help="Hyperparameter search: prequential validation folds.")] = 3,
     fold_days: Annotated[int, typer.Option(help="Days per search fold (the folds end with the training days).")] = 7,
     seed: Annotated[int, typer.Option(help="Seed of the generator and of XGBoost.")] = 42,
+    on: Annotated[
+        TrainTarget, typer.Option(help="Fit the final model here, or as a SageMaker training job (built-in XGBoost).")
+    ] = TrainTarget.LOCAL,
+    role_arn: Annotated[
+        str | None,
+        typer.Option(envvar="FRAUD_SAGEMAKER_ROLE_ARN", help="With --on sagemaker: the job's execution role."),
+    ] = None,
+    instance_type: Annotated[str, typer.Option(help="With --on sagemaker: the training instance.")] = "ml.m5.xlarge",
+    bucket: Annotated[
+        str | None,
+        typer.Option(help="With --on sagemaker: lake bucket (default: FRAUD_LAKE_BUCKET, else fraudstream-lake)."),
+    ] = None,
+    job_name: Annotated[str | None, typer.Option(help="With --on sagemaker: the training job's name.")] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(help="With --on sagemaker: wait for the job, repack its model into --out and publish it."),
+    ] = False,
 ) -> None:
     """Train and evaluate an XGBoost model the way fraud teams validate, and write its artifact.
 
@@ -33,34 +67,27 @@ def train(
     threshold), a label-delay gap, then the test period the metrics come from. The hyperparameters
     are searched with prequential validation: consecutive folds at the end of the training days,
     each scored by a model trained only on the days labelled before it (expanding window).
+
+    `--on sagemaker` computes the features and the search here, writes the training and validation
+    CSV to `s3://BUCKET/training/JOB/` and starts a training job with SageMaker's built-in XGBoost
+    3.2-0 and the chosen hyperparameters; `--wait` then repacks the job's model into this project's
+    artifact (threshold and test metrics computed here, as locally) and publishes it.
     """
-    import json
-
     from rich.console import Console
-    from rich.table import Table
-
-    from fraudstream.batch_files import parse_column_map, read_batch_file
-    from fraudstream.exceptions import BatchFileError
-    from ml_model.artifact import write_artifact
-    from ml_model.features import FEATURE_SPEC
-    from ml_model.plots import write_plots
-    from ml_model.training import TrainingConfig
-    from ml_model.training import train as run_training
 
     if (data is None) == (generate is None):
         raise typer.BadParameter("give either --data FILE or --generate DAYS")
+    if on is TrainTarget.SAGEMAKER and not role_arn:
+        raise typer.BadParameter("--on sagemaker needs --role-arn (or FRAUD_SAGEMAKER_ROLE_ARN): the job's role")
+    if on is TrainTarget.LOCAL and wait:
+        raise typer.BadParameter("--wait is for --on sagemaker")
     console = Console()
-    if data is not None:
-        history = read_batch_file(data, parse_column_map(column_map))
-        if "is_fraud" not in history:
-            raise BatchFileError(f"{data}: training needs the is_fraud column (0/1)")
-    else:
-        from producer.generator import GeneratorConfig, generate_history
-
-        with console.status(f"generating {generate} days of synthetic transactions"):
-            history = generate_history(GeneratorConfig(seed=seed), date(2026, 1, 1), int(generate or 0))
+    preflight = _sagemaker_preflight(bucket) if on is TrainTarget.SAGEMAKER else None
+    history = _history(data, generate, column_map, seed, console)
     first_day = history["event_time"].min().date()
     start = date.fromisoformat(train_start) if train_start else first_day.fromordinal(first_day.toordinal() + 14)
+    from ml_model.training import TrainingConfig
+
     config = TrainingConfig(
         train_start=start,
         train_days=train_days,
@@ -71,13 +98,52 @@ def train(
         fold_days=fold_days,
         seed=seed,
     )
+    if preflight is not None:
+        _train_on_sagemaker(history, config, out, console, preflight, role_arn or "", instance_type, job_name, wait)
+        return
+    from ml_model.training import train as run_training
+
     with console.status(f"computing features and training on {len(history):,} transactions"):
         try:
             result = run_training(history, config)
         except ValueError as e:
             raise typer.BadParameter(str(e)) from e
+    _write_outputs(result, _model_version(config), config, out, console)
+
+
+def _history(
+    data: Path | None, generate: int | None, column_map: list[str] | None, seed: int, console: Console
+) -> pd.DataFrame:
+    from fraudstream.batch_files import parse_column_map, read_batch_file
+    from fraudstream.exceptions import BatchFileError
+
+    if data is not None:
+        history = read_batch_file(data, parse_column_map(column_map))
+        if "is_fraud" not in history:
+            raise BatchFileError(f"{data}: training needs the is_fraud column (0/1)")
+        return history
+    from producer.generator import GeneratorConfig, generate_history
+
+    with console.status(f"generating {generate} days of synthetic transactions"):
+        return generate_history(GeneratorConfig(seed=seed), date(2026, 1, 1), int(generate or 0))
+
+
+def _model_version(config: TrainingConfig, suffix: str = "") -> str:
+    from ml_model.features import FEATURE_SPEC
+
+    version = f"xgb-{FEATURE_SPEC.hash[:8]}-{config.train_start.isoformat()}-s{config.seed}"
+    return f"{version}-{suffix}" if suffix else version
+
+
+def _write_outputs(result: TrainingResult, version: str, config: TrainingConfig, out: Path, console: Console) -> Path:
+    """model.tar.gz, metrics.json and the plots in `out`; the test figures and the search on the terminal."""
+    from rich.table import Table
+
+    from ml_model.artifact import write_artifact
+    from ml_model.features import FEATURE_SPEC
+    from ml_model.plots import write_plots
+
     out.mkdir(parents=True, exist_ok=True)
-    version = f"xgb-{FEATURE_SPEC.hash[:8]}-{start.isoformat()}-s{seed}"
     path = write_artifact(result.booster, FEATURE_SPEC, result.card(version), out)
     search = result.search.to_dict() if result.search is not None else None
     (out / "metrics.json").write_text(
@@ -98,6 +164,92 @@ def train(
             highlight=False,
         )
     console.print(f"model {version}: {path}; metrics.json and {len(plots)} plots in {out}", highlight=False)
+    return path
+
+
+def _sagemaker_preflight(bucket: str | None) -> tuple[boto3.Session, str, str]:
+    """Fail before any data is read: no SDK, no algorithm image in the region, no bucket.
+
+    Returns:
+        The session, the lake bucket and the algorithm's image URI.
+    """
+    from fraudstream.aws import default_session
+    from fraudstream.config import ResourceSettings
+    from ml_model.model_store import require_bucket
+    from ml_model.sagemaker_training import xgboost_image_uri
+
+    session = default_session()
+    lake = bucket or ResourceSettings().lake_bucket
+    image = xgboost_image_uri(session.region_name or "us-east-1")
+    require_bucket(lake, session=session)
+    return session, lake, image
+
+
+def _train_on_sagemaker(
+    history: pd.DataFrame,
+    config: TrainingConfig,
+    out: Path,
+    console: Console,
+    preflight: tuple[boto3.Session, str, str],
+    role_arn: str,
+    instance_type: str,
+    job_name: str | None,
+    wait: bool,
+) -> None:
+    import math
+
+    from ml_model.model_store import publish_artifact
+    from ml_model.sagemaker_training import SageMakerJobSettings, download_model, start_training_job
+    from ml_model.training import TrainingResult, evaluate, prepare, prequential_search, training_params
+
+    session, lake, image = preflight
+    with console.status(f"computing features and the hyperparameter search on {len(history):,} transactions"):
+        try:
+            config.prequential_folds()
+            prepared = prepare(history, config)
+            search = prequential_search(prepared.X, prepared.y, prepared.day, config)
+        except ValueError as e:
+            raise typer.BadParameter(str(e)) from e
+    settings = SageMakerJobSettings(role_arn=role_arn, bucket=lake, instance_type=instance_type, job_name=job_name)
+    job = start_training_job(prepared, search, config, settings, session=session, image_uri=image)
+    console.print(
+        f"training job {job.name} started ({job.image_uri}, {job.train_rows:,} training and "
+        f"{job.validation_rows:,} validation rows in s3://{job.bucket}/{job.prefix}); model: {job.model_url}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sagemaker_job.json").write_text(
+        json.dumps(
+            {"training_job_name": job.name, "model_url": job.model_url, "hyperparameters": job.hyperparameters},
+            indent=2,
+        )
+        + "\n"
+    )
+    if not wait:
+        console.print("not waiting (--wait repacks and publishes the model when the job ends)", highlight=False)
+        return
+    with console.status(f"waiting for training job {job.name}"):
+        booster, facts = download_model(job, session=session)
+    threshold, metrics, test_scores = evaluate(booster, prepared)
+    best_score = booster.attr("best_score")
+    if best_score is not None and math.isfinite(float(best_score)):
+        metrics["validation_aucpr"] = float(best_score)
+    metrics["search_mean_average_precision"] = search.best.mean_average_precision
+    result = TrainingResult(
+        booster=booster,
+        threshold=threshold,
+        metrics=metrics,
+        params=training_params(search.best.params, prepared.y[prepared.fit], config),
+        periods=prepared.periods,
+        test_scores=test_scores,
+        test_labels=prepared.y[prepared.test],
+        search=search,
+        extra={"trained_on": "sagemaker", "sagemaker": facts},
+    )
+    _write_outputs(result, _model_version(config, job.name), config, out, console)
+    published = publish_artifact(out, lake, session=session)
+    console.print(f"published {published.model_version}: {published.model_url}", highlight=False, soft_wrap=True)
 
 
 def score(
