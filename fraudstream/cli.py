@@ -37,6 +37,7 @@ def _root(
 
 def _register() -> None:
     # Imported here so that `fraudstream --help` stays fast and each package owns its commands.
+    from fraudstream.aws_cli import app as aws_app
     from fraudstream.demo import demo
     from fraudstream.local.cli import app as local_app
     from fraudstream.query_cli import query
@@ -54,6 +55,7 @@ def _register() -> None:
     app.command("train")(train)
     app.command("score")(score)
     app.add_typer(model_app, name="model")
+    app.add_typer(aws_app, name="aws")
 
 
 _register()
