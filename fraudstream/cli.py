@@ -44,11 +44,13 @@ def _register() -> None:
     from ml_model.cli import invoke, serve
     from ml_model.model_cli import app as model_app
     from ml_model.train_cli import score, train
+    from processor.cli import process
     from producer.cli import produce
 
     app.command("demo")(demo)
     app.add_typer(local_app, name="local")
     app.command("produce")(produce)
+    app.command("process")(process)
     app.command("query")(query)
     app.command("serve")(serve)
     app.command("invoke")(invoke)

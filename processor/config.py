@@ -10,6 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ProcessorSettings"]
 
+DAY_MS = 86_400_000
+
 
 class ProcessorSettings(BaseSettings):
     """How the stream job runs (env: FRAUD_PROCESSOR__<FIELD>)."""
@@ -23,9 +25,15 @@ class ProcessorSettings(BaseSettings):
     allowed_lateness: str = "10 minutes"
     threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
     endpoint_name: str | None = None
-    model_dir: Path | None = None
+    # A folder from `fraudstream train`, a model.tar.gz, or an s3:// URI of either.
+    model_dir: str | None = "model"
     label_delay_days: Annotated[float, Field(gt=0.0)] = 7.0
     alert_ttl_days: Annotated[float, Field(gt=0.0)] = 90.0
-    state_ttl: str = "38 days"
+    # Card and terminal state untouched this long is dropped: past the longest window (30 days plus the label delay).
+    state_ttl_days: Annotated[float, Field(gt=0.0)] = 38.0
     metrics: Literal["log", "emf"] = "log"
     spark_master: str = "local[*]"
+
+    @property
+    def state_ttl_ms(self) -> int:
+        return int(self.state_ttl_days * DAY_MS)

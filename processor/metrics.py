@@ -84,7 +84,23 @@ class MetricsEmitter:
 
     def emit(self, metrics: BatchMetrics) -> None:
         figures = asdict(metrics)
-        logger.info("batch processed", extra=figures)
+        # The figures are the JSON log line's fields (--log-format json); the message is for a terminal.
+        logger.info(
+            "batch %d: %d rows in, %d quarantined (%d late), %d duplicates, %d alerts, %d by the fallback, "
+            "%.0f rows/s, event-to-sink p50 %.0f ms p99 %.0f ms, source lag %.0f ms",
+            metrics.batch_id,
+            metrics.rows_in,
+            metrics.quarantined,
+            metrics.late,
+            metrics.duplicates_dropped,
+            metrics.alerts,
+            metrics.fallback_scored,
+            metrics.rows_per_s,
+            metrics.event_to_sink_p50_ms,
+            metrics.event_to_sink_p99_ms,
+            metrics.source_lag_ms,
+            extra=figures,
+        )
         if self.mode == "emf":
             self.stream.write(json.dumps(self.emf_document(metrics)) + "\n")
             self.stream.flush()

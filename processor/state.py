@@ -1,10 +1,18 @@
 """Keyed event-time state of the stream (transformWithStateInPandas, RocksDB state store).
 
-The card stage sees every parsed record, keyed by card: it drops a transaction id delivered again
-within the watermark, marks events older than the watermark as `late` (they go to quarantine,
-never silently lost), and passes invalid records through untouched. Its state per card is one
-compact value (the ids and event times still inside the watermark), read and written once per
-card and micro-batch: state calls cross to the JVM, so per-row calls would dominate the cost.
+Two stages, chained in one query:
+
+card stage (key: card)      drops a transaction id delivered again within the watermark, marks
+                            events older than the watermark as `late` (they go to quarantine, never
+                            silently lost), passes invalid records through untouched, and computes
+                            the card features of each accepted event from the card's last 30 days.
+terminal stage (key: term.) joins the chargebacks of the `labels` stream and computes the terminal
+                            features (counts and known-fraud rates, shifted back by the label delay).
+
+Both call `ml_model.features`, the code that computes the training features, so that the stream's
+features equal the offline ones on the same events. State per key is one compact Arrow value, read
+and written once per key and micro-batch: state calls cross to the JVM, so per-row calls would
+dominate the cost. State not touched for `state_ttl` expires (a card or terminal gone quiet).
 """
 
 from __future__ import annotations
@@ -14,117 +22,260 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pyspark.sql.streaming.stateful_processor import StatefulProcessor, StatefulProcessorHandle
-from pyspark.sql.types import BinaryType, StringType, StructField, StructType, TimestampType
+from pyspark.sql.types import (
+    BinaryType,
+    DoubleType,
+    IntegerType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
 
+from ml_model.features import CARD_FEATURES, DAY, TERMINAL_FEATURES, card_features_streaming, terminal_features
 from processor.parsing import PARSED_SCHEMA
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from pyspark.sql.streaming.stateful_processor import TimerValues
+    from pyspark.sql.streaming.stateful_processor import ExpiredTimerInfo, TimerValues
 
-__all__ = ["INVALID_ROUTE", "STAGED_SCHEMA", "CardStage", "RecordStatus"]
+__all__ = [
+    "CARD_STAGE_SCHEMA",
+    "INVALID_ROUTE",
+    "STAGED_SCHEMA",
+    "TERMINAL_STAGE_INPUT_SCHEMA",
+    "CardStage",
+    "RecordStatus",
+    "TerminalStage",
+]
 
 # Invalid records have no trustworthy card id: they travel under one key of their own.
 INVALID_ROUTE: Final = "\x00invalid"
 
 
 class RecordStatus(StrEnum):
-    """What the card stage decided about a record."""
+    """What the stages decided about a record."""
 
     OK = "ok"
     DUPLICATE = "duplicate"
     LATE = "late"
     INVALID = "invalid"
+    LABEL = "label"  # a chargeback on its way to the terminal stage; never leaves it
 
 
-STAGED_SCHEMA: Final = StructType(
+_FEATURE_FIELDS: Final = [StructField(n, DoubleType()) for n in CARD_FEATURES if n not in PARSED_SCHEMA.names]
+CARD_STAGE_SCHEMA: Final = StructType(
     [
         *PARSED_SCHEMA.fields,
         StructField("route", StringType(), False),
         StructField("status", StringType(), False),
-        # The stage's output event time for Spark: the event time, or the watermark for a late or
-        # invalid record (Spark refuses to see a stage emit a row older than the watermark).
+        # The stage's output event time for Spark: the event time, or just after the watermark for a
+        # late or invalid record (Spark refuses to see a stage emit a row at or before the watermark).
         StructField("emit_time", TimestampType(), False),
+        *_FEATURE_FIELDS,
     ]
 )
-_STATE_SCHEMA: Final = StructType([StructField("seen", BinaryType())])
-_COLUMNS: Final = STAGED_SCHEMA.fieldNames()
+# The terminal stage reads the card stage's rows and the labels, one shape for both.
+TERMINAL_STAGE_INPUT_SCHEMA: Final = StructType([*CARD_STAGE_SCHEMA.fields, StructField("is_fraud", IntegerType())])
+# What leaves the stages for the sinks: every record with its status, accepted ones with all features.
+STAGED_SCHEMA: Final = StructType(
+    [*CARD_STAGE_SCHEMA.fields, *[StructField(n, DoubleType()) for n in TERMINAL_FEATURES]]
+)
+_CARD_COLUMNS: Final = CARD_STAGE_SCHEMA.fieldNames()
+_STAGED_COLUMNS: Final = STAGED_SCHEMA.fieldNames()
+_BLOB: Final = StructType([StructField("value", BinaryType())])
+# What a card keeps of each event: what the card features read.
+_CARD_HISTORY: Final = pa.schema(
+    [
+        ("event_s", pa.float64()),
+        ("amount", pa.float64()),
+        ("terminal_id", pa.string()),
+        ("channel", pa.string()),
+        ("lat", pa.float64()),
+        ("lon", pa.float64()),
+    ]
+)
+_SEEN: Final = pa.schema([("id", pa.string()), ("event_s", pa.float64())])
+_TERMINAL_HISTORY: Final = pa.schema([("id", pa.string()), ("event_s", pa.float64())])
+_FRAUD: Final = pa.schema([("id", pa.string()), ("event_s", pa.float64())])
 
 
-def _encode_seen(ids: np.ndarray, times_ms: np.ndarray) -> bytes:
-    order = np.argsort(times_ms, kind="stable")
-    text: str = pd.DataFrame({"id": ids[order], "t": times_ms[order]}).to_json(orient="split", index=False)
-    return text.encode()
+def _to_blob(frame: pd.DataFrame, schema: pa.Schema) -> bytes:
+    table = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
 
 
-def _decode_seen(blob: bytes | None) -> tuple[np.ndarray, np.ndarray]:
-    if not blob:
-        return np.array([], dtype=object), np.array([], dtype=np.int64)
-    frame = pd.read_json(blob.decode(), orient="split", dtype={"id": str, "t": np.int64})
+def _from_blob(state: Any, schema: pa.Schema) -> pd.DataFrame:
+    stored = state.get() if state.exists() else None
+    if not stored or not stored[0]:
+        return schema.empty_table().to_pandas()
+    frame: pd.DataFrame = pa.ipc.open_stream(stored[0]).read_all().to_pandas()
+    return frame
+
+
+def _save(state: Any, frame: pd.DataFrame, schema: pa.Schema) -> None:
     if frame.empty:
-        return np.array([], dtype=object), np.array([], dtype=np.int64)
-    return frame["id"].to_numpy(dtype=object), frame["t"].to_numpy(dtype=np.int64)
+        state.clear()
+    else:
+        state.update((_to_blob(frame, schema),))
 
 
-def _epoch_ms(times: pd.Series) -> np.ndarray:
-    # Spark hands timestamps over as naive UTC (the session time zone is UTC).
+def _epoch_s(times: pd.Series) -> np.ndarray:
+    # Spark hands timestamps over as naive UTC (the session time zone is UTC); microsecond precision.
     naive = pd.to_datetime(times, utc=True).dt.tz_convert(None)
-    return np.asarray(naive.to_numpy(dtype="datetime64[ms]").astype(np.int64))
+    return np.asarray(naive.to_numpy(dtype="datetime64[us]").astype(np.int64) / 1e6, dtype=np.float64)
+
+
+def _emit_times(times: pd.Series, floor: pd.Timestamp) -> pd.Series:
+    naive = pd.to_datetime(times, utc=True).dt.tz_convert(None)
+    return naive.where(naive >= floor, floor)
 
 
 class CardStage(StatefulProcessor):
-    """Per card: de-duplicate transaction ids within the watermark and mark late events.
+    """Per card: de-duplicate transaction ids within the watermark, mark late events, compute the card features.
 
     A record is late when its event time is at or before the watermark at the start of the
     micro-batch (Spark's own definition); a duplicate when its id was seen for this card at an
     event time the watermark has not passed yet (after that, Spark could not have kept it either:
     that is the contract of "duplicates within the watermark").
+
+    Args:
+        state_ttl_ms: forget a card whose newest event is this far behind the watermark (None: never).
     """
 
+    def __init__(self, *, state_ttl_ms: int | None = None) -> None:
+        self.state_ttl_ms = state_ttl_ms
+
+    def close(self) -> None:
+        pass
+
     def init(self, handle: StatefulProcessorHandle) -> None:
-        self.state = handle.getValueState("seen", _STATE_SCHEMA)
+        # Spark allows TTL only in processing time; in event time a timer after the card's newest
+        # event plays that part (and a replay expires exactly what the first run did).
+        self.handle = handle
+        self.seen = handle.getValueState("seen", _BLOB)
+        self.history = handle.getValueState("history", _BLOB)
+
+    def _expire_after(self, newest_s: float) -> None:
+        if self.state_ttl_ms is None:
+            return
+        for timer in self.handle.listTimers():
+            self.handle.deleteTimer(timer)
+        self.handle.registerTimer(int(newest_s * 1000) + self.state_ttl_ms)
+
+    def handleExpiredTimer(
+        self, key: Any, timerValues: TimerValues, expiredTimerInfo: ExpiredTimerInfo
+    ) -> Iterator[pd.DataFrame]:
+        self.seen.clear()
+        self.history.clear()
+        yield from ()
 
     def handleInputRows(
         self, key: Any, rows: Iterator[pd.DataFrame], timerValues: TimerValues
     ) -> Iterator[pd.DataFrame]:
         batch = pd.concat(list(rows), ignore_index=True)
         watermark_ms = int(timerValues.getCurrentWatermarkInMs())
-        # Spark counts an event at or before the watermark as late; what the stage emits must be after it.
         emit_floor = pd.Timestamp(max(watermark_ms, 0) + 1, unit="ms")
         if key[0] == INVALID_ROUTE:
-            yield batch.assign(status=RecordStatus.INVALID.value, emit_time=emit_floor)[_COLUMNS]
+            yield batch.assign(status=RecordStatus.INVALID.value, emit_time=emit_floor).reindex(columns=_CARD_COLUMNS)
             return
         # Deterministic order within the batch: event time, then where the record sat in its shard.
         batch = batch.assign(_seq=batch["sequence_number"].map(int)).sort_values(
             ["event_time", "shard_id", "_seq"], kind="stable"
         )
-        event_ms = _epoch_ms(batch["event_time"])
-        stored = self.state.get() if self.state.exists() else None
-        seen_ids, seen_ms = _decode_seen(stored[0] if stored else None)
-        keep = seen_ms > watermark_ms  # ids whose events the watermark has passed are forgotten
-        seen = set(seen_ids[keep])
+        event_s = _epoch_s(batch["event_time"])
+        watermark_s = watermark_ms / 1000
+        seen = _from_blob(self.seen, _SEEN)
+        seen = seen[seen["event_s"] > watermark_s]  # ids whose events the watermark has passed are forgotten
+        known = set(seen["id"])
         status = []
-        new_ids, new_ms = [], []
-        for tx_id, t in zip(batch["transaction_id"], event_ms, strict=True):
-            if t <= watermark_ms:
+        for tx_id, t in zip(batch["transaction_id"], event_s, strict=True):
+            if t <= watermark_s:
                 status.append(RecordStatus.LATE.value)
-            elif tx_id in seen:
+            elif tx_id in known:
                 status.append(RecordStatus.DUPLICATE.value)
             else:
-                seen.add(tx_id)
-                new_ids.append(tx_id)
-                new_ms.append(t)
+                known.add(tx_id)
                 status.append(RecordStatus.OK.value)
-        ids = np.concatenate([seen_ids[keep], np.array(new_ids, dtype=object)])
-        times = np.concatenate([seen_ms[keep], np.array(new_ms, dtype=np.int64)])
-        if len(ids):
-            self.state.update((_encode_seen(ids, times),))
-        else:
-            self.state.clear()
-        times_out = pd.to_datetime(batch["event_time"], utc=True).dt.tz_convert(None)
-        yield batch.assign(status=status, emit_time=times_out.where(times_out >= emit_floor, emit_floor))[_COLUMNS]
+        batch = batch.assign(status=status, event_s=event_s)
+        accepted = batch[batch["status"] == RecordStatus.OK.value]
+        _save(self.seen, pd.concat([seen, accepted.rename(columns={"transaction_id": "id"})[_SEEN.names]]), _SEEN)
+        if not accepted.empty:
+            history = _from_blob(self.history, _CARD_HISTORY)
+            features, kept = card_features_streaming(history, accepted[_CARD_HISTORY.names])
+            _save(self.history, kept, _CARD_HISTORY)
+            self._expire_after(float(kept["event_s"].max()))
+            batch = batch.join(features.drop(columns=[c for c in features.columns if c in batch.columns]))
+        batch = batch.assign(emit_time=_emit_times(batch["event_time"], emit_floor))
+        yield batch.reindex(columns=_CARD_COLUMNS)
+
+
+class TerminalStage(StatefulProcessor):
+    """Per terminal: record the chargebacks of the labels stream and compute the terminal features.
+
+    A label may arrive before or after its transaction: the terminal keeps the ids of known frauds
+    and the times of its transactions for the label delay plus 30 days, what any window reaches.
+    Records that are not accepted transactions pass through untouched.
+
+    Args:
+        label_delay_days: the label delay of the terminal features.
+    """
+
+    def __init__(self, *, label_delay_days: float) -> None:
+        self.label_delay_days = label_delay_days
 
     def close(self) -> None:
         pass
+
+    def init(self, handle: StatefulProcessorHandle) -> None:
+        # No timers and no TTL here: either would need a time mode, and processing time makes Spark
+        # run an empty batch on every trigger. A terminal's state is bounded by the pruning below,
+        # and terminals, unlike cards, are a fleet that changes slowly.
+        self.history = handle.getValueState("history", _BLOB)
+        self.frauds = handle.getValueState("frauds", _BLOB)
+
+    def handleInputRows(
+        self, key: Any, rows: Iterator[pd.DataFrame], timerValues: TimerValues
+    ) -> Iterator[pd.DataFrame]:
+        batch = pd.concat(list(rows), ignore_index=True)
+        emit_floor = pd.Timestamp(max(int(timerValues.getCurrentWatermarkInMs()), 0) + 1, unit="ms")
+        status = batch["status"]
+        if key[0] == INVALID_ROUTE:
+            yield batch.assign(emit_time=_emit_times(batch["emit_time"], emit_floor)).reindex(columns=_STAGED_COLUMNS)
+            return
+        labels = batch[status == RecordStatus.LABEL.value]
+        accepted = batch[status == RecordStatus.OK.value]
+        frauds = _from_blob(self.frauds, _FRAUD)
+        if not labels.empty:
+            # The newest verdict per transaction wins (a chargeback may be reversed).
+            verdicts = labels.assign(id=labels["transaction_id"], event_s=_epoch_s(labels["event_time"]))
+            verdicts = verdicts.drop_duplicates("id", keep="last")
+            frauds = frauds[~frauds["id"].isin(verdicts["id"])]
+            frauds = pd.concat([frauds, verdicts[verdicts["is_fraud"] == 1][_FRAUD.names]], ignore_index=True)
+        history = _from_blob(self.history, _TERMINAL_HISTORY)
+        if not accepted.empty:
+            new = accepted.assign(id=accepted["transaction_id"], event_s=_epoch_s(accepted["event_time"]))
+            # `_row`: where a new event sits in the batch (-1 for the retained history).
+            combined = pd.concat(
+                [history.assign(_row=-1), new[_TERMINAL_HISTORY.names].assign(_row=accepted.index)], ignore_index=True
+            ).sort_values("event_s", kind="stable")
+            combined["known_fraud"] = combined["id"].isin(set(frauds["id"])).astype(np.float64)
+            features = terminal_features(combined, label_delay_days=self.label_delay_days)
+            is_new = (combined["_row"] >= 0).to_numpy()
+            batch = batch.join(features[is_new].set_axis(combined.loc[is_new, "_row"].to_numpy()))
+            history = combined[_TERMINAL_HISTORY.names]
+        if not history.empty:
+            horizon = history["event_s"].max() - (self.label_delay_days + 30) * DAY
+            history = history[history["event_s"] > horizon]
+            frauds = frauds[frauds["event_s"] > horizon]
+        _save(self.history, history, _TERMINAL_HISTORY)
+        _save(self.frauds, frauds, _FRAUD)
+        out = batch[batch["status"] != RecordStatus.LABEL.value]
+        if not out.empty:
+            yield out.assign(emit_time=_emit_times(out["emit_time"], emit_floor)).reindex(columns=_STAGED_COLUMNS)

@@ -436,7 +436,8 @@ class TransactionGenerator:
             k = int(rng.integers(6, 15))
             start = rng.uniform(0, DAY_S - 900)
             seconds = start + np.cumsum(rng.uniform(5, 60, k))
-            terminal = rng.choice(w.online_terminals, k, replace=False)
+            # distinct terminals, unless the world is too small to have that many online ones
+            terminal = rng.choice(w.online_terminals, k, replace=k > len(w.online_terminals))
             amount = np.round(rng.uniform(0.5, 3.0, k), 2)
             day.add(
                 seconds, np.full(k, card, dtype=np.int64), terminal.astype(np.int64), amount, FraudScenario.CARD_TESTING

@@ -13,8 +13,7 @@ __all__ = ["as_list", "only", "policy_statements", "render", "resources", "role_
 
 def resources(template: Template, type_: str, props: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """Logical id -> resource, for every resource of a type (matching `props` when given)."""
-    found: dict[str, dict[str, Any]] = template.find_resources(type_, {"Properties": props} if props else None)
-    return found
+    return {k: dict(v) for k, v in template.find_resources(type_, {"Properties": props} if props else None).items()}
 
 
 def only(template: Template, type_: str, props: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:

@@ -152,8 +152,9 @@ def test_partition_projection_finds_the_files_where_the_processor_writes_them(
         for path in written[table.name]:
             relative = path.split(f"/{table.prefix}", 1)[1]
             dt_part, hour_part, _file = relative.split("/")
-            dt, hour = dt_part.removeprefix("dt="), hour_part.removeprefix("hour=")
-            filled = template.replace("${dt}", dt).replace("${hour}", hour)
+            filled = template.replace("${dt}", dt_part.removeprefix("dt=")).replace(
+                "${hour}", hour_part.removeprefix("hour=")
+            )
             assert filled == f"{location}{dt_part}/{hour_part}/"
 
 

@@ -29,7 +29,7 @@ def test_registries_and_repository_equal_the_sdk_image_configuration() -> None:
 def test_the_uri_the_template_builds_is_the_one_the_sdk_resolves_in_every_region() -> None:
     # GIVEN the SDK's resolver, and each region's DNS suffix as CloudFormation's AWS::URLSuffix gives it
     _sdk_config()
-    from sagemaker.core import image_uris
+    from sagemaker.core import image_uris  # type: ignore[import-untyped]
 
     endpoints = botocore.regions.EndpointResolver(botocore.loaders.create_loader().load_data("endpoints"))
     for region, account in XGBOOST_REGISTRIES.items():

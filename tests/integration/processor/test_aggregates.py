@@ -10,7 +10,7 @@ import pytest
 
 from fraudstream.contracts import format_event_time
 from processor.aggregates import card_window_aggregates
-from processor.pipeline import staged_transactions
+from processor.pipeline import card_staged
 from producer.dead_letter import DeadLetterFile
 from producer.kinesis_writer import KinesisWriter
 
@@ -47,9 +47,7 @@ def test_sliding_windows_are_emitted_once_the_watermark_closes_them(
     windows: list[dict[str, Any]] = []
     query = (
         card_window_aggregates(
-            staged_transactions(
-                spark, stream, allowed_lateness="1 minute", source_options={"minGetRecordsIntervalMs": "0"}
-            )
+            card_staged(spark, stream, allowed_lateness="1 minute", source_options={"minGetRecordsIntervalMs": "0"})
         )
         .writeStream.outputMode("append")
         .foreachBatch(lambda df, _: windows.extend(r.asDict() for r in df.collect()))

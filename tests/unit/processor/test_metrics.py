@@ -46,7 +46,7 @@ def test_log_mode_writes_one_structured_log_record(caplog: pytest.LogCaptureFixt
         MetricsEmitter("log", stream=out).emit(FIGURES)
     assert out.getvalue() == ""
     (record,) = caplog.records
-    assert record.getMessage() == "batch processed"
+    assert record.getMessage().startswith("batch 12: 1000 rows in,") and "7 alerts" in record.getMessage()
     assert record.__dict__["batch_id"] == 12 and record.__dict__["event_to_sink_p99_ms"] == 640.0
 
 

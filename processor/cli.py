@@ -1,0 +1,105 @@
+"""`fraudstream process`: run the streaming job (locally, or under spark-submit on EMR Serverless)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from fraudstream.config import ResourceSettings
+from processor.config import ProcessorSettings
+
+__all__ = ["process"]
+
+console = Console(stderr=True)
+
+
+def process(
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Stop once every record in the streams has been processed.")
+    ] = False,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    checkpoint: Annotated[
+        str | None,
+        typer.Option(help="Checkpoint folder (local path or s3://): a restart with the same one continues from it."),
+    ] = None,
+    starting_position: Annotated[
+        str | None,
+        typer.Option(
+            help="Where a new checkpoint starts reading: trim_horizon, latest, or an ISO-8601 time "
+            "(AT_TIMESTAMP). Ignored once the checkpoint exists."
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="The model: a folder from `fraudstream train`, a model.tar.gz, or an s3:// URI [default: model]."
+        ),
+    ] = None,
+    endpoint_name: Annotated[
+        str | None,
+        typer.Option(
+            help="Score through this SageMaker endpoint (or the local server, via AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME), "
+            "with the model as fallback. Without it the model scores in process."
+        ),
+    ] = None,
+    threshold: Annotated[float | None, typer.Option(help="Rows scoring at least this become alerts.")] = None,
+    allowed_lateness: Annotated[
+        str | None,
+        typer.Option(help="Watermark delay: how far event time may trail the newest event, e.g. '10 minutes'."),
+    ] = None,
+    max_records_per_batch: Annotated[
+        int | None, typer.Option(help="Records per micro-batch at most (a backlog drains in bounded batches).")
+    ] = None,
+    trigger_interval: Annotated[
+        str | None, typer.Option(help="How often a micro-batch starts, e.g. '1 second'.")
+    ] = None,
+    metrics: Annotated[
+        str | None, typer.Option(help="Per-batch figures: 'log' (a JSON log line) or 'emf' (also CloudWatch EMF).")
+    ] = None,
+) -> None:
+    """Run the stream processor: Kinesis -> validate, de-duplicate, features -> score -> lake, alerts, quarantine.
+
+    Exactly once across restarts: offsets live in the checkpoint and every sink is idempotent per
+    batch. Ctrl-C or SIGTERM stops after the current micro-batch; run it again with the same
+    --checkpoint to continue. Settings also come from `FRAUD_PROCESSOR__<NAME>` variables.
+    """
+    from processor.job import run_job
+
+    overrides: dict[str, Any] = {
+        "checkpoint_location": checkpoint,
+        "starting_position": starting_position,
+        "model_dir": model,
+        "endpoint_name": endpoint_name,
+        "threshold": threshold,
+        "allowed_lateness": allowed_lateness,
+        "max_records_per_batch": max_records_per_batch,
+        "trigger_interval": trigger_interval,
+        "metrics": metrics,
+    }
+    try:
+        settings = ProcessorSettings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValueError as e:
+        raise typer.BadParameter(str(e).splitlines()[-1]) from e
+
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: Any) -> None:
+        if stop.is_set():  # a second signal: stop now; the interrupted batch re-runs on restart
+            raise KeyboardInterrupt
+        console.print(f"[yellow]{signal.Signals(signum).name}: stopping after the current batch[/]")
+        stop.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    summary = run_job(settings, ResourceSettings(), until_idle=until_idle, duration_s=duration, stop=stop)
+    console.print(
+        f"processed {summary.rows_in:,} records in {summary.batches} batches ({summary.elapsed_s:.1f} s): "
+        f"{summary.accepted:,} transactions, {summary.alerts:,} alerts, {summary.quarantined:,} quarantined "
+        f"({summary.late:,} late), {summary.duplicates_dropped:,} duplicates dropped, "
+        f"{summary.fallback_scored:,} scored by the fallback",
+        highlight=False,
+    )

@@ -1,0 +1,248 @@
+"""The streaming job: Kinesis -> card and terminal state -> scoring -> lake, alerts, quarantine.
+
+`run_job` wires the parts and runs the query until it is told to stop: by `until_idle` (the
+streams are drained), by `duration_s`, or by SIGINT/SIGTERM (handled by the caller through
+`stop`), always after the current micro-batch, so that a restart with the same checkpoint
+continues exactly where it stopped. The same function runs locally and under spark-submit on EMR.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from fraudstream.aws import default_session, dynamodb_client, s3_filesystem
+from fraudstream.config import ResourceSettings
+from fraudstream.lake import QUARANTINE, TRANSACTIONS
+from ml_model.artifact import load_artifact
+from ml_model.scoring import ScorerType, build_scorer, endpoint_model_card
+from processor.batch import BatchHandler
+from processor.exceptions import ProcessorError
+from processor.metrics import BatchMetrics, MetricsEmitter
+from processor.pipeline import staged_transactions
+from processor.sinks import DynamoDBAlertSink, S3ParquetSink
+from processor.spark import build_session
+
+if TYPE_CHECKING:
+    from ml_model.artifact import ModelArtifact
+    from ml_model.scoring import Scorer
+    from processor.config import ProcessorSettings
+
+__all__ = ["JobSummary", "ModelNotFoundError", "run_job"]
+
+logger = logging.getLogger(__name__)
+
+QUERY_NAME = "fraudstream-processor"
+
+
+class ModelNotFoundError(ProcessorError):
+    """Raised when no model artifact is configured or found."""
+
+
+@dataclass
+class JobSummary:
+    """Totals over the batches this run processed."""
+
+    batches: int = 0
+    rows_in: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    duplicates_dropped: int = 0
+    late: int = 0
+    alerts: int = 0
+    fallback_scored: int = 0
+    elapsed_s: float = 0.0
+    last_batch: BatchMetrics | None = field(default=None, repr=False)
+
+    def add(self, figures: BatchMetrics) -> None:
+        self.batches += 1
+        self.rows_in += figures.rows_in
+        self.quarantined += figures.quarantined
+        self.duplicates_dropped += figures.duplicates_dropped
+        self.late += figures.late
+        self.alerts += figures.alerts
+        self.fallback_scored += figures.fallback_scored
+        self.accepted += figures.rows_in - figures.quarantined - figures.duplicates_dropped
+        self.last_batch = figures
+
+
+class _SummingEmitter(MetricsEmitter):
+    def __init__(self, summary: JobSummary, mode: str) -> None:
+        super().__init__(mode)
+        self.summary = summary
+
+    def emit(self, metrics: BatchMetrics) -> None:
+        super().emit(metrics)
+        self.summary.add(metrics)
+
+
+def _load_model(location: str | Path | None) -> ModelArtifact:
+    if location is None:
+        raise ModelNotFoundError(
+            "no model configured",
+            hint="pass --model DIR (a folder from `fraudstream train`) or an s3://.../model.tar.gz URI",
+        )
+    text = str(location)
+    if urlparse(text).scheme == "s3":
+        url = urlparse(text)
+        key = url.path.lstrip("/")
+        key = key if key.endswith(".tar.gz") else f"{key.rstrip('/')}/model.tar.gz"
+        target = Path(tempfile.mkdtemp(prefix="fraudstream-model-")) / "model.tar.gz"
+        default_session().client("s3").download_file(url.netloc, key, str(target))
+        return load_artifact(target)
+    path = Path(text)
+    if not path.exists():
+        raise ModelNotFoundError(
+            f"no model at {path}", hint="train one with `fraudstream train --generate 98 --out " + text + "`"
+        )
+    return load_artifact(path)
+
+
+def build_job_scorer(settings: ProcessorSettings, artifact: ModelArtifact) -> Scorer:
+    """The endpoint client with the artifact as its fallback; the artifact alone when no endpoint is set."""
+    if not settings.endpoint_name:
+        return build_scorer(ScorerType.LOCAL, artifact, scored_by="local")
+    from ml_model.scoring.sagemaker import runtime_client
+
+    client = runtime_client()
+    card = endpoint_model_card(settings.endpoint_name, client)
+    return build_scorer(
+        ScorerType.SAGEMAKER, artifact, endpoint_name=settings.endpoint_name, client=client, endpoint_card=card
+    )
+
+
+def _spark_master(settings: ProcessorSettings) -> str | None:
+    # Under spark-submit (EMR) the session's master is spark-submit's: the gateway is already running.
+    return None if os.environ.get("PYSPARK_GATEWAY_PORT") else settings.spark_master
+
+
+def run_job(
+    settings: ProcessorSettings,
+    resources: ResourceSettings | None = None,
+    *,
+    until_idle: bool = False,
+    duration_s: float | None = None,
+    stop: threading.Event | None = None,
+    spark: Any = None,
+) -> JobSummary:
+    """Run the streaming job until idle, for a duration, or until `stop` is set; then stop after the current batch.
+
+    Args:
+        settings: how the job runs.
+        resources: names of the streams, bucket and table.
+        until_idle: stop once every record available in the streams has been processed.
+        duration_s: stop after this many seconds.
+        stop: set it (from a signal handler, say) to stop after the current batch.
+        spark: an existing session (tests); one is built from the settings when None.
+
+    Raises:
+        ProcessorError: a sink or the model is missing, or the query failed.
+    """
+    resources = resources or ResourceSettings()
+    stop = stop or threading.Event()
+    artifact = _load_model(settings.model_dir)
+    scorer = build_job_scorer(settings, artifact)
+    filesystem = s3_filesystem()
+    lake = S3ParquetSink(resources.lake_bucket, TRANSACTIONS, filesystem)
+    quarantine = S3ParquetSink(resources.lake_bucket, QUARANTINE, filesystem)
+    alerts = DynamoDBAlertSink(resources.alerts_table, client=dynamodb_client(), ttl_days=settings.alert_ttl_days)
+    for sink in (lake, quarantine, alerts):
+        sink.setup()  # a missing bucket or table is one clear error before Spark starts
+
+    summary = JobSummary()
+    handler = BatchHandler(
+        lake=lake,
+        alerts=alerts,
+        quarantine=quarantine,
+        scorer=scorer,
+        threshold=settings.threshold,
+        metrics=_SummingEmitter(summary, settings.metrics),
+    )
+    spark = spark or build_session(master=_spark_master(settings))
+    checkpoint = settings.checkpoint_location
+    staged = staged_transactions(
+        spark,
+        resources.transactions_stream,
+        resources.labels_stream,
+        allowed_lateness=settings.allowed_lateness,
+        label_delay_days=settings.label_delay_days,
+        state_ttl_ms=settings.state_ttl_ms,
+        source_options={
+            "checkpointLocation": checkpoint,
+            "startingPosition": settings.starting_position,
+            "maxRecordsPerBatch": str(settings.max_records_per_batch),
+        },
+    )
+    started = time.monotonic()
+    query = (
+        staged.writeStream.queryName(QUERY_NAME)
+        .foreachBatch(handler)
+        .option("checkpointLocation", checkpoint)
+        .trigger(processingTime=settings.trigger_interval)
+        .start()
+    )
+    logger.info(
+        "processor started",
+        extra={"checkpoint": checkpoint, "model_version": artifact.card.model_version, "scorer": type(scorer).__name__},
+    )
+    idle = threading.Event()
+    if until_idle:
+
+        def drain() -> None:
+            try:
+                query.processAllAvailable()
+            except Exception:  # noqa: BLE001, S110 - the failure surfaces through awaitTermination below
+                pass
+            idle.set()
+
+        threading.Thread(target=drain, name="until-idle", daemon=True).start()
+    try:
+        deadline = None if duration_s is None else started + duration_s
+        while query.isActive and not idle.is_set():
+            if stop.wait(0.2) or (deadline is not None and time.monotonic() >= deadline):
+                break
+        _stop_after_current_batch(query)
+    except ProcessorError:
+        raise
+    except Exception as e:
+        _stop_quietly(query)
+        raise ProcessorError(f"the streaming query failed: {_root_cause(e)}") from e
+    finally:
+        scorer.close()
+    summary.elapsed_s = time.monotonic() - started
+    return summary
+
+
+def _stop_after_current_batch(query: Any) -> None:
+    # A batch in progress is let finish; one interrupted anyway (a second signal) is re-run from the
+    # checkpoint on restart, and the sinks' idempotence keeps that exactly once.
+    pause = threading.Event()
+    while query.isActive and query.status["isTriggerActive"]:
+        pause.wait(0.05)  # Spark offers no notification for the end of a trigger
+    query.stop()
+    exception = query.exception()
+    if exception is not None:
+        raise ProcessorError(f"the streaming query failed: {_root_cause(exception)}")
+
+
+def _stop_quietly(query: Any) -> None:
+    try:
+        query.stop()
+    except Exception:  # noqa: BLE001 - already failing; the original error is the one to report
+        logger.debug("stopping the failed query raised", exc_info=True)
+
+
+def _root_cause(error: Any) -> str:
+    """The Python exception line inside Spark's wrapped error text (the cause a user can act on)."""
+    text = str(error.desc if hasattr(error, "desc") else error)
+    causes = re.findall(r"^([\w.]+(?:Error|Exception): .+)$", text, flags=re.MULTILINE)
+    lines = text.strip().splitlines()
+    return causes[-1] if causes else (lines[0] if lines else type(error).__name__)

@@ -1,0 +1,242 @@
+"""The whole job end to end on the embedded emulator and the local endpoint, read back independently.
+
+Two runs of `run_job(until_idle=True)` on one checkpoint (the second is a restart): the first
+drains a generated history with duplicates, malformed records and chargebacks; the second gets a
+duplicate, late events and one new transaction. What the lake, the quarantine and the alerts table
+hold is then read with boto3 and pyarrow, not with the job's own readers.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from fraudstream.config import ResourceSettings
+from fraudstream.contracts import format_event_time
+from fraudstream.local.provision import provision
+from ml_model.artifact import load_artifact
+from ml_model.features import FEATURE_SPEC, compute_features
+from ml_model.scoring import ScorerType, build_scorer
+from ml_model.serving import LocalEndpointServer
+from processor.config import ProcessorSettings
+from processor.job import run_job
+from producer.dead_letter import DeadLetterFile
+from producer.delivery import MALFORMED_KINDS, DeliveryConfig, RecordKind, StreamKind, deliveries, malform
+from producer.generator import GeneratorConfig, generate_history
+from producer.kinesis_writer import KinesisWriter
+from tests.conftest import FAKE_ENV
+from tests.unit.ml_model.fixtures import artifact_path, booster_factory, trained_booster
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from fraudstream.local.emulator import EmbeddedAws
+    from processor.job import JobSummary
+
+__all__ = ["artifact_path", "booster_factory", "trained_booster"]
+
+pytestmark = pytest.mark.integration
+
+LABEL_DELAY_DAYS = 0.1
+ENDPOINT = "fraud-detector"
+
+
+@dataclass
+class Run:
+    """What went into the streams, what the job reported, and what the sinks hold."""
+
+    valid: pd.DataFrame  # every on-time, first-delivered transaction (with its truth `is_fraud`)
+    malformed: dict[bytes, str]  # payload -> the quarantine reason it must get
+    late: dict[str, bytes]  # transaction id -> payload
+    duplicates: int
+    threshold: float
+    summaries: list[JobSummary]
+    lake: pd.DataFrame
+    quarantine: pd.DataFrame
+    alerts: list[dict[str, Any]]
+
+
+def _read_parquet(s3: Any, bucket: str, prefix: str) -> pd.DataFrame:
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for o in page.get("Contents", [])
+    ]
+    frames = [
+        pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read())).to_pandas().assign(key=k)
+        for k in keys
+    ]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _event(row: pd.Series, **changes: Any) -> bytes:
+    event = {
+        "schema_version": 1,
+        "transaction_id": row["transaction_id"],
+        "event_time": format_event_time(row["event_time"].to_pydatetime()),
+        "card_id": row["card_id"],
+        "terminal_id": row["terminal_id"],
+        "amount": float(row["amount"]),
+        "channel": row["channel"],
+        "lat": float(row["lat"]),
+        "lon": float(row["lon"]),
+    }
+    event.update(changes)
+    return json.dumps(event).encode()
+
+
+@pytest.fixture(scope="module")
+def run(
+    spark: Any, embedded_aws: EmbeddedAws, artifact_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Run]:
+    tmp = tmp_path_factory.mktemp("e2e")
+    resources = ResourceSettings(
+        transactions_stream="e2e-tx", labels_stream="e2e-labels", lake_bucket="e2e-lake", alerts_table="e2e-alerts"
+    )
+    artifact = load_artifact(artifact_path)
+    with (
+        pytest.MonkeyPatch.context() as env,
+        LocalEndpointServer(artifact, port=0, endpoint_name=ENDPOINT) as endpoint,
+    ):
+        for name, value in {**FAKE_ENV, "AWS_ENDPOINT_URL": embedded_aws.endpoint_url}.items():
+            env.setenv(name, value)
+        env.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", endpoint.url)
+        session = boto3.Session()
+        provision(resources, shards=2, session=session)
+        writers = {
+            kind: KinesisWriter(
+                stream, dead_letter=DeadLetterFile(tmp / f"{kind}.jsonl"), client=session.client("kinesis")
+            )
+            for kind, stream in (
+                (StreamKind.TRANSACTIONS, resources.transactions_stream),
+                (StreamKind.LABELS, resources.labels_stream),
+            )
+        }
+
+        # GIVEN a small generated history (fraud made common, so that chargebacks move terminal risk),
+        # delivered with duplicates and chargebacks, plus one record of every malformed kind
+        history = generate_history(
+            GeneratorConfig(seed=5, n_cards=60, n_terminals=30, n_cities=3, fraud_rate=0.2), date(2026, 11, 2), 1
+        )
+        history = history[history["event_time"] < history["event_time"].min() + pd.Timedelta(hours=14)]
+        duplicates = 0
+        for d in deliveries([history], DeliveryConfig(seed=5, label_delay_days=LABEL_DELAY_DAYS, duplicate_share=0.04)):
+            writers[d.stream].put(d.partition_key, d.data)
+            duplicates += d.kind is RecordKind.DUPLICATE
+        first = json.loads(_event(history.iloc[0]))
+        malformed = {malform(first, kind, f"bad-{kind}"): reason for kind, reason in sorted(MALFORMED_KINDS.items())}
+        for payload in malformed:
+            writers[StreamKind.TRANSACTIONS].put("bad", payload)
+        for writer in writers.values():
+            writer.flush()
+
+        # offline: the same events' features, and a threshold that makes about a fifth of them alerts
+        offline = compute_features(history, label_delay_days=LABEL_DELAY_DAYS)
+        local = build_scorer(ScorerType.LOCAL, artifact, scored_by="local")
+        threshold = float(np.quantile(local.score_frame(offline)["score"], 0.8))
+        settings = ProcessorSettings(
+            checkpoint_location=str(tmp / "checkpoint"),
+            model_dir=str(artifact_path),
+            endpoint_name=ENDPOINT,
+            threshold=threshold,
+            label_delay_days=LABEL_DELAY_DAYS,
+            trigger_interval="0 seconds",
+        )
+        # WHEN the job drains the streams
+        summaries = [run_job(settings, resources, until_idle=True, spark=spark)]
+
+        # AND, restarted on its checkpoint, gets a redelivery of the newest transaction (a duplicate
+        # within the watermark), two events two hours behind it (late) and one new transaction
+        newest = history.iloc[-1]
+        late = {
+            f"late-{i}": _event(
+                newest,
+                transaction_id=f"late-{i}",
+                event_time=format_event_time(newest["event_time"] - timedelta(hours=2)),
+            )
+            for i in range(2)
+        }
+        fresh = newest.copy()
+        fresh["transaction_id"], fresh["event_time"] = "fresh-1", newest["event_time"] + pd.Timedelta(minutes=1)
+        tx = writers[StreamKind.TRANSACTIONS]
+        for payload in (_event(newest), *late.values(), _event(fresh)):
+            tx.put(str(newest["card_id"]), payload)
+        tx.flush()
+        summaries.append(run_job(settings, resources, until_idle=True, spark=spark))
+
+        s3 = session.client("s3")
+        table = session.resource("dynamodb").Table(resources.alerts_table)
+        yield Run(
+            valid=pd.concat([history, fresh.to_frame().T.astype(history.dtypes)], ignore_index=True),
+            malformed=malformed,
+            late=late,
+            duplicates=duplicates + 1,
+            threshold=threshold,
+            summaries=summaries,
+            lake=_read_parquet(s3, resources.lake_bucket, "transactions/"),
+            quarantine=_read_parquet(s3, resources.lake_bucket, "quarantine/"),
+            alerts=table.scan(ConsistentRead=True)["Items"],
+        )
+
+
+def test_every_valid_on_time_transaction_is_in_the_lake_exactly_once(run: Run) -> None:
+    assert len(run.lake) > 100
+    assert Counter(run.lake["transaction_id"]) == Counter(run.valid["transaction_id"])
+    assert set(run.lake["scored_by"]) == {f"endpoint:{ENDPOINT}"}
+    assert run.lake["model_version"].eq("test-model-1").all()
+    assert run.lake["reasons"].map(len).eq(3).all()
+    # each row sits in the folder of its own event date and hour
+    folders = "transactions/" + run.lake["event_time"].dt.strftime("dt=%Y-%m-%d/hour=%H/")
+    assert [k.startswith(f) for k, f in zip(run.lake["key"], folders, strict=True)] == [True] * len(run.lake)
+
+
+def test_quarantine_holds_exactly_the_malformed_and_late_records_with_their_reasons(run: Run) -> None:
+    assert len(run.quarantine) == len(run.malformed) + len(run.late)
+    rejected = run.quarantine[run.quarantine["reason"] != "late"]
+    assert dict(zip(rejected["raw_data"].str.encode("utf-8"), rejected["reason"], strict=True)) == run.malformed
+    # a late record passed validation: its payload is kept as the contract's event, every field sent intact
+    late = run.quarantine[run.quarantine["reason"] == "late"].set_index("transaction_id")
+    assert sorted(late.index) == sorted(run.late)
+    for tx_id, payload in run.late.items():
+        kept = json.loads(late.loc[tx_id, "raw_data"])
+        assert kept | json.loads(payload) == kept
+    assert run.quarantine["shard_id"].str.startswith("shardId-").all()
+    assert run.quarantine["sequence_number"].str.isdigit().all()
+
+
+def test_the_job_counts_duplicates_late_and_alerts(run: Run) -> None:
+    assert run.duplicates > 1
+    assert sum(s.duplicates_dropped for s in run.summaries) == run.duplicates
+    assert sum(s.late for s in run.summaries) == len(run.late)
+    assert sum(s.alerts for s in run.summaries) == len(run.alerts)
+    assert sum(s.fallback_scored for s in run.summaries) == 0
+    assert sum(s.accepted for s in run.summaries) == len(run.valid)
+
+
+def test_the_alerts_table_holds_exactly_the_lake_rows_at_or_above_the_threshold(run: Run) -> None:
+    alerting = run.lake[run.lake["score"] >= run.threshold]
+    assert 0 < len(alerting) < len(run.lake)
+    assert sorted(i["transaction_id"] for i in run.alerts) == sorted(alerting["transaction_id"])
+    by_id = alerting.set_index("transaction_id")
+    for item in run.alerts:
+        assert float(item["score"]) == pytest.approx(by_id.loc[item["transaction_id"], "score"])
+        assert item["card_id"] == by_id.loc[item["transaction_id"], "card_id"]
+
+
+def test_lake_features_equal_the_offline_features_of_the_same_events(run: Run) -> None:
+    offline = compute_features(run.valid, label_delay_days=LABEL_DELAY_DAYS).set_index(run.valid["transaction_id"])
+    lake = run.lake.set_index("transaction_id").loc[offline.index, list(FEATURE_SPEC.names)]
+    # the chargebacks reached the stream's terminal state: some terminal is risky
+    assert lake["terminal_fraud_rate_1d"].max() > 0
+    pd.testing.assert_frame_equal(lake.astype("float64"), offline.astype("float64"), rtol=1e-9, check_names=False)
