@@ -231,21 +231,31 @@ class KinesisStreamReader(DataSourceStreamReader):
             readable.append(sid)
         per_shard = max(1, budget // max(1, len(readable)))
 
-        def look_ahead(sid: str) -> None:
-            state = positions[sid]
-            cursor = _ShardCursor(self.client, self.stream, sid, state["pos"], self.min_interval_s)
-            taken = 0
-            while taken < per_shard:
-                records = cursor.fetch(per_shard - taken)
-                taken += len(records)
+        def look_ahead(sid: str) -> tuple[_ShardCursor, list[tuple[Any, str]]]:
+            """The shard's cursor after reading up to its share, and (arrival time, sequence number) of each record."""
+            cursor = _ShardCursor(self.client, self.stream, sid, positions[sid]["pos"], self.min_interval_s)
+            marks: list[tuple[Any, str]] = []
+            while len(marks) < per_shard:
+                records = cursor.fetch(per_shard - len(marks))
+                marks.extend((r["ApproximateArrivalTimestamp"], r["SequenceNumber"]) for r in records)
                 if not records:
                     break
-            state["pos"] = cursor.position
-            state["drained"] = cursor.closed_and_drained
+            return cursor, marks
 
         # Shards are independent: look ahead on all of them at once (the calls wait on the network).
         with ThreadPoolExecutor(max_workers=min(16, max(1, len(readable)))) as pool:
-            list(pool.map(look_ahead, readable))
+            read = dict(zip(readable, pool.map(look_ahead, readable), strict=True))
+        # A bounded batch ends at one arrival time on every shard: were each shard cut at its own
+        # count, a backlog would leave some shards hours of event time behind the others, and the
+        # watermark (which follows the newest event) would turn their records late.
+        full = [marks[-1][0] for _, marks in read.values() if len(marks) >= per_shard]
+        horizon = min(full) if full else None
+        for sid, (cursor, marks) in read.items():
+            kept = len(marks) if horizon is None else sum(1 for arrival, _ in marks if arrival <= horizon)
+            if kept == len(marks):
+                positions[sid] = {"pos": cursor.position, "drained": cursor.closed_and_drained}
+            elif kept:
+                positions[sid] = {"pos": f"AFTER:{marks[kept - 1][1]}", "drained": False}
         planned = {"stream": self.stream, "initial": initial, "shards": positions}
         self._planned = planned
         return planned

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -80,6 +81,33 @@ def test_reads_every_record_once_per_shard_in_order_in_bounded_batches(
     for shard in {r["shard_id"] for r in rows}:
         seqs = [int(r["sequence_number"]) for r in rows if r["shard_id"] == shard]
         assert seqs == sorted(seqs)
+
+
+def test_bounded_batches_end_at_one_arrival_time_on_every_shard(
+    spark: Any, boto_session: boto3.Session, stream_factory: Callable[..., str], tmp_path: Path
+) -> None:
+    # GIVEN a backlog on 2 shards: 60 records on the first, then 60 that arrived later on the second
+    stream = stream_factory(shards=2)
+    kinesis = boto_session.client("kinesis")
+    for n0, hash_key in ((0, "0"), (60, str(2**127 + 1))):
+        kinesis.put_records(
+            StreamName=stream,
+            Records=[
+                {"Data": json.dumps({"n": n0 + i}).encode(), "PartitionKey": "k", "ExplicitHashKey": hash_key}
+                for i in range(60)
+            ],
+        )
+    # WHEN the source drains it with at most 40 records per batch (20 per shard)
+    rows = _run(spark, stream, tmp_path / "checkpoint", max_records=40)
+    # THEN every record is read once, and no batch holds a record that arrived after one of the next
+    # batch's: a batch never runs ahead on one shard while another shard's older records wait
+    assert sorted(json.loads(r["data"])["n"] for r in rows) == list(range(120))
+    arrivals: dict[int, list[Any]] = {}
+    for r in rows:
+        arrivals.setdefault(r["batch_id"], []).append(r["approximate_arrival_timestamp"])
+    ordered = [arrivals[b] for b in sorted(arrivals)]
+    assert len(ordered) >= 4
+    assert all(max(a) <= min(b) for a, b in itertools.pairwise(ordered))
 
 
 def test_a_restart_from_the_checkpoint_continues_without_loss_or_duplicates(

@@ -1,0 +1,165 @@
+"""Exactly once across a crash: `fraudstream process` killed with SIGKILL in the middle of a run,
+then restarted from its checkpoint, ends with the same lake and alerts as an uninterrupted run."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import threading
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import xgboost as xgb
+
+from fraudstream.config import ResourceSettings
+from fraudstream.local.provision import provision
+from ml_model.artifact import ModelCard, write_artifact
+from ml_model.features import FEATURE_SPEC, compute_features
+from processor.config import ProcessorSettings
+from processor.job import run_job
+from producer.dead_letter import DeadLetterFile
+from producer.delivery import DeliveryConfig, deliveries
+from producer.generator import GeneratorConfig, generate_history
+from producer.kinesis_writer import KinesisWriter
+from tests.conftest import FAKE_ENV
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from fraudstream.local.emulator import EmbeddedAws
+
+pytestmark = pytest.mark.integration
+
+BATCH = 40  # records per micro-batch: the backlog takes several batches, so a kill lands mid-run
+# Whether a record is late depends on where batches end, which differs between two runs: here none is.
+LATENESS = "1 day"
+# What a row is, whatever batch wrote it.
+ROW = ["transaction_id", "card_id", "event_time", "amount", "score", "is_alert", *FEATURE_SPEC.names]
+
+
+def _lake(s3: Any, bucket: str) -> pd.DataFrame:
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="transactions/")
+        for o in page.get("Contents", [])
+    ]
+    frames = [pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read())).to_pandas() for k in keys]
+    return pd.concat(frames, ignore_index=True)[ROW] if frames else pd.DataFrame(columns=ROW)
+
+
+def _alerts(session: boto3.Session, table: str) -> list[str]:
+    items = session.resource("dynamodb").Table(table).scan(ConsistentRead=True)["Items"]
+    return sorted(str(i["transaction_id"]) for i in items)
+
+
+def _process(env: dict[str, str], checkpoint: Path, model: Path, threshold: float) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "fraudstream", "process", "--until-idle", "--checkpoint", str(checkpoint)]
+        + ["--model", str(model), "--threshold", str(threshold), "--max-records-per-batch", str(BATCH)]
+        + ["--trigger-interval", "0 seconds", "--allowed-lateness", LATENESS],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def test_a_run_killed_mid_way_and_restarted_ends_like_an_uninterrupted_one(
+    spark: Any, embedded_aws: EmbeddedAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {**FAKE_ENV, "AWS_ENDPOINT_URL": embedded_aws.endpoint_url}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    session = boto3.Session()
+    streams = {"transactions_stream": "crash-tx", "labels_stream": "crash-labels"}
+    crashed = ResourceSettings(**streams, lake_bucket="crash-lake", alerts_table="crash-alerts")
+    reference = ResourceSettings(**streams, lake_bucket="reference-lake", alerts_table="reference-alerts")
+    for resources in (crashed, reference):
+        provision(resources, shards=2, session=session)
+    # GIVEN a backlog of transactions, some delivered twice
+    world = GeneratorConfig(seed=9, n_cards=1_000, n_terminals=200, n_cities=3)
+    history = generate_history(world, date(2026, 11, 9), 1).iloc[:200]
+    writer = KinesisWriter(
+        crashed.transactions_stream,
+        dead_letter=DeadLetterFile(tmp_path / "dl.jsonl"),
+        client=session.client("kinesis"),
+    )
+    for d in deliveries([history], DeliveryConfig(seed=9, duplicate_share=0.05, emit_labels=False)):
+        writer.put(d.partition_key, d.data)
+    writer.flush()
+    # AND a model that flags the larger amounts, so that some rows alert and others do not
+    features = compute_features(history)
+    booster = xgb.train(
+        {"objective": "binary:logistic", "max_depth": 2, "seed": 1},
+        xgb.DMatrix(features.to_numpy(), label=history["amount"] > history["amount"].median()),
+        num_boost_round=5,
+    )
+    card = ModelCard(model_version="crash-test", feature_spec_hash=FEATURE_SPEC.hash, threshold=0.5)
+    model = write_artifact(booster, FEATURE_SPEC, card, tmp_path / "model")
+    threshold = 0.5
+
+    # WHEN `fraudstream process` is killed with SIGKILL as soon as its first batch reached the lake
+    child_env = {
+        **os.environ,
+        **env,
+        "FRAUD_TRANSACTIONS_STREAM": crashed.transactions_stream,
+        "FRAUD_LABELS_STREAM": crashed.labels_stream,
+        "FRAUD_LAKE_BUCKET": crashed.lake_bucket,
+        "FRAUD_ALERTS_TABLE": crashed.alerts_table,
+    }
+    checkpoint = tmp_path / "checkpoint"
+    s3 = session.client("s3")
+    first = _process(child_env, checkpoint, model, threshold)
+    output: list[bytes] = []
+    reader = threading.Thread(target=lambda: output.extend(first.stdout or []), daemon=True)
+    reader.start()
+    landed = threading.Event()
+    while first.poll() is None and not landed.wait(0.1):
+        if s3.list_objects_v2(Bucket=crashed.lake_bucket, Prefix="transactions/").get("KeyCount", 0):
+            landed.set()
+    first.send_signal(signal.SIGKILL)
+    killed = first.wait(60)
+    reader.join(10)
+    assert first.stdout is not None
+    first.stdout.close()
+    assert killed == -signal.SIGKILL, b"".join(output).decode(errors="replace")[-3000:]
+    partial = _lake(s3, crashed.lake_bucket)
+    assert 0 < len(partial) < len(history), "the kill must land mid-run"
+
+    # AND is restarted on the same checkpoint
+    second = _process(child_env, checkpoint, model, threshold)
+    out, _ = second.communicate(timeout=600)
+    assert second.returncode == 0, out.decode(errors="replace")[-3000:]
+
+    # AND the same streams are processed once without interruption into other sinks
+    run_job(
+        ProcessorSettings(
+            checkpoint_location=str(tmp_path / "reference-checkpoint"),
+            model_dir=str(model),
+            threshold=threshold,
+            max_records_per_batch=BATCH,
+            trigger_interval="0 seconds",
+            allowed_lateness=LATENESS,
+        ),
+        reference,
+        until_idle=True,
+        spark=spark,
+    )
+
+    # THEN the lake and the alerts are the same: every transaction exactly once, none lost
+    got, want = _lake(s3, crashed.lake_bucket), _lake(s3, reference.lake_bucket)
+    assert sorted(want["transaction_id"]) == sorted(history["transaction_id"])
+    assert got["transaction_id"].is_unique
+    key = ["transaction_id"]
+    pd.testing.assert_frame_equal(
+        got.sort_values(key).reset_index(drop=True), want.sort_values(key).reset_index(drop=True), rtol=1e-9
+    )
+    alerts = _alerts(session, crashed.alerts_table)
+    assert 0 < len(alerts) < len(history)
+    assert alerts == _alerts(session, reference.alerts_table) == sorted(got.loc[got["is_alert"], "transaction_id"])
