@@ -5,14 +5,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pandas as pd
+import pyarrow as pa
 from pyspark.sql import functions as F
 
+from fraudstream.lake import AGGREGATES
 from processor.state import RecordStatus
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-__all__ = ["card_window_aggregates"]
+    from processor.sinks.base import BatchSink
+
+__all__ = ["AggregatesWriter", "card_window_aggregates"]
 
 
 def card_window_aggregates(staged: DataFrame, *, window: str = "10 minutes", slide: str = "5 minutes") -> DataFrame:
@@ -43,3 +48,19 @@ def card_window_aggregates(staged: DataFrame, *, window: str = "10 minutes", sli
             "amount_max",
         )
     )
+
+
+class AggregatesWriter:
+    """The aggregates query's foreachBatch: closed windows to `aggregates/`, idempotently per batch id."""
+
+    def __init__(self, sink: BatchSink) -> None:
+        self.sink = sink
+
+    def __call__(self, df: DataFrame, batch_id: int) -> None:
+        frame: pd.DataFrame = df.toPandas()
+        rows = frame.assign(  # the session's time zone is UTC
+            window_start=pd.to_datetime(frame["window_start"], utc=True),
+            window_end=pd.to_datetime(frame["window_end"], utc=True),
+            batch_id=batch_id,
+        )
+        self.sink.write(batch_id, pa.Table.from_pandas(rows, schema=AGGREGATES.schema, preserve_index=False))

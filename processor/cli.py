@@ -60,6 +60,13 @@ def process(
     metrics: Annotated[
         str | None, typer.Option(help="Per-batch figures: 'log' (a JSON log line) or 'emf' (also CloudWatch EMF).")
     ] = None,
+    aggregates: Annotated[
+        bool | None,
+        typer.Option(
+            "--aggregates/--no-aggregates",
+            help="Also write per-card 10-minute windows to aggregates/ (a second query) [default: on].",
+        ),
+    ] = None,
 ) -> None:
     """Run the stream processor: Kinesis -> validate, de-duplicate, features -> score -> lake, alerts, quarantine.
 
@@ -79,6 +86,7 @@ def process(
         "max_records_per_batch": max_records_per_batch,
         "trigger_interval": trigger_interval,
         "metrics": metrics,
+        "aggregates": aggregates,
     }
     try:
         settings = ProcessorSettings(**{k: v for k, v in overrides.items() if v is not None})

@@ -21,13 +21,14 @@ from urllib.parse import urlparse
 
 from fraudstream.aws import default_session, dynamodb_client, s3_filesystem
 from fraudstream.config import ResourceSettings
-from fraudstream.lake import QUARANTINE, TRANSACTIONS
+from fraudstream.lake import AGGREGATES, QUARANTINE, TRANSACTIONS
 from ml_model.artifact import load_artifact
 from ml_model.scoring import ScorerType, build_scorer, endpoint_model_card
+from processor.aggregates import AggregatesWriter, card_window_aggregates
 from processor.batch import BatchHandler
 from processor.exceptions import ProcessorError
 from processor.metrics import BatchMetrics, MetricsEmitter
-from processor.pipeline import staged_transactions
+from processor.pipeline import card_staged, staged_transactions
 from processor.sinks import DynamoDBAlertSink, S3ParquetSink
 from processor.spark import build_session
 
@@ -167,7 +168,15 @@ def run_job(
         metrics=_SummingEmitter(summary, settings.metrics),
     )
     spark = spark or build_session(master=_spark_master(settings))
-    checkpoint = settings.checkpoint_location
+    checkpoint = settings.checkpoint_location.rstrip("/")
+
+    def source_options(location: str) -> dict[str, str]:
+        return {
+            "checkpointLocation": location,
+            "startingPosition": settings.starting_position,
+            "maxRecordsPerBatch": str(settings.max_records_per_batch),
+        }
+
     staged = staged_transactions(
         spark,
         resources.transactions_stream,
@@ -175,20 +184,25 @@ def run_job(
         allowed_lateness=settings.allowed_lateness,
         label_delay_days=settings.label_delay_days,
         state_ttl_ms=settings.state_ttl_ms,
-        source_options={
-            "checkpointLocation": checkpoint,
-            "startingPosition": settings.starting_position,
-            "maxRecordsPerBatch": str(settings.max_records_per_batch),
-        },
+        source_options=source_options(checkpoint),
     )
+    queries = [_start(staged, QUERY_NAME, handler, checkpoint, settings.trigger_interval)]
+    if settings.aggregates:
+        # A query of its own (Spark writes one result per query): it reads the stream again, with
+        # its own checkpoint, and appends each window once the watermark has closed it.
+        location = f"{checkpoint}-aggregates"
+        windows = card_window_aggregates(
+            card_staged(
+                spark,
+                resources.transactions_stream,
+                allowed_lateness=settings.allowed_lateness,
+                state_ttl_ms=settings.state_ttl_ms,
+                source_options=source_options(location),
+            )
+        )
+        writer = AggregatesWriter(S3ParquetSink(resources.lake_bucket, AGGREGATES, filesystem))
+        queries.append(_start(windows, f"{QUERY_NAME}-aggregates", writer, location, settings.trigger_interval))
     started = time.monotonic()
-    query = (
-        staged.writeStream.queryName(QUERY_NAME)
-        .foreachBatch(handler)
-        .option("checkpointLocation", checkpoint)
-        .trigger(processingTime=settings.trigger_interval)
-        .start()
-    )
     logger.info(
         "processor started",
         extra={"checkpoint": checkpoint, "model_version": artifact.card.model_version, "scorer": type(scorer).__name__},
@@ -198,27 +212,43 @@ def run_job(
 
         def drain() -> None:
             try:
-                query.processAllAvailable()
-            except Exception:  # noqa: BLE001, S110 - the failure surfaces through awaitTermination below
+                for query in queries:
+                    query.processAllAvailable()
+            except Exception:  # noqa: BLE001, S110 - the failure surfaces when the queries are stopped
                 pass
             idle.set()
 
         threading.Thread(target=drain, name="until-idle", daemon=True).start()
     try:
         deadline = None if duration_s is None else started + duration_s
-        while query.isActive and not idle.is_set():
+        while all(q.isActive for q in queries) and not idle.is_set():
             if stop.wait(0.2) or (deadline is not None and time.monotonic() >= deadline):
                 break
-        _stop_after_current_batch(query)
+        for query in queries:
+            _stop_after_current_batch(query)
     except ProcessorError:
+        for query in queries:
+            _stop_quietly(query)
         raise
     except Exception as e:
-        _stop_quietly(query)
+        for query in queries:
+            _stop_quietly(query)
         raise ProcessorError(f"the streaming query failed: {_root_cause(e)}") from e
     finally:
         scorer.close()
     summary.elapsed_s = time.monotonic() - started
     return summary
+
+
+def _start(frame: Any, name: str, handler: Any, checkpoint: str, trigger_interval: str) -> Any:
+    return (
+        frame.writeStream.queryName(name)
+        .outputMode("append")
+        .foreachBatch(handler)
+        .option("checkpointLocation", checkpoint)
+        .trigger(processingTime=trigger_interval)
+        .start()
+    )
 
 
 def _stop_after_current_batch(query: Any) -> None:

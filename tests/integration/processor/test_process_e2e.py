@@ -63,6 +63,7 @@ class Run:
     threshold: float
     summaries: list[JobSummary]
     lake: pd.DataFrame
+    aggregates: pd.DataFrame
     quarantine: pd.DataFrame
     alerts: list[dict[str, Any]]
 
@@ -185,6 +186,7 @@ def run(
             threshold=threshold,
             summaries=summaries,
             lake=_read_parquet(s3, resources.lake_bucket, "transactions/"),
+            aggregates=_read_parquet(s3, resources.lake_bucket, "aggregates/"),
             quarantine=_read_parquet(s3, resources.lake_bucket, "quarantine/"),
             alerts=table.scan(ConsistentRead=True)["Items"],
         )
@@ -240,3 +242,29 @@ def test_lake_features_equal_the_offline_features_of_the_same_events(run: Run) -
     # the chargebacks reached the stream's terminal state: some terminal is risky
     assert lake["terminal_fraud_rate_1d"].max() > 0
     pd.testing.assert_frame_equal(lake.astype("float64"), offline.astype("float64"), rtol=1e-9, check_names=False)
+
+
+def test_closed_card_windows_are_in_the_aggregates_once_with_their_figures(run: Run) -> None:
+    # offline: every 10-minute window sliding by 5 that holds an accepted transaction
+    tx = run.valid.assign(event_time=pd.to_datetime(run.valid["event_time"], utc=True))
+    first_start = tx["event_time"].dt.floor("5min")
+    windows = (
+        pd.concat([tx.assign(window_start=first_start), tx.assign(window_start=first_start - pd.Timedelta("5min"))])
+        .groupby(["card_id", "window_start"])["amount"]
+        .agg(tx_count="count", amount_sum="sum", amount_mean="mean", amount_max="max")
+        .reset_index()
+    )
+    got = run.aggregates.assign(window_start=pd.to_datetime(run.aggregates["window_start"], utc=True))
+    assert len(got) > 50
+    key = ["card_id", "window_start"]
+    assert not got.duplicated(key).any()
+    # every window written is final and right
+    merged = got.merge(windows, on=key, suffixes=("", "_offline"), validate="1:1")
+    assert len(merged) == len(got)
+    for column in ("tx_count", "amount_sum", "amount_mean", "amount_max"):
+        assert merged[column].to_numpy() == pytest.approx(merged[f"{column}_offline"].to_numpy())
+    assert (got["window_end"] - got["window_start"] == pd.Timedelta("10min")).all()
+    # and every window the watermark (newest event - 10 minutes) has closed was written
+    watermark = tx["event_time"].max() - pd.Timedelta("10min")
+    closed = windows[windows["window_start"] + pd.Timedelta("10min") <= watermark - pd.Timedelta("5min")]
+    assert set(map(tuple, closed[key].to_numpy())) <= set(map(tuple, got[key].to_numpy()))
