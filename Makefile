@@ -40,8 +40,10 @@ format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install ## Run the benchmarks side by side and write bench/results.json
-	$(BIN)/fraudstream bench
+BENCHMARKS := bench_producer bench_endpoint bench_features bench_source bench_pipeline
+
+bench: install ## Run every benchmark (each measures side by side in one run; figures in the README)
+	@for b in $(BENCHMARKS); do echo "== $$b"; $(BIN)/python -m bench.$$b || exit 1; done
 
 lock: ## Re-resolve uv.lock after editing pyproject.toml
 	$(UV) lock

@@ -38,20 +38,31 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 BATCH = 40  # records per micro-batch: the backlog takes several batches, so a kill lands mid-run
-# Whether a record is late depends on where batches end, which differs between two runs: here none is.
+# Whether a record is late depends on where batches end, which differs between two runs: here none is
+# (the backlog spans hours).
 LATENESS = "1 day"
 # What a row is, whatever batch wrote it.
 ROW = ["transaction_id", "card_id", "event_time", "amount", "score", "is_alert", *FEATURE_SPEC.names]
+WINDOW = ["card_id", "window_start", "window_end", "tx_count", "amount_sum", "amount_mean", "amount_max"]
 
 
-def _lake(s3: Any, bucket: str) -> pd.DataFrame:
+def _read(s3: Any, bucket: str, prefix: str, columns: list[str]) -> pd.DataFrame:
     keys = [
         o["Key"]
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="transactions/")
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
         for o in page.get("Contents", [])
     ]
     frames = [pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read())).to_pandas() for k in keys]
-    return pd.concat(frames, ignore_index=True)[ROW] if frames else pd.DataFrame(columns=ROW)
+    rows = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+    return rows.sort_values(columns[:2]).reset_index(drop=True)
+
+
+def _lake(s3: Any, bucket: str) -> pd.DataFrame:
+    return _read(s3, bucket, "transactions/", ROW)
+
+
+def _windows(s3: Any, bucket: str) -> pd.DataFrame:
+    return _read(s3, bucket, "aggregates/", WINDOW)
 
 
 def _alerts(session: boto3.Session, table: str) -> list[str]:
@@ -85,6 +96,10 @@ def test_a_run_killed_mid_way_and_restarted_ends_like_an_uninterrupted_one(
     # GIVEN a backlog of transactions, some delivered twice
     world = GeneratorConfig(seed=9, n_cards=1_000, n_terminals=200, n_cities=3)
     history = generate_history(world, date(2026, 11, 9), 1).iloc[:200]
+    # and, last, one two days later: its watermark closes every window of the backlog
+    last = history.iloc[[-1]]
+    clock = last.assign(transaction_id="clock", event_time=last["event_time"] + pd.Timedelta(days=2))
+    history = pd.concat([history, clock], ignore_index=True)
     writer = KinesisWriter(
         crashed.transactions_stream,
         dead_letter=DeadLetterFile(tmp_path / "dl.jsonl"),
@@ -156,10 +171,11 @@ def test_a_run_killed_mid_way_and_restarted_ends_like_an_uninterrupted_one(
     got, want = _lake(s3, crashed.lake_bucket), _lake(s3, reference.lake_bucket)
     assert sorted(want["transaction_id"]) == sorted(history["transaction_id"])
     assert got["transaction_id"].is_unique
-    key = ["transaction_id"]
-    pd.testing.assert_frame_equal(
-        got.sort_values(key).reset_index(drop=True), want.sort_values(key).reset_index(drop=True), rtol=1e-9
-    )
+    pd.testing.assert_frame_equal(got, want, rtol=1e-9)
+    # AND so are the closed card windows
+    windows = _windows(s3, crashed.lake_bucket)
+    assert len(windows) > 0
+    pd.testing.assert_frame_equal(windows, _windows(s3, reference.lake_bucket), rtol=1e-9)
     alerts = _alerts(session, crashed.alerts_table)
     assert 0 < len(alerts) < len(history)
     assert alerts == _alerts(session, reference.alerts_table) == sorted(got.loc[got["is_alert"], "transaction_id"])

@@ -96,6 +96,7 @@ def test_rows_are_scored_by_the_fallback_during_an_outage_and_by_the_endpoint_af
         endpoint_name=ENDPOINT,
         trigger_interval="0 seconds",
         allowed_lateness="1 day",
+        aggregates=False,
     )
     stop = threading.Event()
     summary: list[JobSummary] = []
