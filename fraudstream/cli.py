@@ -40,6 +40,7 @@ def _register() -> None:
     from fraudstream.aws_cli import app as aws_app
     from fraudstream.demo import demo
     from fraudstream.local.cli import app as local_app
+    from fraudstream.package import package
     from fraudstream.query_cli import query
     from ml_model.cli import invoke, serve
     from ml_model.model_cli import app as model_app
@@ -51,6 +52,7 @@ def _register() -> None:
     app.add_typer(local_app, name="local")
     app.command("produce")(produce)
     app.command("process")(process)
+    app.command("package")(package)
     app.command("query")(query)
     app.command("serve")(serve)
     app.command("invoke")(invoke)
