@@ -40,10 +40,11 @@ format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-BENCHMARKS := bench_producer bench_endpoint bench_features bench_source bench_pipeline
+# Extra options, e.g. make bench BENCH_ARGS="--quick" or BENCH_ARGS="--only producer --only endpoint".
+BENCH_ARGS ?=
 
-bench: install ## Run every benchmark (each measures side by side in one run; figures in the README)
-	@for b in $(BENCHMARKS); do echo "== $$b"; $(BIN)/python -m bench.$$b || exit 1; done
+bench: install ## Run every benchmark side by side in one run: bench/results.json and results.md (the README's table)
+	$(BIN)/fraudstream bench $(BENCH_ARGS)
 
 lock: ## Re-resolve uv.lock after editing pyproject.toml
 	$(UV) lock

@@ -8,7 +8,9 @@
 The model is sized like a production fraud model (300 trees of depth 6 on the 27 features), so the
 figures weigh parsing against a realistic predict. Bodies are encoded once, before timing.
 
-Run: `.venv/bin/python -m bench.bench_endpoint`.
+Size: `rounds` of `requests` throughput calls, `latency_calls` latency calls; the model, the
+request sizes and the client count stay as they are with `--quick`.
+Run: `fraudstream bench --only endpoint`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import numpy as np
 import xgboost as xgb
 from botocore.config import Config
 
+from bench.results import BenchResult, Target, format_ratio
 from ml_model.artifact import ModelCard, load_artifact, write_artifact
 from ml_model.features import FEATURE_SPEC
 from ml_model.scoring.sagemaker import encode_rows
@@ -39,6 +42,15 @@ if TYPE_CHECKING:
 THROUGHPUT_ROWS = 10_000
 LATENCY_ROWS = 500
 ENDPOINT = "bench-endpoint"
+THROUGHPUT_TARGET = 0.5
+LATENCY_TARGET_P99_MS = 20.0
+THROUGHPUT_TARGETS = (Target("throughput_ratio", ">=", THROUGHPUT_TARGET, f">= {THROUGHPUT_TARGET}x"),)
+LATENCY_TARGETS = (
+    Target("latency_500_rows_p99_ms", "<=", LATENCY_TARGET_P99_MS, f"p99 <= {LATENCY_TARGET_P99_MS:g} ms"),
+)
+TARGETS = THROUGHPUT_TARGETS + LATENCY_TARGETS
+SIZE: dict[str, Any] = {"rounds": 5, "requests": 8, "latency_calls": 1000}
+QUICK_SIZE: dict[str, Any] = {"rounds": 2, "requests": 4, "latency_calls": 200}
 
 
 def _rows(n: int, seed: int) -> np.ndarray:
@@ -105,7 +117,7 @@ def _invoke(client: Any, body: bytes) -> int:
 
 
 def run(rounds: int = 5, requests: int = 8, latency_calls: int = 1000, clients: int = 2) -> dict[str, Any]:
-    """Measure both figures; returns them (rows/s, ratio, p50/p99 ms) and prints a table.
+    """Measure both figures; returns them (rows/s, ratio, p50/p99 ms).
 
     Throughput alternates in-process and endpoint in `rounds` rounds of `requests` calls each and
     reports medians, so that other load on the machine weighs on both sides alike.
@@ -149,30 +161,56 @@ def run(rounds: int = 5, requests: int = 8, latency_calls: int = 1000, clients: 
         "endpoint_rows_per_s": endpoint_rps,
         "throughput_ratio": ratio,
         "throughput_ratio_per_round": (np.array(endpoint) / np.array(in_process)).round(2).tolist(),
-        "throughput_target": 0.5,
+        "throughput_target": THROUGHPUT_TARGET,
         "latency_500_rows_p50_ms": float(np.percentile(latencies, 50)),
         "latency_500_rows_p99_ms": float(np.percentile(latencies, 99)),
-        "latency_target_p99_ms": 20.0,
+        "latency_target_p99_ms": LATENCY_TARGET_P99_MS,
         "body_bytes_10k_rows": len(big_body),
         "clients": clients,
         "trees": booster.num_boosted_rounds(),
     }
-    _print(figures)
     return figures
 
 
-def _print(f: dict[str, Any]) -> None:
-    ratio_ok = "ok" if f["throughput_ratio"] >= f["throughput_target"] else "MISSED"
-    p99_ok = "ok" if f["latency_500_rows_p99_ms"] <= f["latency_target_p99_ms"] else "MISSED"
-    print(f"local endpoint vs in-process ({f['trees']} trees, depth 6, {len(FEATURE_SPEC)} features)")
-    print(f"{'measure':<44}{'value':>14}  target")
-    print(f"{'in-process predict, 10,000-row calls':<44}{f['in_process_rows_per_s']:>10,.0f} r/s")
-    print(f"{'endpoint, 10,000-row invoke_endpoint':<44}{f['endpoint_rows_per_s']:>10,.0f} r/s")
-    print(f"{'  ratio endpoint / in-process (median)':<44}{f['throughput_ratio']:>14.2f}  >= 0.5 {ratio_ok}")
-    print(f"{'  per round':<44}{str(f['throughput_ratio_per_round']):>14}")
-    print(f"{'500-row invoke_endpoint p50':<44}{f['latency_500_rows_p50_ms']:>11.2f} ms")
-    print(f"{'500-row invoke_endpoint p99':<44}{f['latency_500_rows_p99_ms']:>11.2f} ms  <= 20 {p99_ok}")
+def measure(quick: bool = False) -> list[BenchResult]:
+    """The benchmark's two rows, throughput and latency: `run` at the default or the `--quick` size."""
+    size = QUICK_SIZE if quick else SIZE
+    f = run(**size)
+    model = f"{f['trees']} trees of depth 6 on {len(FEATURE_SPEC)} features"
+    latency = {k: v for k, v in f.items() if k.startswith("latency_")}
+    throughput = {k: v for k, v in f.items() if k not in latency}
+    return [
+        BenchResult(
+            benchmark="endpoint",
+            name="endpoint-throughput",
+            description=(
+                f"local endpoint, {THROUGHPUT_ROWS:,}-row `invoke_endpoint` calls vs in-process `predict` on the same "
+                f"rows ({model}, {f['clients']} clients, median of {size['rounds']} rounds)"
+            ),
+            measured=(
+                f"{f['endpoint_rows_per_s']:,.0f} vs {f['in_process_rows_per_s']:,.0f} rows/s = "
+                f"**{format_ratio(f['throughput_ratio'])}x**"
+            ),
+            figures=throughput,
+            targets=THROUGHPUT_TARGETS,
+            size=size,
+        ),
+        BenchResult(
+            benchmark="endpoint",
+            name="endpoint-latency",
+            description=(
+                f"local endpoint, {LATENCY_ROWS}-row `invoke_endpoint` latency ({size['latency_calls']:,} "
+                "sequential calls)"
+            ),
+            measured=f"p50 {f['latency_500_rows_p50_ms']:.1f} ms, **p99 {f['latency_500_rows_p99_ms']:.1f} ms**",
+            figures=latency,
+            targets=LATENCY_TARGETS,
+            size=size,
+        ),
+    ]
 
 
 if __name__ == "__main__":
-    run()
+    from bench.results import print_results
+
+    print_results(measure())

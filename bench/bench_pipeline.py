@@ -6,6 +6,11 @@ drains both streams through every stage and sink: parse, card and terminal state
 model in process, lake, alerts, quarantine (pipeline). The Spark session is started beforehand, so
 the pipeline's time is its query start-up plus its batches. Target: >= 0.5x raw and >= 10,000
 transactions/s on 2 cores.
+
+Size: `days` of synthetic history from a world of `cards` cards (twice as many terminals); the
+default, 5,000 cards, is the generator's default world (about 11,000 transactions a day). `--quick`
+takes a small world so that the run stays short; its figures say little about the target.
+Run: `fraudstream bench --only pipeline`.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import boto3
 
 from bench._emulator import emulator_process
 from bench.bench_source import _raw_drain
+from bench.results import BenchResult, Target, format_ratio
 from fraudstream.config import ResourceSettings
 from producer.dead_letter import DeadLetterFile
 from producer.delivery import DeliveryConfig, StreamKind, deliveries
@@ -30,6 +36,12 @@ from producer.kinesis_writer import KinesisWriter
 
 TARGET_RATIO = 0.5
 TARGET_PER_S = 10_000
+TARGETS = (
+    Target("ratio", ">=", TARGET_RATIO, f">= {TARGET_RATIO}x"),
+    Target("pipeline_per_s", ">=", TARGET_PER_S, f">= {TARGET_PER_S:,}/s"),
+)
+SIZE: dict[str, Any] = {"days": 1, "cards": 5_000}
+QUICK_SIZE: dict[str, Any] = {"days": 1, "cards": 250}
 
 
 def _model(history: Any, folder: Path) -> Path:
@@ -48,13 +60,14 @@ def _model(history: Any, folder: Path) -> Path:
     return write_artifact(booster, FEATURE_SPEC, card, folder)
 
 
-def run(days: int = 1, shards: int = 2, aggregates: bool = True) -> dict[str, Any]:
+def run(days: int = 1, shards: int = 2, aggregates: bool = True, cards: int = 5_000) -> dict[str, Any]:
     from fraudstream.local.provision import provision
     from processor.config import ProcessorSettings
     from processor.job import run_job
     from processor.spark import build_session
 
-    history = generate_history(GeneratorConfig(seed=3), date(2026, 1, 1), days)
+    world = GeneratorConfig(seed=3, n_cards=cards, n_terminals=2 * cards)
+    history = generate_history(world, date(2026, 1, 1), days)
     workdir = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     model = _model(history, workdir / "model")
     with emulator_process() as env:
@@ -103,7 +116,33 @@ def run(days: int = 1, shards: int = 2, aggregates: bool = True) -> dict[str, An
         }
 
 
+def measure(quick: bool = False, aggregates: bool = True) -> list[BenchResult]:
+    """The benchmark's row: `run` at the default or the `--quick` size."""
+    size = QUICK_SIZE if quick else SIZE
+    f = run(aggregates=aggregates, **size)
+    day_s = "a day" if size["days"] == 1 else f"{size['days']} days"
+    return [
+        BenchResult(
+            benchmark="pipeline",
+            name="pipeline",
+            description=(
+                f"whole processor (`run_job`, every stage and sink, aggregates {'on' if aggregates else 'off'}) "
+                f"draining {day_s} of synthetic history ({f['transactions']:,} transactions of {size['cards']:,} "
+                f"cards, {f['shards']} shards) vs raw GetRecords, same emulator"
+            ),
+            measured=(
+                f"{f['pipeline_per_s']:,} vs {f['raw_get_records_per_s']:,} transactions/s = "
+                f"**{format_ratio(f['ratio'])}x**"
+            ),
+            figures=f,
+            targets=TARGETS,
+            size=size,
+        )
+    ]
+
+
 if __name__ == "__main__":
+    from bench.results import print_results
+
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    for key, value in run(aggregates="--no-aggregates" not in sys.argv).items():
-        print(f"{key:24} {value}")
+    print_results(measure(aggregates="--no-aggregates" not in sys.argv))

@@ -3,6 +3,9 @@
 Raw: the same records, already encoded, sent with back-to-back 500-record PutRecords calls and
 nothing else. Producer: the whole producer path (generation, delivery scheduling, JSON encoding,
 batching with per-key order, retries bookkeeping) over the same world. Target: >= 0.8 of raw.
+
+Size: `days` of the generator's default world (about 11,000 records a day), `repeats` runs of each.
+Run: `fraudstream bench --only producer`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from bench._emulator import emulator_process
+from bench.results import BenchResult, Target, format_ratio
 from producer.dead_letter import DeadLetterFile
 from producer.delivery import DeliveryConfig, StreamKind, deliveries
 from producer.generator import GeneratorConfig, TransactionGenerator
@@ -30,6 +34,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 TARGET_RATIO = 0.8
+TARGETS = (Target("ratio", ">=", TARGET_RATIO, f">= {TARGET_RATIO}x"),)
+SIZE: dict[str, Any] = {"days": 4, "repeats": 2}
+QUICK_SIZE: dict[str, Any] = {"days": 1, "repeats": 1}
 
 
 def _stream(kinesis: Any, shards: int = 4) -> str:
@@ -85,7 +92,30 @@ def run(days: int = 4, repeats: int = 2) -> dict[str, Any]:
         }
 
 
+def measure(quick: bool = False) -> list[BenchResult]:
+    """The benchmark's row: `run` at the default or the `--quick` size."""
+    size = QUICK_SIZE if quick else SIZE
+    f = run(**size)
+    runs = f"best of {size['repeats']} runs" if size["repeats"] > 1 else "one run"
+    return [
+        BenchResult(
+            benchmark="producer",
+            name="producer",
+            description=(
+                "producer (generation, encoding, ordered batching) vs raw PutRecords of the same "
+                f"{f['records']:,} records, embedded emulator in its own process ({runs})"
+            ),
+            measured=(
+                f"{f['producer_per_s']:,} vs {f['raw_put_records_per_s']:,} records/s = **{format_ratio(f['ratio'])}x**"
+            ),
+            figures=f,
+            targets=TARGETS,
+            size=size,
+        )
+    ]
+
+
 if __name__ == "__main__":
-    figures = run()
-    for key, value in figures.items():
-        print(f"{key:24} {value}")
+    from bench.results import print_results
+
+    print_results(measure())

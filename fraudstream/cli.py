@@ -38,6 +38,7 @@ def _root(
 def _register() -> None:
     # Imported here so that `fraudstream --help` stays fast and each package owns its commands.
     from fraudstream.aws_cli import app as aws_app
+    from fraudstream.bench_cli import bench
     from fraudstream.demo import demo
     from fraudstream.local.cli import app as local_app
     from fraudstream.package import package
@@ -60,6 +61,7 @@ def _register() -> None:
     app.command("score")(score)
     app.add_typer(model_app, name="model")
     app.add_typer(aws_app, name="aws")
+    app.command("bench")(bench)
 
 
 _register()
