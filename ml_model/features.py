@@ -1,9 +1,9 @@
 """The feature spec and the feature functions: one definition for training, batch scoring and the stream.
 
 Every feature of a transaction is computed from the events of its card (or terminal) up to and
-including it, by the same numpy functions whether they run over a whole history (offline: one
-call per card over all its events) or per micro-batch in the stream (the card's retained history
-plus the new events, keeping the rows of the new ones). Windows are half-open on the left and end
+including it, by the same numpy functions whether they run over a whole history (offline: all
+cards in one vectorised call) or per micro-batch in the stream (the cards' retained history plus
+the new events, keeping the rows of the new ones). Windows are half-open on the left and end
 at the current transaction: `(t - w, t]`, counting only events at or before it in event order.
 
 Values when something is missing are defined, not errors: a card's first transaction has
@@ -29,12 +29,15 @@ __all__ = [
     "MISSING",
     "TERMINAL_FEATURES",
     "card_features",
+    "card_features_streaming",
     "compute_features",
     "epoch_seconds",
+    "group_order",
     "terminal_features",
 ]
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 FEATURE_SPEC: Final = FeatureSpec(
     version="1",
@@ -81,9 +84,32 @@ CARD_FEATURES: Final = tuple(n for n in FEATURE_SPEC.names if not n.startswith("
 TERMINAL_FEATURES: Final = tuple(n for n in FEATURE_SPEC.names if n.startswith("terminal_"))
 
 
-def _window_start(times: FloatArray, width: float) -> npt.NDArray[np.int64]:
-    """Index of the first event inside `(t_i - width, t_i]` for each i (times sorted)."""
-    return np.searchsorted(times, times - width, side="right").astype(np.int64)
+def _window_start(times: FloatArray, width: float, groups: IntArray | None = None) -> IntArray:
+    """Index of the first event inside `(t_i - width, t_i]` of the same group, for each i.
+
+    Rows are sorted by group, then time. With groups, data and queries are merged in one
+    lexicographic sort of (group, value), data before equal queries (`side="right"`): the data
+    ahead of a query are then exactly the rows before its window. Exact on the same float
+    comparisons as `searchsorted`, and one vectorised pass however many groups there are.
+    """
+    if groups is None:
+        return np.searchsorted(times, times - width, side="right").astype(np.int64)
+    n = len(times)
+    is_query = np.repeat([False, True], n)
+    order = np.lexsort((is_query, np.concatenate([times, times - width]), np.concatenate([groups, groups])))
+    merged_query = is_query[order]
+    data_ahead = np.cumsum(~merged_query)
+    start = np.empty(n, dtype=np.int64)
+    start[order[merged_query] - n] = data_ahead[merged_query]
+    return start
+
+
+def _group_first_row(groups: IntArray | None, n: int) -> IntArray:
+    """For each row, the index of the first row of its group (rows sorted by group)."""
+    if groups is None or n == 0:
+        return np.zeros(n, dtype=np.int64)
+    first = np.concatenate([[True], groups[1:] != groups[:-1]])
+    return np.maximum.accumulate(np.where(first, np.arange(n), 0)).astype(np.int64)
 
 
 def _window_sums(values: FloatArray, start: npt.NDArray[np.int64]) -> FloatArray:
@@ -114,12 +140,13 @@ def _distinct_in_window(keys: npt.NDArray[np.object_], start: npt.NDArray[np.int
     return out
 
 
-def card_features(events: pd.DataFrame) -> pd.DataFrame:
-    """The card features of one card's events.
+def card_features(events: pd.DataFrame, groups: IntArray | None = None) -> pd.DataFrame:
+    """The card features of the events of one card, or of many at once.
 
     Args:
-        events: the card's transactions sorted by event time, with columns `event_s` (epoch
+        events: transactions sorted by card, then event time, with columns `event_s` (epoch
             seconds), `amount`, `terminal_id`, `channel`, `lat`, `lon`.
+        groups: the card of each row as a non-decreasing integer code; None: all rows are one card.
 
     Returns:
         One row per event, columns CARD_FEATURES, same index as `events`.
@@ -127,6 +154,7 @@ def card_features(events: pd.DataFrame) -> pd.DataFrame:
     t = events["event_s"].to_numpy(dtype=np.float64)
     amount = events["amount"].to_numpy(dtype=np.float64)
     n = len(t)
+    first_row = _group_first_row(groups, n)
     out: dict[str, FloatArray] = {"amount": amount}
     when = pd.to_datetime(t, unit="s", utc=True)
     out["is_weekend"] = (when.dayofweek >= 5).astype(np.float64)
@@ -137,28 +165,30 @@ def card_features(events: pd.DataFrame) -> pd.DataFrame:
 
     ones = np.ones(n)
     for label, width in (("10m", 10 * MINUTE), ("1h", HOUR)):
-        start = _window_start(t, width)
+        start = _window_start(t, width, groups)
         out[f"card_tx_count_{label}"] = _window_sums(ones, start)
         out[f"card_tx_sum_{label}"] = _window_sums(amount, start)
-    for label, width in (("1d", DAY), ("7d", 7 * DAY), ("30d", 30 * DAY)):
-        start = _window_start(t, width)
+    day_start = _window_start(t, DAY, groups)
+    month_start = _window_start(t, 30 * DAY, groups)
+    for label, start in (("1d", day_start), ("7d", _window_start(t, 7 * DAY, groups)), ("30d", month_start)):
         count = _window_sums(ones, start)
         out[f"card_tx_count_{label}"] = count
         out[f"card_mean_amount_{label}"] = _window_sums(amount, start) / count
     out["card_amount_ratio_30d"] = amount / out["card_mean_amount_30d"]
-    out["card_distinct_terminals_1d"] = _distinct_in_window(
-        events["terminal_id"].to_numpy(dtype=object), _window_start(t, DAY)
-    )
-    out["card_seconds_since_prev"] = np.concatenate([[MISSING], np.diff(t)]) if n else np.empty(0)
+    out["card_distinct_terminals_1d"] = _distinct_in_window(events["terminal_id"].to_numpy(dtype=object), day_start)
+    since_prev = np.full(n, MISSING)
+    has_before = np.arange(n) > first_row
+    since_prev[has_before] = t[has_before] - t[np.flatnonzero(has_before) - 1]
+    out["card_seconds_since_prev"] = since_prev
 
     lat = events["lat"].to_numpy(dtype=np.float64)
     lon = events["lon"].to_numpy(dtype=np.float64)
     located = ~(np.isnan(lat) | np.isnan(lon))
-    # The previous located transaction of each event (carried forward over unlocated ones).
+    # The previous located transaction of the same card (carried forward over unlocated ones).
     idx = np.where(located, np.arange(n), -1)
     last_located = np.maximum.accumulate(idx) if n else idx
     prev = np.concatenate([[-1], last_located[:-1]]) if n else idx
-    has_prev = located & (prev >= 0)
+    has_prev = located & (prev >= first_row)
     distance = np.full(n, MISSING)
     speed = np.full(n, MISSING)
     if has_prev.any():
@@ -171,10 +201,9 @@ def card_features(events: pd.DataFrame) -> pd.DataFrame:
 
     # Distance from the mean location of the card's located transactions over the previous 30 days.
     loc = located.astype(np.float64)
-    start = _window_start(t, 30 * DAY)
-    count = _window_sums(loc, start) - loc  # excluding the current transaction
-    lat_sum = _window_sums(np.where(located, lat, 0.0), start) - np.where(located, lat, 0.0)
-    lon_sum = _window_sums(np.where(located, lon, 0.0), start) - np.where(located, lon, 0.0)
+    count = _window_sums(loc, month_start) - loc  # excluding the current transaction
+    lat_sum = _window_sums(np.where(located, lat, 0.0), month_start) - np.where(located, lat, 0.0)
+    lon_sum = _window_sums(np.where(located, lon, 0.0), month_start) - np.where(located, lon, 0.0)
     home = located & (count > 0)
     from_home = np.full(n, MISSING)
     if home.any():
@@ -183,14 +212,16 @@ def card_features(events: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({name: out[name] for name in CARD_FEATURES}, index=events.index)
 
 
-def terminal_features(events: pd.DataFrame, *, label_delay_days: float) -> pd.DataFrame:
-    """The terminal features of one terminal's events: count and fraud rate over 1, 7 and 30 days,
-    shifted back by the label delay, so that only chargebacks known by then are used.
+def terminal_features(events: pd.DataFrame, *, label_delay_days: float, groups: IntArray | None = None) -> pd.DataFrame:
+    """The terminal features of the events of one terminal, or of many at once: count and fraud
+    rate over 1, 7 and 30 days, shifted back by the label delay, so that only chargebacks known by
+    then are used.
 
     Args:
-        events: the terminal's transactions sorted by event time, with columns `event_s` and
+        events: transactions sorted by terminal, then event time, with columns `event_s` and
             `known_fraud` (1 when a chargeback for it has arrived, else 0).
         label_delay_days: the label delay.
+        groups: the terminal of each row as a non-decreasing integer code; None: one terminal.
 
     Returns:
         One row per event, columns TERMINAL_FEATURES, same index as `events`.
@@ -198,18 +229,25 @@ def terminal_features(events: pd.DataFrame, *, label_delay_days: float) -> pd.Da
     t = events["event_s"].to_numpy(dtype=np.float64)
     fraud = events["known_fraud"].to_numpy(dtype=np.float64)
     delay = label_delay_days * DAY
-    prefix_count = np.arange(len(t) + 1, dtype=np.float64)
     prefix_fraud = np.concatenate([[0.0], np.cumsum(fraud)])
     # Window (t - delay - w, t - delay]: events in it all happened at least a label delay ago.
-    end = np.searchsorted(t, t - delay, side="right")
+    end = _window_start(t, delay, groups)
     out: dict[str, FloatArray] = {}
     for label, width in (("1d", DAY), ("7d", 7 * DAY), ("30d", 30 * DAY)):
-        start = np.searchsorted(t, t - delay - width, side="right")
-        count = prefix_count[end] - prefix_count[start]
+        start = _window_start(t, delay + width, groups)
+        count = (end - start).astype(np.float64)
         frauds = prefix_fraud[end] - prefix_fraud[start]
         out[f"terminal_tx_count_{label}"] = count
         out[f"terminal_fraud_rate_{label}"] = np.divide(frauds, count, out=np.zeros_like(count), where=count > 0)
     return pd.DataFrame({name: out[name] for name in TERMINAL_FEATURES}, index=events.index)
+
+
+def group_order(keys: pd.Series, times: FloatArray) -> tuple[IntArray, IntArray]:
+    """The row order that sorts by key, then time (stable: input order among equal times decides
+    "at or before"), and the key's integer code of each row in that order."""
+    codes = pd.factorize(keys)[0].astype(np.int64)
+    order = np.lexsort((times, codes)).astype(np.int64)
+    return order, codes[order]
 
 
 def epoch_seconds(times: pd.Series) -> FloatArray:
@@ -243,34 +281,34 @@ def compute_features(transactions: pd.DataFrame, *, label_delay_days: float = 7.
         },
         index=transactions.index,
     )
-    # A stable sort keeps the input order among equal times: that order decides "at or before".
-    frame = frame.sort_values("event_s", kind="stable")
-    cards = [card_features(group) for _, group in frame.groupby("card_id", sort=False)]
-    terminals = [
-        terminal_features(group, label_delay_days=label_delay_days)
-        for _, group in frame.groupby("terminal_id", sort=False)
-    ]
-    features = pd.concat(cards).join(pd.concat(terminals))
+    # One vectorised pass per entity kind, all cards (terminals) at once.
+    order, cards = group_order(frame["card_id"], frame["event_s"].to_numpy())
+    card_part = card_features(frame.iloc[order], cards)
+    order, terminals = group_order(frame["terminal_id"], frame["event_s"].to_numpy())
+    terminal_part = terminal_features(frame.iloc[order], label_delay_days=label_delay_days, groups=terminals)
+    features = card_part.join(terminal_part)
     return features.loc[transactions.index, list(FEATURE_SPEC.names)]
 
 
 def card_features_streaming(history: pd.DataFrame, new: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The stream's per-card step: features of the `new` events given the card's retained `history`.
+    """The stream's step: features of the `new` events given their cards' retained `history`.
 
     The same function as offline (`card_features`) runs over history and new events together, so
     the results are the offline ones for events that arrive in event order.
 
     Args:
-        history: the card's retained events (columns of `card_features`), sorted by `event_s`.
-        new: this micro-batch's events of the card, same columns.
+        history: the cards' retained events (`card_id` and the columns of `card_features`).
+        new: this micro-batch's events of those cards, same columns.
 
     Returns:
-        The new events' features (indexed like `new`) and the history to keep: the last 30 days
-        before the newest event (what any window of a later event can reach).
+        The new events' features (indexed like `new`) and the history to keep, sorted by card and
+        time: each card's last 30 days before its newest event (what any later window can reach).
     """
-    combined = pd.concat([history.assign(_new=False), new.assign(_new=True)]).sort_values("event_s", kind="stable")
+    combined = pd.concat([history.assign(_new=False), new.assign(_new=True)], ignore_index=True)
+    order, cards = group_order(combined["card_id"], combined["event_s"].to_numpy())
+    combined = combined.iloc[order]
     flags = combined["_new"].to_numpy(dtype=bool)
-    features = card_features(combined.drop(columns="_new"))[flags]
-    kept = combined.drop(columns="_new")
-    kept = kept[kept["event_s"] > kept["event_s"].max() - 30 * DAY]
+    features = card_features(combined, cards)[flags].set_axis(new.index[order[flags] - len(history)])
+    newest = combined.groupby(cards)["event_s"].transform("max").to_numpy()
+    kept = combined.loc[combined["event_s"].to_numpy() > newest - 30 * DAY].drop(columns="_new")
     return features.loc[new.index], kept.reset_index(drop=True)

@@ -10,9 +10,14 @@ terminal stage (key: term.) joins the chargebacks of the `labels` stream and com
                             features (counts and known-fraud rates, shifted back by the label delay).
 
 Both call `ml_model.features`, the code that computes the training features, so that the stream's
-features equal the offline ones on the same events. State per key is one compact Arrow value, read
-and written once per key and micro-batch: state calls cross to the JVM, so per-row calls would
-dominate the cost. State not touched for `state_ttl` expires (a card or terminal gone quiet).
+features equal the offline ones on the same events.
+
+The stages are keyed by a hash bucket of the card (terminal), not by the card itself: Spark calls
+a stateful processor once per key and micro-batch, so per-card keys would pay pandas' and the
+state API's fixed costs once per card. Per bucket, the features of every card in the batch come
+from one vectorised call, and each card's state is one entry of a map state (its retained events
+as a compact Arrow value), read and written once per card and micro-batch. A card not seen for
+`state_ttl` expires (a card gone quiet), swept by a daily event-time timer of its bucket.
 """
 
 from __future__ import annotations
@@ -34,7 +39,14 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from ml_model.features import CARD_FEATURES, DAY, TERMINAL_FEATURES, card_features_streaming, terminal_features
+from ml_model.features import (
+    CARD_FEATURES,
+    DAY,
+    TERMINAL_FEATURES,
+    card_features_streaming,
+    group_order,
+    terminal_features,
+)
 from processor.parsing import PARSED_SCHEMA
 
 if TYPE_CHECKING:
@@ -48,12 +60,16 @@ __all__ = [
     "STAGED_SCHEMA",
     "TERMINAL_STAGE_INPUT_SCHEMA",
     "CardStage",
+    "DEFAULT_STATE_BUCKETS",
     "RecordStatus",
     "TerminalStage",
 ]
 
 # Invalid records have no trustworthy card id: they travel under one key of their own.
 INVALID_ROUTE: Final = "\x00invalid"
+# Keys of each stage: a few per shuffle partition. Fixed by the checkpoint (state lives under them).
+DEFAULT_STATE_BUCKETS: Final = 32
+_DAY_MS: Final = 86_400_000
 
 
 class RecordStatus(StrEnum):
@@ -86,10 +102,14 @@ STAGED_SCHEMA: Final = StructType(
 )
 _CARD_COLUMNS: Final = CARD_STAGE_SCHEMA.fieldNames()
 _STAGED_COLUMNS: Final = STAGED_SCHEMA.fieldNames()
-_BLOB: Final = StructType([StructField("value", BinaryType())])
-# What a card keeps of each event: what the card features read.
-_CARD_HISTORY: Final = pa.schema(
+# A bucket's state: the retained events of its cards (terminals), and the terminals' known frauds.
+_CARD_STATE: Final = StructType([StructField("events", BinaryType())])
+_TERMINAL_STATE: Final = StructType([StructField("events", BinaryType()), StructField("frauds", BinaryType())])
+# What a card keeps of each event: what the card features read, and the id (duplicates).
+_CARD_EVENTS: Final = pa.schema(
     [
+        ("card_id", pa.string()),
+        ("transaction_id", pa.string()),
         ("event_s", pa.float64()),
         ("amount", pa.float64()),
         ("terminal_id", pa.string()),
@@ -98,12 +118,11 @@ _CARD_HISTORY: Final = pa.schema(
         ("lon", pa.float64()),
     ]
 )
-_SEEN: Final = pa.schema([("id", pa.string()), ("event_s", pa.float64())])
-_TERMINAL_HISTORY: Final = pa.schema([("id", pa.string()), ("event_s", pa.float64())])
-_FRAUD: Final = pa.schema([("id", pa.string()), ("event_s", pa.float64())])
+_TERMINAL_EVENTS: Final = pa.schema([("terminal_id", pa.string()), ("id", pa.string()), ("event_s", pa.float64())])
+_FRAUDS: Final = _TERMINAL_EVENTS
 
 
-def _to_blob(frame: pd.DataFrame, schema: pa.Schema) -> bytes:
+def _encode(frame: pd.DataFrame, schema: pa.Schema) -> bytes:
     table = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, schema) as writer:
@@ -111,19 +130,11 @@ def _to_blob(frame: pd.DataFrame, schema: pa.Schema) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
-def _from_blob(state: Any, schema: pa.Schema) -> pd.DataFrame:
-    stored = state.get() if state.exists() else None
-    if not stored or not stored[0]:
+def _decode(blob: bytes | None, schema: pa.Schema) -> pd.DataFrame:
+    if not blob:
         return schema.empty_table().to_pandas()
-    frame: pd.DataFrame = pa.ipc.open_stream(stored[0]).read_all().to_pandas()
+    frame: pd.DataFrame = pa.ipc.open_stream(blob).read_all().to_pandas()
     return frame
-
-
-def _save(state: Any, frame: pd.DataFrame, schema: pa.Schema) -> None:
-    if frame.empty:
-        state.clear()
-    else:
-        state.update((_to_blob(frame, schema),))
 
 
 def _epoch_s(times: pd.Series) -> np.ndarray:
@@ -135,6 +146,11 @@ def _epoch_s(times: pd.Series) -> np.ndarray:
 def _emit_times(times: pd.Series, floor: pd.Timestamp) -> pd.Series:
     naive = pd.to_datetime(times, utc=True).dt.tz_convert(None)
     return naive.where(naive >= floor, floor)
+
+
+def _stored(state: Any) -> tuple[Any, ...]:
+    value: tuple[Any, ...] = state.get() if state.exists() else ()
+    return value or ()
 
 
 class CardStage(StatefulProcessor):
@@ -156,24 +172,16 @@ class CardStage(StatefulProcessor):
         pass
 
     def init(self, handle: StatefulProcessorHandle) -> None:
-        # Spark allows TTL only in processing time; in event time a timer after the card's newest
-        # event plays that part (and a replay expires exactly what the first run did).
+        # Spark allows TTL only in processing time; in event time a timer plays that part (and a
+        # replay expires exactly what the first run did).
         self.handle = handle
-        self.seen = handle.getValueState("seen", _BLOB)
-        self.history = handle.getValueState("history", _BLOB)
-
-    def _expire_after(self, newest_s: float) -> None:
-        if self.state_ttl_ms is None:
-            return
-        for timer in self.handle.listTimers():
-            self.handle.deleteTimer(timer)
-        self.handle.registerTimer(int(newest_s * 1000) + self.state_ttl_ms)
+        self.state = handle.getValueState("cards", _CARD_STATE)
 
     def handleExpiredTimer(
         self, key: Any, timerValues: TimerValues, expiredTimerInfo: ExpiredTimerInfo
     ) -> Iterator[pd.DataFrame]:
-        self.seen.clear()
-        self.history.clear()
+        # A bucket gone quiet: its cards expire without a batch to notice.
+        self._save(_decode(next(iter(_stored(self.state)), None), _CARD_EVENTS), expiredTimerInfo.getExpiryTimeInMs())
         yield from ()
 
     def handleInputRows(
@@ -189,31 +197,46 @@ class CardStage(StatefulProcessor):
         batch = batch.assign(_seq=batch["sequence_number"].map(int)).sort_values(
             ["event_time", "shard_id", "_seq"], kind="stable"
         )
-        event_s = _epoch_s(batch["event_time"])
+        batch["event_s"] = _epoch_s(batch["event_time"])
         watermark_s = watermark_ms / 1000
-        seen = _from_blob(self.seen, _SEEN)
-        seen = seen[seen["event_s"] > watermark_s]  # ids whose events the watermark has passed are forgotten
-        known = set(seen["id"])
+        retained = _decode(next(iter(_stored(self.state)), None), _CARD_EVENTS)
+        # The ids of events the watermark has not passed yet (a card keeps 30 days of events: the
+        # longest window, and far more than any sensible allowed lateness).
+        recent = retained[retained["event_s"] > watermark_s]
+        known = set(zip(recent["card_id"], recent["transaction_id"], strict=True))
         status = []
-        for tx_id, t in zip(batch["transaction_id"], event_s, strict=True):
+        for card, tx_id, t in zip(batch["card_id"], batch["transaction_id"], batch["event_s"], strict=True):
             if t <= watermark_s:
                 status.append(RecordStatus.LATE.value)
-            elif tx_id in known:
+            elif (card, tx_id) in known:
                 status.append(RecordStatus.DUPLICATE.value)
             else:
-                known.add(tx_id)
+                known.add((card, tx_id))
                 status.append(RecordStatus.OK.value)
-        batch = batch.assign(status=status, event_s=event_s)
+        batch["status"] = status
         accepted = batch[batch["status"] == RecordStatus.OK.value]
-        _save(self.seen, pd.concat([seen, accepted.rename(columns={"transaction_id": "id"})[_SEEN.names]]), _SEEN)
         if not accepted.empty:
-            history = _from_blob(self.history, _CARD_HISTORY)
-            features, kept = card_features_streaming(history, accepted[_CARD_HISTORY.names])
-            _save(self.history, kept, _CARD_HISTORY)
-            self._expire_after(float(kept["event_s"].max()))
+            # Only the cards of this batch are computed; the bucket's other cards are kept as they are.
+            touched = retained["card_id"].isin(set(accepted["card_id"]))
+            features, kept = card_features_streaming(retained[touched], accepted[_CARD_EVENTS.names])
+            self._save(pd.concat([retained[~touched], kept], ignore_index=True), watermark_ms)
             batch = batch.join(features.drop(columns=[c for c in features.columns if c in batch.columns]))
         batch = batch.assign(emit_time=_emit_times(batch["event_time"], emit_floor))
         yield batch.reindex(columns=_CARD_COLUMNS)
+
+    def _save(self, events: pd.DataFrame, now_ms: int) -> None:
+        """Keep the bucket's events, less the cards whose newest event is `state_ttl` behind `now_ms`."""
+        if self.state_ttl_ms is not None and not events.empty:
+            newest_ms = events.groupby("card_id")["event_s"].transform("max") * 1000
+            events = events[newest_ms + self.state_ttl_ms > now_ms]
+        if events.empty:
+            self.state.clear()
+            return
+        self.state.update((_encode(events, _CARD_EVENTS),))
+        if self.state_ttl_ms is not None:
+            # One sweep per bucket and day: a quiet card is dropped at most a day late.
+            expiry_ms = int(events["event_s"].max() * 1000) + self.state_ttl_ms
+            self.handle.registerTimer(-(-expiry_ms // _DAY_MS) * _DAY_MS)
 
 
 class TerminalStage(StatefulProcessor):
@@ -237,8 +260,7 @@ class TerminalStage(StatefulProcessor):
         # No timers and no TTL here: either would need a time mode, and processing time makes Spark
         # run an empty batch on every trigger. A terminal's state is bounded by the pruning below,
         # and terminals, unlike cards, are a fleet that changes slowly.
-        self.history = handle.getValueState("history", _BLOB)
-        self.frauds = handle.getValueState("frauds", _BLOB)
+        self.state = handle.getValueState("terminals", _TERMINAL_STATE)
 
     def handleInputRows(
         self, key: Any, rows: Iterator[pd.DataFrame], timerValues: TimerValues
@@ -251,31 +273,43 @@ class TerminalStage(StatefulProcessor):
             return
         labels = batch[status == RecordStatus.LABEL.value]
         accepted = batch[status == RecordStatus.OK.value]
-        frauds = _from_blob(self.frauds, _FRAUD)
+        stored = _stored(self.state)
+        history = _decode(stored[0] if stored else None, _TERMINAL_EVENTS)
+        frauds = _decode(stored[1] if stored else None, _FRAUDS)
         if not labels.empty:
             # The newest verdict per transaction wins (a chargeback may be reversed).
             verdicts = labels.assign(id=labels["transaction_id"], event_s=_epoch_s(labels["event_time"]))
             verdicts = verdicts.drop_duplicates("id", keep="last")
             frauds = frauds[~frauds["id"].isin(verdicts["id"])]
-            frauds = pd.concat([frauds, verdicts[verdicts["is_fraud"] == 1][_FRAUD.names]], ignore_index=True)
-        history = _from_blob(self.history, _TERMINAL_HISTORY)
+            frauds = pd.concat([frauds, verdicts[verdicts["is_fraud"] == 1][_FRAUDS.names]], ignore_index=True)
         if not accepted.empty:
             new = accepted.assign(id=accepted["transaction_id"], event_s=_epoch_s(accepted["event_time"]))
-            # `_row`: where a new event sits in the batch (-1 for the retained history).
+            # Only the terminals of this batch are computed. `_row`: where a new event sits in the
+            # batch (-1 for the retained history).
+            touched = history["terminal_id"].isin(set(new["terminal_id"]))
             combined = pd.concat(
-                [history.assign(_row=-1), new[_TERMINAL_HISTORY.names].assign(_row=accepted.index)], ignore_index=True
-            ).sort_values("event_s", kind="stable")
+                [history[touched].assign(_row=-1), new[_TERMINAL_EVENTS.names].assign(_row=accepted.index)],
+                ignore_index=True,
+            )
+            order, terminals = group_order(combined["terminal_id"], combined["event_s"].to_numpy())
+            combined = combined.iloc[order]
             combined["known_fraud"] = combined["id"].isin(set(frauds["id"])).astype(np.float64)
-            features = terminal_features(combined, label_delay_days=self.label_delay_days)
+            features = terminal_features(combined, label_delay_days=self.label_delay_days, groups=terminals)
             is_new = (combined["_row"] >= 0).to_numpy()
             batch = batch.join(features[is_new].set_axis(combined.loc[is_new, "_row"].to_numpy()))
-            history = combined[_TERMINAL_HISTORY.names]
-        if not history.empty:
-            horizon = history["event_s"].max() - (self.label_delay_days + 30) * DAY
-            history = history[history["event_s"] > horizon]
-            frauds = frauds[frauds["event_s"] > horizon]
-        _save(self.history, history, _TERMINAL_HISTORY)
-        _save(self.frauds, frauds, _FRAUD)
+            history = pd.concat([history[~touched], combined[_TERMINAL_EVENTS.names]], ignore_index=True)
+        self._save(history, frauds)
         out = batch[batch["status"] != RecordStatus.LABEL.value]
         if not out.empty:
             yield out.assign(emit_time=_emit_times(out["emit_time"], emit_floor)).reindex(columns=_STAGED_COLUMNS)
+
+    def _save(self, history: pd.DataFrame, frauds: pd.DataFrame) -> None:
+        # What any window of a later event can reach: the label delay plus 30 days before the
+        # terminal's newest transaction (the frauds of a terminal without any are kept).
+        horizon = history.groupby("terminal_id")["event_s"].max() - (self.label_delay_days + 30) * DAY
+        history = history[history["event_s"] > history["terminal_id"].map(horizon)]
+        frauds = frauds[~(frauds["event_s"] <= frauds["terminal_id"].map(horizon))]
+        if history.empty and frauds.empty:
+            self.state.clear()
+        else:
+            self.state.update((_encode(history, _TERMINAL_EVENTS), _encode(frauds, _FRAUDS)))
