@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 UV := $(VENV)/bin/uv
 BIN := $(VENV)/bin
 
-.PHONY: help install demo test test-unit lint format bench lock clean synth
+.PHONY: help install demo test test-unit test-faults lint format bench lock clean synth
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -15,7 +15,7 @@ help: ## Show this help
 $(VENV)/.installed: pyproject.toml uv.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x $(UV) || $(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(UV) sync --frozen --all-extras
+	$(UV) sync --frozen --all-extras --compile-bytecode
 	@touch $@
 
 install: $(VENV)/.installed ## Create .venv and install the locked dependencies (all extras + dev tools)
@@ -28,6 +28,12 @@ test: install ## Run the whole test suite (unit, functional, integration)
 
 test-unit: install ## Run only the fast unit tests
 	$(BIN)/pytest tests/unit
+
+FAULT_TESTS := tests/functional/faults tests/integration/processor/test_crash_recovery.py \
+	tests/integration/processor/test_endpoint_outage.py
+
+test-faults: install ## Run only the fault suite (also part of `test`): throttling, fuzzing, SIGKILL, endpoint outage
+	$(BIN)/pytest $(FAULT_TESTS)
 
 lint: install ## ruff (lint + format check), mypy --strict, lockfile check, then `synth`
 	$(UV) lock --check

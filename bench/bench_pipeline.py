@@ -40,7 +40,7 @@ TARGETS = (
     Target("ratio", ">=", TARGET_RATIO, f">= {TARGET_RATIO}x"),
     Target("pipeline_per_s", ">=", TARGET_PER_S, f">= {TARGET_PER_S:,}/s"),
 )
-SIZE: dict[str, Any] = {"days": 1, "cards": 5_000}
+SIZE: dict[str, Any] = {"days": 4, "cards": 5_000}
 QUICK_SIZE: dict[str, Any] = {"days": 1, "cards": 250}
 
 
