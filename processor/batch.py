@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from fraudstream.lake import TRANSACTIONS
 from ml_model.features import FEATURE_SPEC
+from processor.aggregates import aggregate_table
 from processor.metrics import BatchMetrics, MetricsEmitter
 from processor.quarantine import quarantine_rows
 from processor.state import RecordStatus
@@ -53,6 +54,7 @@ class BatchHandler:
         alerts: the DynamoDB alerts sink.
         quarantine: the `quarantine/` sink.
         scorer: endpoint client with local fallback (or the local model alone).
+        aggregates: the `aggregates/` sink for the closed windows among the staged rows (None: dropped).
         threshold: a row alerts when its score is at or above it.
         metrics: where each batch's figures go.
         clock: seconds since the epoch (injectable for tests).
@@ -65,6 +67,7 @@ class BatchHandler:
         alerts: BatchSink,
         quarantine: BatchSink,
         scorer: BatchScorer,
+        aggregates: BatchSink | None = None,
         threshold: float,
         metrics: MetricsEmitter | None = None,
         clock: Callable[[], float] = time.time,
@@ -72,6 +75,7 @@ class BatchHandler:
         self.lake = lake
         self.alerts = alerts
         self.quarantine = quarantine
+        self.aggregates = aggregates
         self.scorer = scorer
         self.threshold = threshold
         self.metrics = metrics or MetricsEmitter()
@@ -84,6 +88,10 @@ class BatchHandler:
         """Process one batch of staged rows (the card and terminal stages' output)."""
         started = self.clock()
         processed_at = datetime.fromtimestamp(started, UTC)
+        windows = staged["status"] == RecordStatus.AGGREGATE.value
+        if self.aggregates is not None:
+            self.aggregates.write(batch_id, aggregate_table(staged, batch_id))
+        staged = staged[~windows]  # the rest are records of the stream
         status = staged["status"]
         accepted = staged[status == RecordStatus.OK.value].reset_index(drop=True)
 

@@ -64,7 +64,10 @@ def process(
         bool | None,
         typer.Option(
             "--aggregates/--no-aggregates",
-            help="Also write per-card 10-minute windows to aggregates/ (a second query) [default: on].",
+            help=(
+                "Also write per-card 10-minute windows (one starting every 5 minutes) to aggregates/ "
+                "once the watermark closes them [default: on]."
+            ),
         ),
     ] = None,
 ) -> None:

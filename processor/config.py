@@ -32,7 +32,7 @@ class ProcessorSettings(BaseSettings):
     # Card and terminal state untouched this long is dropped: past the longest window (30 days plus the label delay).
     state_ttl_days: Annotated[float, Field(gt=0.0)] = 38.0
     metrics: Literal["log", "emf"] = "log"
-    # Per-card windowed aggregates to aggregates/: a second query over the transactions stream.
+    # Per-card windowed aggregates to aggregates/, emitted by the card stage as windows close.
     aggregates: bool = True
     spark_master: str = "local[*]"
 

@@ -24,11 +24,10 @@ from fraudstream.config import ResourceSettings
 from fraudstream.lake import AGGREGATES, QUARANTINE, TRANSACTIONS
 from ml_model.artifact import load_artifact
 from ml_model.scoring import ScorerType, build_scorer, endpoint_model_card
-from processor.aggregates import AggregatesWriter, card_window_aggregates
 from processor.batch import BatchHandler
 from processor.exceptions import ProcessorError
 from processor.metrics import BatchMetrics, MetricsEmitter
-from processor.pipeline import card_staged, staged_transactions
+from processor.pipeline import staged_transactions
 from processor.sinks import DynamoDBAlertSink, S3ParquetSink
 from processor.spark import build_session
 
@@ -154,6 +153,7 @@ def run_job(
     filesystem = s3_filesystem()
     lake = S3ParquetSink(resources.lake_bucket, TRANSACTIONS, filesystem)
     quarantine = S3ParquetSink(resources.lake_bucket, QUARANTINE, filesystem)
+    aggregates = S3ParquetSink(resources.lake_bucket, AGGREGATES, filesystem)
     alerts = DynamoDBAlertSink(resources.alerts_table, client=dynamodb_client(), ttl_days=settings.alert_ttl_days)
     for sink in (lake, quarantine, alerts):
         sink.setup()  # a missing bucket or table is one clear error before Spark starts
@@ -163,19 +163,13 @@ def run_job(
         lake=lake,
         alerts=alerts,
         quarantine=quarantine,
+        aggregates=aggregates,
         scorer=scorer,
         threshold=settings.threshold,
         metrics=_SummingEmitter(summary, settings.metrics),
     )
     spark = spark or build_session(master=_spark_master(settings))
     checkpoint = settings.checkpoint_location.rstrip("/")
-
-    def source_options(location: str) -> dict[str, str]:
-        return {
-            "checkpointLocation": location,
-            "startingPosition": settings.starting_position,
-            "maxRecordsPerBatch": str(settings.max_records_per_batch),
-        }
 
     staged = staged_transactions(
         spark,
@@ -184,24 +178,14 @@ def run_job(
         allowed_lateness=settings.allowed_lateness,
         label_delay_days=settings.label_delay_days,
         state_ttl_ms=settings.state_ttl_ms,
-        source_options=source_options(checkpoint),
+        aggregates=settings.aggregates,
+        source_options={
+            "checkpointLocation": checkpoint,
+            "startingPosition": settings.starting_position,
+            "maxRecordsPerBatch": str(settings.max_records_per_batch),
+        },
     )
-    queries = [_start(staged, QUERY_NAME, handler, checkpoint, settings.trigger_interval)]
-    if settings.aggregates:
-        # A query of its own (Spark writes one result per query): it reads the stream again, with
-        # its own checkpoint, and appends each window once the watermark has closed it.
-        location = f"{checkpoint}-aggregates"
-        windows = card_window_aggregates(
-            card_staged(
-                spark,
-                resources.transactions_stream,
-                allowed_lateness=settings.allowed_lateness,
-                state_ttl_ms=settings.state_ttl_ms,
-                source_options=source_options(location),
-            )
-        )
-        writer = AggregatesWriter(S3ParquetSink(resources.lake_bucket, AGGREGATES, filesystem))
-        queries.append(_start(windows, f"{QUERY_NAME}-aggregates", writer, location, settings.trigger_interval))
+    query = _start(staged, QUERY_NAME, handler, checkpoint, settings.trigger_interval)
     started = time.monotonic()
     logger.info(
         "processor started",
@@ -212,27 +196,23 @@ def run_job(
 
         def drain() -> None:
             try:
-                for query in queries:
-                    query.processAllAvailable()
-            except Exception:  # noqa: BLE001, S110 - the failure surfaces when the queries are stopped
+                query.processAllAvailable()
+            except Exception:  # noqa: BLE001, S110 - the failure surfaces when the query is stopped
                 pass
             idle.set()
 
         threading.Thread(target=drain, name="until-idle", daemon=True).start()
     try:
         deadline = None if duration_s is None else started + duration_s
-        while all(q.isActive for q in queries) and not idle.is_set():
+        while query.isActive and not idle.is_set():
             if stop.wait(0.2) or (deadline is not None and time.monotonic() >= deadline):
                 break
-        for query in queries:
-            _stop_after_current_batch(query)
+        _stop_after_current_batch(query)
     except ProcessorError:
-        for query in queries:
-            _stop_quietly(query)
+        _stop_quietly(query)
         raise
     except Exception as e:
-        for query in queries:
-            _stop_quietly(query)
+        _stop_quietly(query)
         raise ProcessorError(f"the streaming query failed: {_root_cause(e)}") from e
     finally:
         scorer.close()

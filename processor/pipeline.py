@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from processor.kinesis_source import KinesisDataSource
 from processor.parsing import LABELS_SCHEMA, PARSED_SCHEMA, parse_label_records, parse_records
 from processor.state import (
+    AGGREGATE_WINDOW_MS,
     CARD_STAGE_SCHEMA,
     DEFAULT_STATE_BUCKETS,
     INVALID_ROUTE,
@@ -52,6 +53,7 @@ def card_staged(
     allowed_lateness: str = "10 minutes",
     state_ttl_ms: int | None = None,
     state_buckets: int = DEFAULT_STATE_BUCKETS,
+    aggregates: bool = False,
     source_options: dict[str, str] | None = None,
 ) -> DataFrame:
     """Parsed transactions after the card stage (CARD_STAGE_SCHEMA), watermarked on `emit_time`.
@@ -62,6 +64,8 @@ def card_staged(
         allowed_lateness: how far event time may trail the newest event seen (the watermark delay).
         state_ttl_ms: forget a card not seen for this long (None: never).
         state_buckets: keys of the stage (fixed by the checkpoint).
+        aggregates: also emit each card's closed 10-minute windows (sliding every 5) as rows of
+            status `aggregate`.
         source_options: further options of the Kinesis source (checkpointLocation, startingPosition, ...).
     """
     valid = F.col("reason").isNull()
@@ -76,7 +80,7 @@ def card_staged(
         .drop("_watermark_time")
         .groupBy("route")
         .transformWithStateInPandas(
-            CardStage(state_ttl_ms=state_ttl_ms),
+            CardStage(state_ttl_ms=state_ttl_ms, window_ms=AGGREGATE_WINDOW_MS if aggregates else None),
             CARD_STAGE_SCHEMA,
             "Append",
             "EventTime",
@@ -114,6 +118,7 @@ def staged_transactions(
     label_delay_days: float = 7.0,
     state_ttl_ms: int | None = None,
     state_buckets: int = DEFAULT_STATE_BUCKETS,
+    aggregates: bool = False,
     source_options: dict[str, str] | None = None,
 ) -> DataFrame:
     """Every record of the transactions stream once, in STAGED_SCHEMA: a `status` (ok, duplicate,
@@ -127,6 +132,7 @@ def staged_transactions(
         label_delay_days: how long after a transaction its chargeback is known.
         state_ttl_ms: forget a card not seen for this long (None: never).
         state_buckets: keys of each stage (fixed by the checkpoint).
+        aggregates: also emit each card's closed windows (rows of status `aggregate`).
         source_options: further options of both Kinesis sources.
     """
     cards = card_staged(
@@ -135,6 +141,7 @@ def staged_transactions(
         allowed_lateness=allowed_lateness,
         state_ttl_ms=state_ttl_ms,
         state_buckets=state_buckets,
+        aggregates=aggregates,
         source_options=source_options,
     )
     accepted = F.col("status") == RecordStatus.OK.value

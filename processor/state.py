@@ -33,6 +33,7 @@ from pyspark.sql.types import (
     BinaryType,
     DoubleType,
     IntegerType,
+    LongType,
     StringType,
     StructField,
     StructType,
@@ -55,6 +56,8 @@ if TYPE_CHECKING:
     from pyspark.sql.streaming.stateful_processor import ExpiredTimerInfo, TimerValues
 
 __all__ = [
+    "AGGREGATE_SLIDE_MS",
+    "AGGREGATE_WINDOW_MS",
     "CARD_STAGE_SCHEMA",
     "INVALID_ROUTE",
     "STAGED_SCHEMA",
@@ -70,6 +73,9 @@ INVALID_ROUTE: Final = "\x00invalid"
 # Keys of each stage: a few per shuffle partition. Fixed by the checkpoint (state lives under them).
 DEFAULT_STATE_BUCKETS: Final = 32
 _DAY_MS: Final = 86_400_000
+# The per-card aggregates' windows: 10 minutes, one starting every 5.
+AGGREGATE_WINDOW_MS: Final = 600_000
+AGGREGATE_SLIDE_MS: Final = 300_000
 
 
 class RecordStatus(StrEnum):
@@ -79,9 +85,19 @@ class RecordStatus(StrEnum):
     DUPLICATE = "duplicate"
     LATE = "late"
     INVALID = "invalid"
+    AGGREGATE = "aggregate"  # a closed window of a card (the window columns), not a transaction
     LABEL = "label"  # a chargeback on its way to the terminal stage; never leaves it
 
 
+# A closed window's figures, on rows of status `aggregate` (the lake's aggregates/ columns).
+_WINDOW_FIELDS: Final = [
+    StructField("window_start", TimestampType()),
+    StructField("window_end", TimestampType()),
+    StructField("tx_count", LongType()),
+    StructField("amount_sum", DoubleType()),
+    StructField("amount_mean", DoubleType()),
+    StructField("amount_max", DoubleType()),
+]
 _FEATURE_FIELDS: Final = [StructField(n, DoubleType()) for n in CARD_FEATURES if n not in PARSED_SCHEMA.names]
 CARD_STAGE_SCHEMA: Final = StructType(
     [
@@ -92,6 +108,7 @@ CARD_STAGE_SCHEMA: Final = StructType(
         # late or invalid record (Spark refuses to see a stage emit a row at or before the watermark).
         StructField("emit_time", TimestampType(), False),
         *_FEATURE_FIELDS,
+        *_WINDOW_FIELDS,
     ]
 )
 # The terminal stage reads the card stage's rows and the labels, one shape for both.
@@ -104,6 +121,8 @@ _CARD_COLUMNS: Final = CARD_STAGE_SCHEMA.fieldNames()
 _STAGED_COLUMNS: Final = STAGED_SCHEMA.fieldNames()
 # A bucket's state: the retained events of its cards (terminals), and the terminals' known frauds.
 _CARD_STATE: Final = StructType([StructField("events", BinaryType())])
+# Up to which window end (ms) a bucket's closed windows have been emitted.
+_EMITTED: Final = StructType([StructField("until_ms", LongType())])
 _TERMINAL_STATE: Final = StructType([StructField("events", BinaryType()), StructField("frauds", BinaryType())])
 # What a card keeps of each event: what the card features read, and the id (duplicates).
 _CARD_EVENTS: Final = pa.schema(
@@ -137,6 +156,28 @@ def _decode(blob: bytes | None, schema: pa.Schema) -> pd.DataFrame:
     return frame
 
 
+_STAGED_TYPES: Final = {f.name: f.dataType for f in STAGED_SCHEMA.fields}
+
+
+def _missing(dtype: Any, n: int) -> pd.Series:
+    """An all-null column of Spark type `dtype` that Arrow converts as such."""
+    if isinstance(dtype, TimestampType):
+        return pd.Series(pd.NaT, index=range(n), dtype="datetime64[us]")
+    if isinstance(dtype, IntegerType | LongType):
+        return pd.Series(pd.NA, index=range(n), dtype="Int64")
+    if isinstance(dtype, DoubleType):
+        return pd.Series(np.nan, index=range(n), dtype="float64")
+    return pd.Series(None, index=range(n), dtype=object)
+
+
+def _conform(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """`frame` with exactly `columns`, in order; a column it lacks is all null, of its Spark type."""
+    frame = frame.reset_index(drop=True)
+    return pd.DataFrame(
+        {name: frame[name] if name in frame.columns else _missing(_STAGED_TYPES[name], len(frame)) for name in columns}
+    )
+
+
 def _epoch_s(times: pd.Series) -> np.ndarray:
     # Spark hands timestamps over as naive UTC (the session time zone is UTC); microsecond precision.
     naive = pd.to_datetime(times, utc=True).dt.tz_convert(None)
@@ -161,12 +202,23 @@ class CardStage(StatefulProcessor):
     event time the watermark has not passed yet (after that, Spark could not have kept it either:
     that is the contract of "duplicates within the watermark").
 
+    With `window_ms`, it also emits the windowed aggregates of each card (count, sum, mean, max
+    amount over `[start, start + window)`, a window starting every `slide_ms`) as rows of status
+    `aggregate`, once the watermark has passed a window's end: the events are in the card's state
+    already, and a window closed this way is final, since every later event of it would be late.
+
     Args:
         state_ttl_ms: forget a card whose newest event is this far behind the watermark (None: never).
+        window_ms: the aggregates' window length (None: no aggregates).
+        slide_ms: how often a window starts.
     """
 
-    def __init__(self, *, state_ttl_ms: int | None = None) -> None:
+    def __init__(
+        self, *, state_ttl_ms: int | None = None, window_ms: int | None = None, slide_ms: int = AGGREGATE_SLIDE_MS
+    ) -> None:
         self.state_ttl_ms = state_ttl_ms
+        self.window_ms = window_ms
+        self.slide_ms = slide_ms
 
     def close(self) -> None:
         pass
@@ -176,13 +228,93 @@ class CardStage(StatefulProcessor):
         # replay expires exactly what the first run did).
         self.handle = handle
         self.state = handle.getValueState("cards", _CARD_STATE)
+        self.emitted = handle.getValueState("emitted", _EMITTED)
 
     def handleExpiredTimer(
         self, key: Any, timerValues: TimerValues, expiredTimerInfo: ExpiredTimerInfo
     ) -> Iterator[pd.DataFrame]:
-        # A bucket gone quiet: its cards expire without a batch to notice.
-        self._save(_decode(next(iter(_stored(self.state)), None), _CARD_EVENTS), expiredTimerInfo.getExpiryTimeInMs())
-        yield from ()
+        # A bucket gone quiet: its windows close and its cards expire without a batch to notice.
+        events = _decode(next(iter(_stored(self.state)), None), _CARD_EVENTS)
+        watermark_ms = int(timerValues.getCurrentWatermarkInMs())
+        yield from self._closed_windows(events, watermark_ms)
+        self._wake_when_a_window_closes(events, watermark_ms)
+        if self.state_ttl_ms is not None:
+            kept = self._unexpired(events, expiredTimerInfo.getExpiryTimeInMs())
+            if len(kept) < len(events):
+                self._save(kept, watermark_ms)
+
+    def _unexpired(self, events: pd.DataFrame, now_ms: int) -> pd.DataFrame:
+        """The events of the cards whose newest event is less than `state_ttl` behind `now_ms`."""
+        if self.state_ttl_ms is None or events.empty:
+            return events
+        newest_ms = events.groupby("card_id")["event_s"].transform("max") * 1000
+        return events[newest_ms + self.state_ttl_ms > now_ms]
+
+    def _window_ends(self, events: pd.DataFrame, window_ms: int) -> np.ndarray:
+        """The end (ms) of every window of every event: window/slide per event, the first at the
+        slide boundary after it."""
+        event_ms = np.round(events["event_s"].to_numpy() * 1000).astype(np.int64)
+        first_end = (event_ms // self.slide_ms + 1) * self.slide_ms
+        return np.concatenate([first_end + j * self.slide_ms for j in range(window_ms // self.slide_ms)])
+
+    def _wake_when_a_window_closes(self, events: pd.DataFrame, watermark_ms: int) -> None:
+        # A timer at the next window end: a bucket without new events still emits its windows on
+        # time, one timer call per bucket and batch however many windows are open.
+        if self.window_ms is None or events.empty:
+            return
+        ends = self._window_ends(events, self.window_ms)
+        open_ends = ends[ends > watermark_ms]
+        if len(open_ends):
+            self.handle.registerTimer(int(open_ends.min()))
+
+    def _closed_windows(self, events: pd.DataFrame, watermark_ms: int) -> Iterator[pd.DataFrame]:
+        """The windows whose end the watermark has passed since the last call, once each."""
+        if self.window_ms is None:
+            return
+        stored = _stored(self.emitted)
+        since_ms = stored[0] if stored else None
+        if since_ms is not None and watermark_ms <= since_ms:
+            return
+        self.emitted.update((watermark_ms,))
+        if events.empty:
+            return
+        ends = self._window_ends(events, self.window_ms)
+        repeat = self.window_ms // self.slide_ms
+        member = pd.DataFrame(
+            {
+                "card_id": np.tile(events["card_id"].to_numpy(), repeat),
+                "end_ms": ends,
+                "amount": np.tile(events["amount"].to_numpy(), repeat),
+            }
+        )
+        closed = member["end_ms"] <= watermark_ms
+        if since_ms is not None:
+            closed &= member["end_ms"] > since_ms
+        if not closed.any():
+            return
+        windows = (
+            member[closed]
+            .groupby(["card_id", "end_ms"], sort=True)["amount"]
+            .agg(tx_count="count", amount_sum="sum", amount_mean="mean", amount_max="max")
+            .reset_index()
+        )
+        end = pd.to_datetime(windows["end_ms"], unit="ms")
+        emit_time = pd.Timestamp(max(watermark_ms, 0) + 1, unit="ms")
+        # The record columns that may not be null get placeholders: an aggregate is no record.
+        yield _conform(
+            windows.assign(
+                window_start=end - pd.Timedelta(milliseconds=self.window_ms),
+                window_end=end,
+                status=RecordStatus.AGGREGATE.value,
+                route=INVALID_ROUTE,
+                emit_time=emit_time,
+                stream_name="",
+                shard_id="",
+                sequence_number="0",
+                arrival_time=emit_time,
+            ),
+            _CARD_COLUMNS,
+        )
 
     def handleInputRows(
         self, key: Any, rows: Iterator[pd.DataFrame], timerValues: TimerValues
@@ -191,7 +323,7 @@ class CardStage(StatefulProcessor):
         watermark_ms = int(timerValues.getCurrentWatermarkInMs())
         emit_floor = pd.Timestamp(max(watermark_ms, 0) + 1, unit="ms")
         if key[0] == INVALID_ROUTE:
-            yield batch.assign(status=RecordStatus.INVALID.value, emit_time=emit_floor).reindex(columns=_CARD_COLUMNS)
+            yield _conform(batch.assign(status=RecordStatus.INVALID.value, emit_time=emit_floor), _CARD_COLUMNS)
             return
         # Deterministic order within the batch: event time, then where the record sat in its shard.
         batch = batch.assign(_seq=batch["sequence_number"].map(int)).sort_values(
@@ -200,6 +332,8 @@ class CardStage(StatefulProcessor):
         batch["event_s"] = _epoch_s(batch["event_time"])
         watermark_s = watermark_ms / 1000
         retained = _decode(next(iter(_stored(self.state)), None), _CARD_EVENTS)
+        # Windows closed by the watermark hold only retained events: a new one is after the watermark.
+        yield from self._closed_windows(retained, watermark_ms)
         # The ids of events the watermark has not passed yet (a card keeps 30 days of events: the
         # longest window, and far more than any sensible allowed lateness).
         recent = retained[retained["event_s"] > watermark_s]
@@ -222,20 +356,20 @@ class CardStage(StatefulProcessor):
             self._save(pd.concat([retained[~touched], kept], ignore_index=True), watermark_ms)
             batch = batch.join(features.drop(columns=[c for c in features.columns if c in batch.columns]))
         batch = batch.assign(emit_time=_emit_times(batch["event_time"], emit_floor))
-        yield batch.reindex(columns=_CARD_COLUMNS)
+        yield _conform(batch, _CARD_COLUMNS)
 
-    def _save(self, events: pd.DataFrame, now_ms: int) -> None:
-        """Keep the bucket's events, less the cards whose newest event is `state_ttl` behind `now_ms`."""
-        if self.state_ttl_ms is not None and not events.empty:
-            newest_ms = events.groupby("card_id")["event_s"].transform("max") * 1000
-            events = events[newest_ms + self.state_ttl_ms > now_ms]
+    def _save(self, events: pd.DataFrame, watermark_ms: int) -> None:
+        """Keep the bucket's unexpired events, and wake the bucket when it next has work."""
+        events = self._unexpired(events, watermark_ms)
         if events.empty:
             self.state.clear()
             return
         self.state.update((_encode(events, _CARD_EVENTS),))
+        newest_ms = int(events["event_s"].max() * 1000)
+        self._wake_when_a_window_closes(events, watermark_ms)
         if self.state_ttl_ms is not None:
             # One sweep per bucket and day: a quiet card is dropped at most a day late.
-            expiry_ms = int(events["event_s"].max() * 1000) + self.state_ttl_ms
+            expiry_ms = newest_ms + self.state_ttl_ms
             self.handle.registerTimer(-(-expiry_ms // _DAY_MS) * _DAY_MS)
 
 
@@ -269,7 +403,7 @@ class TerminalStage(StatefulProcessor):
         emit_floor = pd.Timestamp(max(int(timerValues.getCurrentWatermarkInMs()), 0) + 1, unit="ms")
         status = batch["status"]
         if key[0] == INVALID_ROUTE:
-            yield batch.assign(emit_time=_emit_times(batch["emit_time"], emit_floor)).reindex(columns=_STAGED_COLUMNS)
+            yield _conform(batch.assign(emit_time=_emit_times(batch["emit_time"], emit_floor)), _STAGED_COLUMNS)
             return
         labels = batch[status == RecordStatus.LABEL.value]
         accepted = batch[status == RecordStatus.OK.value]
@@ -301,7 +435,7 @@ class TerminalStage(StatefulProcessor):
         self._save(history, frauds)
         out = batch[batch["status"] != RecordStatus.LABEL.value]
         if not out.empty:
-            yield out.assign(emit_time=_emit_times(out["emit_time"], emit_floor)).reindex(columns=_STAGED_COLUMNS)
+            yield _conform(out.assign(emit_time=_emit_times(out["emit_time"], emit_floor)), _STAGED_COLUMNS)
 
     def _save(self, history: pd.DataFrame, frauds: pd.DataFrame) -> None:
         # What any window of a later event can reach: the label delay plus 30 days before the

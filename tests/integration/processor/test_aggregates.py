@@ -1,4 +1,5 @@
-"""Windowed aggregates per card on real Spark: window edges, and emission once the watermark passes."""
+"""Windowed aggregates per card on real Spark: window edges, and emission once the watermark passes,
+by the card stage (rows of status `aggregate`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from fraudstream.contracts import format_event_time
-from processor.aggregates import card_window_aggregates
 from processor.pipeline import card_staged
+from processor.state import RecordStatus
 from producer.dead_letter import DeadLetterFile
 from producer.kinesis_writer import KinesisWriter
 
@@ -45,10 +46,11 @@ def test_sliding_windows_are_emitted_once_the_watermark_closes_them(
         writer.put(card, json.dumps(event).encode())
 
     windows: list[dict[str, Any]] = []
+    staged = card_staged(
+        spark, stream, allowed_lateness="1 minute", aggregates=True, source_options={"minGetRecordsIntervalMs": "0"}
+    )
     query = (
-        card_window_aggregates(
-            card_staged(spark, stream, allowed_lateness="1 minute", source_options={"minGetRecordsIntervalMs": "0"})
-        )
+        staged.where(staged["status"] == RecordStatus.AGGREGATE.value)
         .writeStream.outputMode("append")
         .foreachBatch(lambda df, _: windows.extend(r.asDict() for r in df.collect()))
         .option("checkpointLocation", str(tmp_path / "cp"))
