@@ -14,10 +14,11 @@ features equal the offline ones on the same events.
 
 The stages are keyed by a hash bucket of the card (terminal), not by the card itself: Spark calls
 a stateful processor once per key and micro-batch, so per-card keys would pay pandas' and the
-state API's fixed costs once per card. Per bucket, the features of every card in the batch come
-from one vectorised call, and each card's state is one entry of a map state (its retained events
-as a compact Arrow value), read and written once per card and micro-batch. A card not seen for
-`state_ttl` expires (a card gone quiet), swept by a daily event-time timer of its bucket.
+state API's fixed costs (about a millisecond per state call) once per card. Per bucket, the
+features of every card in the batch come from one vectorised call, and the state is one value:
+the retained events of all the bucket's cards as a compact Arrow table, read and written once per
+micro-batch. A card not seen for `state_ttl` expires (a card gone quiet): pruned on every write,
+and by a daily event-time timer of a bucket gone quiet.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from ml_model.features import (
     DAY,
     TERMINAL_FEATURES,
     card_features_streaming,
+    epoch_seconds,
     group_order,
     terminal_features,
 )
@@ -178,12 +180,6 @@ def _conform(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     )
 
 
-def _epoch_s(times: pd.Series) -> np.ndarray:
-    # Spark hands timestamps over as naive UTC (the session time zone is UTC); microsecond precision.
-    naive = pd.to_datetime(times, utc=True).dt.tz_convert(None)
-    return np.asarray(naive.to_numpy(dtype="datetime64[us]").astype(np.int64) / 1e6, dtype=np.float64)
-
-
 def _emit_times(times: pd.Series, floor: pd.Timestamp) -> pd.Series:
     naive = pd.to_datetime(times, utc=True).dt.tz_convert(None)
     return naive.where(naive >= floor, floor)
@@ -230,11 +226,15 @@ class CardStage(StatefulProcessor):
         self.state = handle.getValueState("cards", _CARD_STATE)
         self.emitted = handle.getValueState("emitted", _EMITTED)
 
+    def _retained(self) -> pd.DataFrame:
+        """The bucket's retained events."""
+        return _decode(next(iter(_stored(self.state)), None), _CARD_EVENTS)
+
     def handleExpiredTimer(
         self, key: Any, timerValues: TimerValues, expiredTimerInfo: ExpiredTimerInfo
     ) -> Iterator[pd.DataFrame]:
         # A bucket gone quiet: its windows close and its cards expire without a batch to notice.
-        events = _decode(next(iter(_stored(self.state)), None), _CARD_EVENTS)
+        events = self._retained()
         watermark_ms = int(timerValues.getCurrentWatermarkInMs())
         yield from self._closed_windows(events, watermark_ms)
         self._wake_when_a_window_closes(events, watermark_ms)
@@ -329,9 +329,9 @@ class CardStage(StatefulProcessor):
         batch = batch.assign(_seq=batch["sequence_number"].map(int)).sort_values(
             ["event_time", "shard_id", "_seq"], kind="stable"
         )
-        batch["event_s"] = _epoch_s(batch["event_time"])
+        batch["event_s"] = epoch_seconds(batch["event_time"])
         watermark_s = watermark_ms / 1000
-        retained = _decode(next(iter(_stored(self.state)), None), _CARD_EVENTS)
+        retained = self._retained()
         # Windows closed by the watermark hold only retained events: a new one is after the watermark.
         yield from self._closed_windows(retained, watermark_ms)
         # The ids of events the watermark has not passed yet (a card keeps 30 days of events: the
@@ -412,12 +412,12 @@ class TerminalStage(StatefulProcessor):
         frauds = _decode(stored[1] if stored else None, _FRAUDS)
         if not labels.empty:
             # The newest verdict per transaction wins (a chargeback may be reversed).
-            verdicts = labels.assign(id=labels["transaction_id"], event_s=_epoch_s(labels["event_time"]))
+            verdicts = labels.assign(id=labels["transaction_id"], event_s=epoch_seconds(labels["event_time"]))
             verdicts = verdicts.drop_duplicates("id", keep="last")
             frauds = frauds[~frauds["id"].isin(verdicts["id"])]
             frauds = pd.concat([frauds, verdicts[verdicts["is_fraud"] == 1][_FRAUDS.names]], ignore_index=True)
         if not accepted.empty:
-            new = accepted.assign(id=accepted["transaction_id"], event_s=_epoch_s(accepted["event_time"]))
+            new = accepted.assign(id=accepted["transaction_id"], event_s=epoch_seconds(accepted["event_time"]))
             # Only the terminals of this batch are computed. `_row`: where a new event sits in the
             # batch (-1 for the retained history).
             touched = history["terminal_id"].isin(set(new["terminal_id"]))
