@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 UV := $(VENV)/bin/uv
 BIN := $(VENV)/bin
 
-.PHONY: help install demo test test-unit test-faults lint format bench lock clean synth
+.PHONY: help install browser demo test test-unit test-faults lint format bench lock clean synth
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -20,10 +20,19 @@ $(VENV)/.installed: pyproject.toml uv.lock
 
 install: $(VENV)/.installed ## Create .venv and install the locked dependencies (all extras + dev tools)
 
+# The report test renders the demo's HTML report in headless Chromium: Debian's package, so a fresh
+# Debian CI machine gets it from the distribution's registry. sudo only when not already root.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+browser: ## Install Debian's chromium (for the HTML report test) unless /usr/bin/chromium exists
+	@test -x /usr/bin/chromium || { \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
+
 demo: install ## Run the pipeline end to end on the embedded AWS emulator
 	$(BIN)/fraudstream demo
 
-test: install ## Run the whole test suite (unit, functional, integration)
+test: install browser ## Run the whole test suite (unit, functional, integration)
 	$(BIN)/pytest
 
 test-unit: install ## Run only the fast unit tests

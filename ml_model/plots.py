@@ -7,9 +7,42 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
-__all__ = ["write_plots"]
+    from matplotlib.axes import Axes
+
+__all__ = ["plot_precision_recall", "plot_score_histogram", "write_plots"]
+
+
+def plot_precision_recall(ax: Axes, y_true: np.ndarray, scores: np.ndarray, threshold: float | None = None) -> None:
+    """Draw the precision-recall curve on `ax`, with the point of `score >= threshold` marked when given.
+
+    `y_true` needs at least one fraud: without one, recall is undefined.
+    """
+    from sklearn.metrics import precision_recall_curve
+
+    y = np.asarray(y_true).astype(bool)
+    precision, recall, _ = precision_recall_curve(y, scores)
+    ax.plot(recall, precision)
+    if threshold is not None:
+        alert = np.asarray(scores) >= threshold
+        tp = float((alert & y).sum())
+        at_precision = tp / float(alert.sum()) if alert.any() else 1.0  # sklearn's convention for no alerts
+        ax.plot([tp / float(y.sum())], [at_precision], "o", color="k", label=f"threshold {threshold:.3f}")
+        ax.legend()
+    ax.set(xlabel="recall", ylabel="precision", title="precision-recall")
+
+
+def plot_score_histogram(ax: Axes, y_true: np.ndarray, scores: np.ndarray, threshold: float) -> None:
+    """Draw the scores of genuine and fraudulent transactions on `ax`, log-scaled counts, threshold dashed."""
+    y = np.asarray(y_true).astype(bool)
+    bins = np.linspace(0, 1, 41).tolist()
+    ax.hist(scores[~y], bins=bins, alpha=0.6, label="genuine", log=True)
+    ax.hist(scores[y], bins=bins, alpha=0.6, label="fraud", log=True)
+    ax.axvline(threshold, color="k", linestyle="--", label="threshold")
+    ax.set(xlabel="score", ylabel="transactions (log)", title="scores by true label")
+    ax.legend()
 
 
 def write_plots(y_true: np.ndarray, scores: np.ndarray, threshold: float, out: Path) -> list[Path]:
@@ -18,32 +51,27 @@ def write_plots(y_true: np.ndarray, scores: np.ndarray, threshold: float, out: P
 
     matplotlib.use("Agg")  # files only: no display
     import matplotlib.pyplot as plt
-    from sklearn.metrics import precision_recall_curve, roc_curve
 
     y = np.asarray(y_true).astype(bool)
+    plots: dict[str, Callable[[Axes], None]] = {
+        "precision_recall.png": lambda ax: plot_precision_recall(ax, y, scores),
+        "roc.png": lambda ax: _plot_roc(ax, y, scores),
+        "score_histogram.png": lambda ax: plot_score_histogram(ax, y, scores, threshold),
+    }
     paths = []
-    precision, recall, _ = precision_recall_curve(y, scores)
-    fpr, tpr, _ = roc_curve(y, scores)
-    for name, (xs, ys, xlabel, ylabel) in {
-        "precision_recall.png": (recall, precision, "recall", "precision"),
-        "roc.png": (fpr, tpr, "false positive rate", "true positive rate"),
-    }.items():
+    for name, draw in plots.items():
         fig, ax = plt.subplots(figsize=(5, 4))
-        ax.plot(xs, ys)
-        ax.set(xlabel=xlabel, ylabel=ylabel, title=name.removesuffix(".png").replace("_", "-"))
+        draw(ax)
         fig.tight_layout()
         fig.savefig(out / name, dpi=100)
         plt.close(fig)
         paths.append(out / name)
-    fig, ax = plt.subplots(figsize=(5, 4))
-    bins = np.linspace(0, 1, 41).tolist()
-    ax.hist(scores[~y], bins=bins, alpha=0.6, label="genuine", log=True)
-    ax.hist(scores[y], bins=bins, alpha=0.6, label="fraud", log=True)
-    ax.axvline(threshold, color="k", linestyle="--", label="threshold")
-    ax.set(xlabel="score", ylabel="transactions (log)", title="scores by true label")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "score_histogram.png", dpi=100)
-    plt.close(fig)
-    paths.append(out / "score_histogram.png")
     return paths
+
+
+def _plot_roc(ax: Axes, y: np.ndarray, scores: np.ndarray) -> None:
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(y, scores)
+    ax.plot(fpr, tpr)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="roc")
