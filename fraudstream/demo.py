@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import logging
 import os
 import signal
 import tempfile
 import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -15,22 +21,67 @@ from rich.console import Console
 from fraudstream.local import DEFAULT_PORT
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import pandas as pd
+    from rich.table import Table
+
+    from fraudstream.config import ResourceSettings
     from processor.job import JobSummary
+    from processor.metrics import BatchMetrics
+    from producer.stream_producer import RunSummary
 
 __all__ = ["demo"]
 
 ENDPOINT_NAME = "fraud-detector"
 # Chargebacks arrive within a day in the demo, so that two days of history show terminal risk.
 LABEL_DELAY_DAYS = 1.0
+HISTORY_CARDS, HISTORY_TERMINALS = 2_000, 4_000
+# The real-time part is a second, larger synthetic world (its own seed), so that a few
+# transactions a second arrive at wall-clock time: about 1.3/s from 50,000 cards.
+LIVE_CARDS, LIVE_TERMINALS = 50_000, 20_000
+# --quick: a short history, a short live part and a model trained without the full search.
+QUICK_DAYS, QUICK_LIVE_S = 0.25, 5.0
+
+HOURLY_QUERY = "SELECT dt, hour, count(*) AS n, sum(CAST(is_alert AS INT)) AS alerts FROM transactions GROUP BY 1, 2"
 
 console = Console()
 
 
+@dataclass
+class _Progress:
+    """What the live view shows, updated by the producer (main thread) and the processor's batches."""
+
+    phase: str = "starting"
+    produced: RunSummary | None = None
+    produced_before: int = 0  # transactions sent by the finished history run, during the live part
+    batches: list[tuple[float, BatchMetrics]] = field(default_factory=list)
+
+    def on_batch(self, metrics: BatchMetrics) -> None:
+        self.batches.append((time.time(), metrics))
+
+    def __rich__(self) -> Table:
+        # Rebuilt at every refresh of the live view.
+        return _live_table(self)
+
+
 def demo(
-    days: Annotated[float, typer.Option(help="Days of synthetic history to stream.")] = 1.0,
-    model: Annotated[
-        Path, typer.Option(help="Model folder; trained there first (about a minute) when it has no model.tar.gz.")
-    ] = Path("model"),
+    days: Annotated[float, typer.Option(help="Days of synthetic history to stream at full speed.")] = 2.0,
+    live: Annotated[
+        float, typer.Option(help="Seconds of real-time streaming after the history, at wall-clock event times.")
+    ] = 20.0,
+    quick: Annotated[
+        bool,
+        typer.Option(help=f"{QUICK_DAYS:g} days of history, {QUICK_LIVE_S:g} s live, a quickly trained model (CI)."),
+    ] = False,
+    model: Annotated[Path, typer.Option(help="Model folder; trained there first when it has no model.tar.gz.")] = Path(
+        "model"
+    ),
+    report: Annotated[Path, typer.Option(help="Where the HTML report goes.")] = Path("demo-report.html"),
+    aws_endpoint_url: Annotated[
+        str | None,
+        typer.Option(help="Use this running emulator (`fraudstream local start`, LocalStack) instead of starting one."),
+    ] = None,
     keep: Annotated[bool, typer.Option(help="Leave the embedded AWS running afterwards, to look around.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed of the synthetic world.")] = 42,
 ) -> None:
@@ -38,132 +89,405 @@ def demo(
 
     Starts the embedded AWS emulator and provisions the streams, bucket and table; trains a model
     if --model has none; serves it on a local endpoint with SageMaker's HTTP contract; streams
-    synthetic transactions (all five fraud scenarios, plus late, duplicate and malformed records)
-    and their chargebacks; runs the stream processor until it has drained them; then summarises
-    what landed in the lake, the alerts table and the quarantine.
+    --days of synthetic history (all five fraud scenarios, plus late, duplicate and malformed
+    records) and their chargebacks as fast as the emulator takes them, then --live seconds in real
+    time, while the stream processor scores them; shows producer and processor figures live; then
+    summarises what landed in the lake, the alerts table and the quarantine, checks the alerts
+    against the generator's truth, and writes an HTML report.
     """
-    from fraudstream.config import ResourceSettings
     from fraudstream.local.emulator import EmbeddedAws, PortInUseError
-    from fraudstream.local.provision import provision
-    from ml_model.artifact import load_artifact
-    from ml_model.serving import LocalEndpointServer
-    from processor.config import ProcessorSettings
-    from processor.job import run_job
-    from producer.app import run_producer
-    from producer.config import ProducerSettings
 
-    try:
-        aws = EmbeddedAws(port=DEFAULT_PORT).start()
-    except PortInUseError:
-        aws = EmbeddedAws(port=0).start()
-        console.print(f"[yellow]port {DEFAULT_PORT} is taken; the emulator uses {aws.port} instead[/]")
+    if quick:
+        days, live = QUICK_DAYS, QUICK_LIVE_S
+    if days <= 0 or live < 0:
+        raise typer.BadParameter("--days must be > 0 and --live >= 0")
+    started = time.monotonic()
+    aws = None
+    if aws_endpoint_url is None:
+        try:
+            aws = EmbeddedAws(port=DEFAULT_PORT).start()
+        except PortInUseError:
+            aws = EmbeddedAws(port=0).start()
+            console.print(f"[yellow]port {DEFAULT_PORT} is taken; the emulator uses {aws.port} instead[/]")
+        aws_endpoint_url = aws.endpoint_url
     endpoint = None
     try:
         os.environ.update(
-            AWS_ENDPOINT_URL=aws.endpoint_url,
+            AWS_ENDPOINT_URL=aws_endpoint_url,
             AWS_ACCESS_KEY_ID=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
             AWS_SECRET_ACCESS_KEY=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
             AWS_REGION="us-east-1",
             AWS_DEFAULT_REGION="us-east-1",
         )
-        resources = ResourceSettings()
-        console.rule("1. embedded AWS")
-        console.print(f"moto server on {aws.endpoint_url}")
-        for r in provision(resources, shards=2):
-            console.print(f"  {r.kind} {r.name}: {'created' if r.created else 'exists'}")
-
-        console.rule("2. model")
-        if not (model / "model.tar.gz").exists():
-            from ml_model.train_cli import train
-
-            console.print(f"no model in {model}: training one on 98 days of synthetic history")
-            train(out=model, generate=98, seed=seed)
-        artifact = load_artifact(model)
-        console.print(f"model {artifact.card.model_version}, alert threshold {artifact.card.threshold:.3f}")
-
-        console.rule("3. local SageMaker endpoint")
-        endpoint = LocalEndpointServer(artifact, port=0, endpoint_name=ENDPOINT_NAME).start()
-        os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = endpoint.url
-        console.print(f"endpoint {ENDPOINT_NAME} on {endpoint.url}")
-
-        console.rule(f"4. producer: {days:g} days of synthetic history, as fast as the emulator takes it")
-        run_producer(
-            ProducerSettings(
-                seed=seed,
-                cards=2_000,
-                terminals=4_000,
-                late_share=0.01,
-                duplicate_share=0.005,
-                malformed_share=0.002,
-                label_delay_days=LABEL_DELAY_DAYS,
-            ),
-            resources,
-            days=days,
-            speedup=0,
-        )
-
-        console.rule("5. stream processor, until it has drained both streams")
-        checkpoint = Path(tempfile.mkdtemp(prefix="fraudstream-demo-")) / "checkpoint"
-        summary = run_job(
-            ProcessorSettings(
-                checkpoint_location=str(checkpoint),
-                model_dir=str(model),
-                endpoint_name=ENDPOINT_NAME,
-                threshold=artifact.card.threshold,
-                label_delay_days=LABEL_DELAY_DAYS,
-                trigger_interval="0 seconds",
-            ),
-            resources,
-            until_idle=True,
-        )
-        console.rule("6. summary")
-        _print_summary(summary, resources.lake_bucket)
-        if keep:
+        endpoint = _run(days=days, live=live, quick=quick, model=model, report=report, seed=seed)
+        console.print(f"demo finished in {time.monotonic() - started:.0f} s")
+        if keep and aws is not None:
             _wait_for_ctrl_c(aws.endpoint_url)
     finally:
         if endpoint is not None:
             endpoint.stop()
-        aws.stop()
+        if aws is not None:
+            aws.stop()
 
 
-def _print_summary(summary: JobSummary, bucket: str) -> None:
+def _run(*, days: float, live: float, quick: bool, model: Path, report: Path, seed: int) -> Any:
+    """Everything after the emulator is up; returns the local endpoint server (the caller stops it)."""
+    from fraudstream.config import ResourceSettings
+    from fraudstream.local.provision import provision
+    from ml_model.artifact import load_artifact
+    from ml_model.serving import LocalEndpointServer
+
+    resources = ResourceSettings()
+    console.rule("1. AWS")
+    console.print(f"endpoint {os.environ['AWS_ENDPOINT_URL']}")
+    for r in provision(resources, shards=2):
+        console.print(f"  {r.kind} {r.name}: {'created' if r.created else 'exists'}")
+
+    console.rule("2. model")
+    if not (model / "model.tar.gz").exists():
+        _train(model, seed, quick)
+    artifact = load_artifact(model)
+    console.print(f"model {artifact.card.model_version}, alert threshold {artifact.card.threshold:.3f}")
+
+    console.rule("3. local SageMaker endpoint")
+    endpoint = LocalEndpointServer(artifact, port=0, endpoint_name=ENDPOINT_NAME).start()
+    os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = endpoint.url
+    console.print(f"endpoint {ENDPOINT_NAME} on {endpoint.url}")
+
+    console.rule(f"4. streaming {days:g} days of history at full speed, then {live:g} s in real time")
+    workdir = Path(tempfile.mkdtemp(prefix="fraudstream-demo-"))
+    spark_log = workdir / "spark.log"
+    spark = _start_spark(spark_log)
+    console.print(f"Spark's own output goes to {spark_log}")
+    history_start = datetime.now(UTC) - timedelta(days=days)
+    progress = _Progress()
+    summary = _stream_and_process(
+        progress, resources, model, artifact.card.threshold, spark, workdir, history_start, days, live, seed
+    )
+
+    console.rule("5. summary")
+    scored = _scored_rows(resources.lake_bucket, progress)
+    truth = _truth(seed, history_start, days, live)
+    _print_summary(summary, scored, truth, artifact.card.threshold, resources)
+    from fraudstream.report import write_report
+
+    batches = _batch_frame(progress)
+    rows = scored.merge(truth, on="transaction_id", how="left").fillna({"is_fraud": False})
+    path = write_report(rows, batches, threshold=artifact.card.threshold, path=report)
+    console.print(f"HTML report: {path.resolve()}")
+    return endpoint
+
+
+def _train(model: Path, seed: int, quick: bool) -> None:
+    from ml_model.train_cli import train
+
+    if quick:
+        console.print(f"no model in {model}: training a quick one (one candidate) on 42 days of synthetic history")
+        train(
+            out=model, generate=42, seed=seed, quick=True, train_days=21, validation_days=7, delay_days=3, test_days=4
+        )
+    else:
+        console.print(f"no model in {model}: training one on 98 days of synthetic history (about two minutes)")
+        train(out=model, generate=98, seed=seed)
+
+
+@contextlib.contextmanager
+def _output_to(path: Path) -> Iterator[None]:
+    """Send this process's stdout and stderr file descriptors to `path` for the block."""
+    saved = [os.dup(1), os.dup(2)]
+    with path.open("ab") as log:
+        try:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+def _start_spark(log: Path) -> Any:
+    # The JVM and its Python workers inherit the descriptors it starts with: their chatter
+    # (log4j, "Streaming TransformWithStateInPandas Python worker ...") goes to the log, not over the view.
+    from processor.spark import build_session
+
+    with _output_to(log):
+        spark = build_session(master=os.environ.get("FRAUD_SPARK_MASTER", "local[*]"))
+        spark.sparkContext.setLogLevel("WARN")
+    return spark
+
+
+def _stream_and_process(
+    progress: _Progress,
+    resources: ResourceSettings,
+    model: Path,
+    threshold: float,
+    spark: Any,
+    workdir: Path,
+    history_start: datetime,
+    days: float,
+    live: float,
+    seed: int,
+) -> JobSummary:
+    """The producer in this thread, the processor in another, and the live view over both."""
+    from rich.live import Live
+
+    from processor.config import ProcessorSettings
+    from processor.job import run_job
+    from producer.app import run_producer
+
+    stop, drain = threading.Event(), threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def process() -> None:
+        try:
+            outcome["summary"] = run_job(
+                ProcessorSettings(
+                    checkpoint_location=str(workdir / "checkpoint"),
+                    model_dir=str(model),
+                    endpoint_name=ENDPOINT_NAME,
+                    threshold=threshold,
+                    label_delay_days=LABEL_DELAY_DAYS,
+                    trigger_interval="0 seconds",
+                ),
+                resources,
+                until_idle=True,
+                drain=drain,
+                stop=stop,
+                on_batch=progress.on_batch,
+                spark=spark,
+            )
+        except Exception as e:  # noqa: BLE001 - re-raised in the main thread
+            outcome["error"] = e
+
+    def on_progress(summary: RunSummary) -> None:
+        progress.produced = summary
+
+    processor = threading.Thread(target=process, name="processor", daemon=True)
+    quiet = _QuietLogs()
+    try:
+        with Live(progress, console=console, refresh_per_second=2):
+            processor.start()
+            progress.phase = "history"
+            history = run_producer(
+                _producer_settings(seed, HISTORY_CARDS, HISTORY_TERMINALS),
+                resources,
+                days=days,
+                start_at=history_start,
+                speedup=0,
+                on_progress=on_progress,
+            )
+            if live > 0:
+                progress.phase, progress.produced_before = "live", history.transactions_put
+                run_producer(
+                    _producer_settings(seed + 1, LIVE_CARDS, LIVE_TERMINALS),
+                    resources,
+                    duration=live,
+                    speedup=1,
+                    on_progress=on_progress,
+                )
+            progress.phase = "catching up"
+            drain.set()
+            while processor.is_alive():
+                processor.join(0.2)
+            progress.phase = "done"
+        console.line()  # the view's last frame ends without one
+    except KeyboardInterrupt:
+        stop.set()
+        processor.join()
+        raise
+    finally:
+        quiet.close()
+    if "error" in outcome:
+        raise outcome["error"]
+    summary: JobSummary = outcome["summary"]
+    return summary
+
+
+def _producer_settings(seed: int, cards: int, terminals: int) -> Any:
+    """A synthetic world with every kind of messy record the processor must handle."""
+    from producer.config import ProducerSettings
+
+    return ProducerSettings(
+        seed=seed,
+        cards=cards,
+        terminals=terminals,
+        label_delay_days=LABEL_DELAY_DAYS,
+        late_share=0.01,
+        duplicate_share=0.005,
+        malformed_share=0.002,
+    )
+
+
+class _QuietLogs:
+    """The live view replaces the producer's and processor's log lines for its duration."""
+
+    def __init__(self) -> None:
+        self.saved = {name: logging.getLogger(name).level for name in ("processor", "producer", "ml_model")}
+        for name in self.saved:
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+    def close(self) -> None:
+        for name, level in self.saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def _live_table(progress: _Progress) -> Table:
+    from rich.table import Table
+
+    table = Table(title=f"fraudstream demo: {progress.phase}", show_header=False, box=None, title_justify="left")
+    produced = progress.produced
+    sent = (produced.transactions_put if produced else 0) + progress.produced_before
+    table.add_row("producer", f"{sent:,} transactions sent, {produced.rate if produced else 0:,.0f} tx/s")
+    batches = [m for _, m in progress.batches]
+    rows = sum(m.rows_in for m in batches)
+    last = next((m for m in reversed(batches) if m.rows_in), None)  # the final, empty batch says nothing
+    table.add_row(
+        "processor", f"{rows:,} records in {len(batches)} batches, {last.rows_per_s if last else 0:,.0f} rows/s"
+    )
+    table.add_row("source lag", f"{last.source_lag_ms / 1000 if last else 0:.1f} s")
+    table.add_row(
+        "event-to-alert latency",
+        f"p50 {last.event_to_sink_p50_ms / 1000:.1f} s, p99 {last.event_to_sink_p99_ms / 1000:.1f} s (last batch)"
+        if last
+        else "-",
+    )
+    alerts = sum(m.alerts for m in batches)
+    accepted = sum(m.rows_in - m.quarantined - m.duplicates_dropped for m in batches)
+    fallback = sum(m.fallback_scored for m in batches)
+    table.add_row("alerts", f"{alerts:,}")
+    table.add_row("fallback share", f"{fallback / accepted:.1%}" if accepted else "-")
+    table.add_row(
+        "quarantined (late)",
+        f"{sum(m.quarantined for m in batches):,} ({sum(m.late for m in batches):,}), "
+        f"{sum(m.duplicates_dropped for m in batches):,} duplicates dropped",
+    )
+    return table
+
+
+def _scored_rows(bucket: str, progress: _Progress) -> pd.DataFrame:
+    """Every lake row, with the time its batch finished (the alert was written by then)."""
+    from fraudstream.aws import s3_filesystem
+    from fraudstream.query import run_query
+
+    rows = run_query(
+        "SELECT transaction_id, card_id, amount, event_time, score, is_alert, reasons, arrival_time, batch_id "
+        "FROM transactions",
+        bucket,
+        s3_filesystem(),
+    ).to_pandas()
+    batches = _batch_frame(progress)[["batch_id", "finished_at"]]
+    # The report's latency is processed_at - arrival_time: take the batch's end, when its alerts were written.
+    return rows.merge(batches, on="batch_id", how="left").rename(columns={"finished_at": "processed_at"})
+
+
+def _batch_frame(progress: _Progress) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "batch_id": [m.batch_id for _, m in progress.batches],
+            "finished_at": pd.to_datetime([t for t, _ in progress.batches], unit="s", utc=True),
+            "rows_in": [m.rows_in for _, m in progress.batches],
+            "rows_per_s": [m.rows_per_s for _, m in progress.batches],
+        }
+    )
+
+
+def _truth(seed: int, history_start: datetime, days: float, live: float) -> pd.DataFrame:
+    """The generator's is_fraud of every transaction the producer could have sent (same seeds, same worlds)."""
+    import pandas as pd
+
+    from producer.generator import GeneratorConfig, TransactionGenerator
+
+    worlds = [
+        (GeneratorConfig(seed=seed, n_cards=HISTORY_CARDS, n_terminals=HISTORY_TERMINALS), history_start, days),
+    ]
+    if live > 0:
+        live_start = history_start + timedelta(days=days)
+        worlds.append((GeneratorConfig(seed=seed + 1, n_cards=LIVE_CARDS, n_terminals=LIVE_TERMINALS), live_start, 1.0))
+    frames: list[pd.DataFrame] = []
+    for config, start, span in worlds:
+        generator = TransactionGenerator(config, start.date())
+        end = start + timedelta(days=span)
+        frames += itertools.islice(generator.days(), (end.date() - start.date()).days + 1)
+    truth = pd.concat(frames, ignore_index=True)[["transaction_id", "is_fraud"]]
+    return truth.assign(is_fraud=truth["is_fraud"].astype(bool)).drop_duplicates("transaction_id")
+
+
+def _print_summary(
+    summary: JobSummary, scored: pd.DataFrame, truth: pd.DataFrame, threshold: float, resources: ResourceSettings
+) -> None:
     from rich.table import Table
 
     from fraudstream.aws import s3_filesystem
     from fraudstream.query import run_query
 
-    filesystem = s3_filesystem()
+    judged = scored.merge(truth, on="transaction_id", how="left")
+    frauds = int(judged["is_fraud"].fillna(False).astype(bool).sum())
+    alerts = judged[judged["is_alert"]]
+    caught = int(alerts["is_fraud"].fillna(False).astype(bool).sum())
+    latency_ms = (judged["processed_at"] - judged["arrival_time"]).dt.total_seconds() * 1000
+
     table = Table(show_header=False, box=None)
     table.add_row("records processed", f"{summary.rows_in:,} in {summary.batches} batches ({summary.elapsed_s:.1f} s)")
-    table.add_row("transactions in the lake", f"{summary.accepted:,}")
-    table.add_row("alerts (DynamoDB)", f"{summary.alerts:,}")
+    table.add_row("transactions in the lake", f"{len(scored):,} ({frauds:,} truly fraudulent)")
+    table.add_row("alerts (DynamoDB)", f"{summary.alerts:,} at score >= {threshold:.3f}")
+    table.add_row(
+        "precision / recall",
+        f"{_ratio(caught, len(alerts))} / {_ratio(caught, frauds)} against the generator's truth "
+        f"({caught:,} of {len(alerts):,} alerts are fraud; {caught:,} of {frauds:,} frauds alerted)",
+    )
+    if len(latency_ms):
+        table.add_row(
+            "event-to-alert latency",
+            f"p50 {latency_ms.quantile(0.5) / 1000:.1f} s, p99 {latency_ms.quantile(0.99) / 1000:.1f} s "
+            "(arrival in Kinesis to the batch's sinks written; the history arrives as one backlog)",
+        )
     table.add_row("duplicates dropped", f"{summary.duplicates_dropped:,}")
     quarantine = run_query(
-        "SELECT reason, count(*) AS n FROM quarantine GROUP BY 1 ORDER BY 2 DESC", bucket, filesystem
+        "SELECT reason, count(*) AS n FROM quarantine GROUP BY 1 ORDER BY 2 DESC",
+        resources.lake_bucket,
+        s3_filesystem(),
     )
     reasons = ", ".join(f"{r['reason']} {r['n']:,}" for r in quarantine.to_pylist()) or "none"
     table.add_row("quarantined", f"{summary.quarantined:,} ({reasons})")
-    table.add_row("scored by the endpoint", f"{summary.accepted - summary.fallback_scored:,}")
-    table.add_row("scored by the fallback", f"{summary.fallback_scored:,}")
-    console.print(table)
-    busiest = run_query(
-        "SELECT dt, hour, count(*) AS transactions, sum(CASE WHEN is_alert THEN 1 ELSE 0 END) AS alerts "
-        "FROM transactions GROUP BY 1, 2 ORDER BY alerts DESC, transactions DESC LIMIT 3",
-        bucket,
-        filesystem,
+    table.add_row(
+        "scored by the endpoint / fallback",
+        f"{summary.accepted - summary.fallback_scored:,} / {summary.fallback_scored:,}",
     )
-    console.print("hours with the most alerts (DuckDB over the Parquet lake):")
-    for row in busiest.to_pylist():
-        console.print(
-            f"  dt={row['dt']} hour={row['hour']}: {row['transactions']:,} transactions, {row['alerts']:,} alerts"
-        )
+    console.print(table)
+
+    top = alerts.nlargest(5, "score")
+    if len(top):
+        console.print("the five highest-scored alerts:")
+        for row in top.itertuples():
+            verdict = "fraud" if row.is_fraud is True else "genuine"
+            reasons_text = ", ".join(row.reasons) if row.reasons is not None else ""
+            console.print(
+                f"  {row.score:.3f}  card {row.card_id}  {row.amount:,.2f}  {row.event_time:%Y-%m-%d %H:%M}  "
+                f"({verdict})  {reasons_text}",
+                highlight=False,
+            )
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    console.print("to look further (with --keep, or against your own emulator):", highlight=False)
+    console.print(
+        f'  fraudstream query "{HOURLY_QUERY}"\n'
+        f"  aws --endpoint-url {endpoint} dynamodb scan --table-name {resources.alerts_table} --max-items 5\n"
+        f"  aws --endpoint-url {endpoint} s3 ls s3://{resources.lake_bucket}/ --recursive",
+        highlight=False,
+    )
+
+
+def _ratio(numerator: int, denominator: int) -> str:
+    return f"{numerator / denominator:.2f}" if denominator else "n/a"
 
 
 def _wait_for_ctrl_c(endpoint_url: str) -> None:
     from fraudstream.local.cli import env_exports
 
     console.print(f"The emulator keeps running (Ctrl-C stops it). In another shell:\n  {env_exports(endpoint_url)}")
-    console.print('  fraudstream query "SELECT reason, count(*) FROM quarantine GROUP BY 1"', highlight=False)
     stopped = threading.Event()
 
     def _stop(signum: int, _frame: Any) -> None:

@@ -44,6 +44,9 @@ _SCORED_COLUMNS = [
     pa.field("reasons", pa.list_(pa.string())),
     pa.field("batch_id", pa.int64(), nullable=False),
     pa.field("processed_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    # When Kinesis received the record (its approximate arrival timestamp): with the batch's end,
+    # the pipeline's latency; the same on a replay, as every other column.
+    pa.field("arrival_time", pa.timestamp("us", tz="UTC"), nullable=False),
 ]
 
 TRANSACTIONS: Final = LakeTable(

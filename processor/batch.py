@@ -132,6 +132,7 @@ class BatchHandler:
             raise RuntimeError(f"the scorer returned {len(scored)} rows for {len(accepted)}")
         rows = accepted.assign(
             event_time=pd.to_datetime(accepted["event_time"], utc=True),
+            arrival_time=pd.to_datetime(accepted["arrival_time"], utc=True),
             score=scored["score"].to_numpy(dtype="float64"),
             scored_by=scored["scored_by"].to_numpy(),
             model_version=scored["model_version"].to_numpy(),

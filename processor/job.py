@@ -32,6 +32,8 @@ from processor.sinks import DynamoDBAlertSink, S3ParquetSink
 from processor.spark import build_session
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ml_model.artifact import ModelArtifact
     from ml_model.scoring import Scorer
     from processor.config import ProcessorSettings
@@ -75,13 +77,16 @@ class JobSummary:
 
 
 class _SummingEmitter(MetricsEmitter):
-    def __init__(self, summary: JobSummary, mode: str) -> None:
+    def __init__(self, summary: JobSummary, mode: str, on_batch: Callable[[BatchMetrics], None] | None) -> None:
         super().__init__(mode)
         self.summary = summary
+        self.on_batch = on_batch
 
     def emit(self, metrics: BatchMetrics) -> None:
         super().emit(metrics)
         self.summary.add(metrics)
+        if self.on_batch is not None:
+            self.on_batch(metrics)
 
 
 def _load_model(location: str | Path | None) -> ModelArtifact:
@@ -131,6 +136,8 @@ def run_job(
     until_idle: bool = False,
     duration_s: float | None = None,
     stop: threading.Event | None = None,
+    drain: threading.Event | None = None,
+    on_batch: Callable[[BatchMetrics], None] | None = None,
     spark: Any = None,
 ) -> JobSummary:
     """Run the streaming job until idle, for a duration, or until `stop` is set; then stop after the current batch.
@@ -139,8 +146,10 @@ def run_job(
         settings: how the job runs.
         resources: names of the streams, bucket and table.
         until_idle: stop once every record available in the streams has been processed.
+        drain: with `until_idle`, wait for this event before draining (a producer is still sending).
         duration_s: stop after this many seconds.
         stop: set it (from a signal handler, say) to stop after the current batch.
+        on_batch: called with each batch's figures after its sinks are written.
         spark: an existing session (tests); one is built from the settings when None.
 
     Raises:
@@ -166,7 +175,7 @@ def run_job(
         aggregates=aggregates,
         scorer=scorer,
         threshold=settings.threshold,
-        metrics=_SummingEmitter(summary, settings.metrics),
+        metrics=_SummingEmitter(summary, settings.metrics, on_batch),
     )
     spark = spark or build_session(master=_spark_master(settings))
     checkpoint = settings.checkpoint_location.rstrip("/")
@@ -194,14 +203,17 @@ def run_job(
     idle = threading.Event()
     if until_idle:
 
-        def drain() -> None:
+        def drain_then_stop() -> None:
+            while drain is not None and not drain.wait(0.2):
+                if stop.is_set():
+                    return
             try:
                 query.processAllAvailable()
             except Exception:  # noqa: BLE001, S110 - the failure surfaces when the query is stopped
                 pass
             idle.set()
 
-        threading.Thread(target=drain, name="until-idle", daemon=True).start()
+        threading.Thread(target=drain_then_stop, name="until-idle", daemon=True).start()
     try:
         deadline = None if duration_s is None else started + duration_s
         while query.isActive and not idle.is_set():

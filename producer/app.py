@@ -24,7 +24,7 @@ from producer.kinesis_writer import KinesisWriter
 from producer.stream_producer import Pacing, ProducerRun, RunSummary
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     import pandas as pd
@@ -56,6 +56,7 @@ def run_producer(
     start_at: datetime | None = None,
     speedup: float = 1.0,
     tps: float | None = None,
+    on_progress: Callable[[RunSummary], None] | None = None,
 ) -> RunSummary:
     """Generate (or replay `from_file`) and send until the input ends, a limit is hit or a signal arrives.
 
@@ -70,6 +71,7 @@ def run_producer(
         start_at: event time of the first generated transaction (default: now, or now - days).
         speedup: event time runs this many times faster than wall time; 0 = as fast as possible.
         tps: cap on transactions-stream records per second.
+        on_progress: the caller shows progress (called about twice a second): nothing is printed.
 
     Returns:
         What was sent; the summary is also printed.
@@ -126,16 +128,19 @@ def run_producer(
 
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     pacing = Pacing(speedup=speedup or None, tps=tps)
-    console.print(
-        f"producing to [bold]{resources.transactions_stream}[/] / [bold]{resources.labels_stream}[/] from {source}; "
-        f"{'as fast as possible' if not speedup else f'speed-up x{speedup:g}'}"
-        f"{f', at most {tps:g} tx/s' if tps else ''}. Ctrl-C stops after a flush.",
-        highlight=False,
-    )
-    live = Live(Text(""), console=console, refresh_per_second=4, transient=False) if console.is_terminal else None
+    quiet = on_progress is not None
+    if not quiet:
+        console.print(
+            f"producing to [bold]{resources.transactions_stream}[/] / [bold]{resources.labels_stream}[/] "
+            f"from {source}; "
+            f"{'as fast as possible' if not speedup else f'speed-up x{speedup:g}'}"
+            f"{f', at most {tps:g} tx/s' if tps else ''}. Ctrl-C stops after a flush.",
+            highlight=False,
+        )
+    live = None if quiet or not console.is_terminal else Live(Text(""), console=console, refresh_per_second=4)
     last_log = [0.0]
 
-    def on_progress(summary: RunSummary) -> None:
+    def show_progress(summary: RunSummary) -> None:
         line = _progress_line(summary)
         if live is not None:
             live.update(Text(line))
@@ -150,7 +155,7 @@ def run_producer(
         duration_s=duration,
         linger_s=settings.linger_s,
         stop=stop,
-        on_progress=on_progress,
+        on_progress=on_progress or show_progress,
     )
     try:
         if live is not None:
@@ -168,7 +173,8 @@ def run_producer(
         dead.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
-    _print_summary(summary, dead)
+    if not quiet:
+        _print_summary(summary, dead)
     return summary
 
 

@@ -47,6 +47,7 @@ def scored_rows(n: int, *, start: datetime = T0, alert_every: int = 3) -> pa.Tab
             "reasons": ["amount", "card_amount_ratio_30d", "is_night"],
             "batch_id": 0,
             "processed_at": datetime.now(UTC),
+            "arrival_time": datetime.now(UTC),
         }
         row.update({name: float(i) for name in FEATURE_SPEC.names if name not in row})
         rows.append(row)

@@ -1,0 +1,97 @@
+"""`fraudstream demo --quick`: the whole product end to end (emulator, endpoint, producer, Spark,
+lake, alerts, summary and HTML report), on the suite's emulator and Spark session."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from typer.testing import CliRunner
+
+import fraudstream.demo
+from fraudstream.aws import s3_filesystem
+from fraudstream.cli import app
+from fraudstream.query import run_query
+from ml_model.artifact import load_artifact, write_artifact
+from tests.unit.ml_model.fixtures import artifact_path, booster_factory, trained_booster
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import boto3
+    import xgboost as xgb
+
+    from fraudstream.config import ResourceSettings
+    from fraudstream.local.emulator import EmbeddedAws
+
+__all__ = ["artifact_path", "booster_factory", "trained_booster"]
+
+pytestmark = pytest.mark.integration
+
+
+def _figure(output: str, label: str) -> str:
+    match = re.search(rf"{label}\s+(.+)", output)
+    assert match, f"no '{label}' line in:\n{output}"
+    return match.group(1)
+
+
+def test_the_quick_demo_streams_scores_summarises_and_reports(
+    spark: Any,
+    embedded_aws: EmbeddedAws,
+    aws_env: dict[str, str],
+    boto_session: boto3.Session,
+    unique_resources: ResourceSettings,
+    artifact_path: Path,
+    trained_booster: xgb.Booster,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a model whose threshold alerts on every row, so that precision is the true fraud share
+    # of the lake and recall is 1, both checkable against the generator's truth
+    artifact = load_artifact(artifact_path)
+    model = tmp_path / "model"
+    write_artifact(trained_booster, artifact.spec, replace(artifact.card, threshold=0.0), model)
+    for name, value in {
+        "FRAUD_TRANSACTIONS_STREAM": unique_resources.transactions_stream,
+        "FRAUD_LABELS_STREAM": unique_resources.labels_stream,
+        "FRAUD_LAKE_BUCKET": unique_resources.lake_bucket,
+        "FRAUD_ALERTS_TABLE": unique_resources.alerts_table,
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": "unset",  # the demo points it at its endpoint; restored after
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(fraudstream.demo.console, "width", 250)  # one line per figure
+    report = tmp_path / "report.html"
+
+    # WHEN the quick demo runs against the suite's emulator
+    result = CliRunner().invoke(
+        app,
+        ["demo", "--quick", "--model", str(model), "--report", str(report)]
+        + ["--aws-endpoint-url", embedded_aws.endpoint_url],
+    )
+
+    # THEN it ends with a summary that matches the lake, the alerts table and the generator's truth
+    assert result.exit_code == 0, result.output
+    output = result.output
+    lake = run_query(
+        "SELECT transaction_id, is_alert FROM transactions", unique_resources.lake_bucket, s3_filesystem()
+    ).to_pandas()
+    assert len(lake) > 100
+    assert lake["transaction_id"].is_unique
+    assert _figure(output, "transactions in the lake").startswith(f"{len(lake):,} (")
+    # (how many are fraud depends on the hours the quick history covers: it ends now)
+    frauds = int(re.search(r"\((\d+) truly fraudulent\)", output).group(1))  # type: ignore[union-attr]
+    assert frauds < len(lake)
+    assert f"{frauds} of {len(lake):,} alerts are fraud; {frauds} of {frauds} frauds alerted" in output
+    recall = "1.00" if frauds else "n/a"
+    assert _figure(output, "precision / recall").startswith(f"{frauds / len(lake):.2f} / {recall}")
+    items = boto_session.client("dynamodb").scan(TableName=unique_resources.alerts_table, Select="COUNT")
+    assert items["Count"] == len(lake) == int(lake["is_alert"].sum())
+    assert "the five highest-scored alerts:" in output
+    assert "scored by the endpoint / fallback" in output and f"{len(lake):,} / 0" in output
+    # ... and an HTML report with its five plots and the same transaction count
+    html = report.read_text()
+    assert html.count('src="data:image/png;base64,') == 5
+    assert f"<th>transactions</th><td>{len(lake):,}</td>" in html
+    assert f"HTML report: {report.resolve()}" in output
