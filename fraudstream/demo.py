@@ -99,6 +99,8 @@ def demo(
 
     if quick:
         days, live = QUICK_DAYS, QUICK_LIVE_S
+    if model is None:
+        model = Path("model-quick") if quick and not Path("model/model.tar.gz").exists() else Path("model")
     if days <= 0 or live < 0:
         raise typer.BadParameter("--days must be > 0 and --live >= 0")
     started = time.monotonic()
