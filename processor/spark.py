@@ -35,6 +35,9 @@ def build_session(
         SparkSession.builder.appName(app_name)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.streaming.stateStore.providerClass", ROCKSDB_PROVIDER)
+        # Each batch commits a changelog of the keys it changed instead of a snapshot of every
+        # RocksDB instance (latency benchmark at 100/s: a no-data batch 12.5 s -> 4.5 s).
+        .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
     )
