@@ -26,14 +26,26 @@ if TYPE_CHECKING:
 
     from fraudstream.config import ResourceSettings
     from fraudstream.local.emulator import EmbeddedAws
+    from tests.fault_figures import FaultFigures
 
 
 # Few botocore retries, so that most injected failures reach the code under test.
 FEW_RETRIES = Config(retries={"mode": "standard", "max_attempts": 2})
 
 
+def _injected(proxy: FaultProxy) -> str:
+    """What the proxy injected: there is no outage to recover from, each fault is retried within its call."""
+    calls = sum(proxy.counts.throttled.values())
+    entries = sum(proxy.counts.failed_entries.values())
+    return f"none: faults retried per call ({calls} calls throttled, {entries} entries failed)"
+
+
 def test_producer_under_throttling_and_partial_failures(
-    embedded_aws: EmbeddedAws, boto_session: boto3.Session, stream_factory: Callable[..., str], tmp_path: Path
+    embedded_aws: EmbeddedAws,
+    boto_session: boto3.Session,
+    stream_factory: Callable[..., str],
+    tmp_path: Path,
+    fault_figures: FaultFigures,
 ) -> None:
     stream = stream_factory(shards=2)
     sent = [(f"card-{i % 400}", json.dumps({"n": i}).encode()) for i in range(4_000)]
@@ -52,7 +64,16 @@ def test_producer_under_throttling_and_partial_failures(
         writer.close()
     assert proxy.counts.throttled.get("PutRecords", 0) > 0 and proxy.counts.failed_entries["PutRecords"] > 300
     read = read_stream(boto_session.client("kinesis"), stream)
-    assert sorted(r["Data"] for r in read) == sorted(d for _, d in sent)  # none lost, none twice
+    out = [r["Data"] for r in read]
+    fault_figures.record(
+        "kinesis PutRecords throttled + partial",
+        records_in=len(sent),
+        records_out=len(out),
+        lost=len({d for _, d in sent} - set(out)),
+        duplicated=len(out) - len(set(out)),
+        recovery=_injected(proxy),
+    )
+    assert sorted(out) == sorted(d for _, d in sent)  # none lost, none twice
     per_key: dict[str, list[int]] = defaultdict(list)
     for r in sorted(read, key=lambda r: (r["ShardId"], int(r["SequenceNumber"]))):
         per_key[r["PartitionKey"]].append(json.loads(r["Data"])["n"])
@@ -61,7 +82,10 @@ def test_producer_under_throttling_and_partial_failures(
 
 
 def test_alert_sink_under_throttling_and_unprocessed_items(
-    embedded_aws: EmbeddedAws, boto_session: boto3.Session, unique_resources: ResourceSettings
+    embedded_aws: EmbeddedAws,
+    boto_session: boto3.Session,
+    unique_resources: ResourceSettings,
+    fault_figures: FaultFigures,
 ) -> None:
     provision(unique_resources, shards=1, session=boto_session)
     batch = scored_rows(300)
@@ -77,7 +101,16 @@ def test_alert_sink_under_throttling_and_unprocessed_items(
     assert proxy.counts.failed_entries["BatchWriteItem"] > 10
     items = boto_session.client("dynamodb").scan(TableName=unique_resources.alerts_table)["Items"]
     expected = sorted(r["transaction_id"] for r in batch.to_pylist() if r["is_alert"])
-    assert sorted(i["transaction_id"]["S"] for i in items) == expected and written == len(expected)
+    out = [i["transaction_id"]["S"] for i in items]
+    fault_figures.record(
+        "dynamodb BatchWriteItem throttled + unprocessed",
+        records_in=len(expected),
+        records_out=len(out),
+        lost=len(set(expected) - set(out)),
+        duplicated=len(out) - len(set(out)),
+        recovery=_injected(proxy),
+    )
+    assert sorted(out) == expected and written == len(expected)
 
 
 @pytest.mark.integration
@@ -87,6 +120,7 @@ def test_kinesis_source_under_read_throttling(
     boto_session: boto3.Session,
     stream_factory: Callable[..., str],
     tmp_path: Path,
+    fault_figures: FaultFigures,
 ) -> None:
     stream = stream_factory(shards=2)
     writer = KinesisWriter(
@@ -115,5 +149,13 @@ def test_kinesis_source_under_read_throttling(
             query.processAllAvailable()
         finally:
             query.stop()
+    fault_figures.record(
+        "kinesis GetRecords throttled",
+        records_in=len(sent),
+        records_out=len(rows),
+        lost=len(set(sent) - set(rows)),
+        duplicated=len(rows) - len(set(rows)),
+        recovery=_injected(proxy),
+    )
     assert proxy.counts.throttled.get("GetRecords", 0) > 0
     assert sorted(rows) == sorted(sent)

@@ -1,14 +1,18 @@
-"""Exactly once across a crash: `fraudstream process` killed with SIGKILL in the middle of a run,
-then restarted from its checkpoint, ends with the same lake and alerts as an uninterrupted run."""
+"""Exactly once across crashes: `fraudstream process` killed with SIGKILL three times in the middle of
+a run, each time restarted from its checkpoint, ends with the same lake, alerts and aggregates as an
+uninterrupted run."""
 
 from __future__ import annotations
 
 import io
 import os
+import random
 import signal
 import subprocess
 import sys
 import threading
+import time
+from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -34,10 +38,17 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from fraudstream.local.emulator import EmbeddedAws
+    from tests.fault_figures import FaultFigures
 
 pytestmark = pytest.mark.integration
 
-BATCH = 40  # records per micro-batch: the backlog takes several batches, so a kill lands mid-run
+BATCH = 20  # records per micro-batch at most: small, so that the backlog takes several batches
+# Where the kills land, random but reproducible: each one after 1 or 2 new batches of the run it ends
+# (every run costs a JVM start, so few batches per run keep the test's time near a single kill's).
+KILLS = random.Random(3).choices(range(1, 3), k=3)
+# The backlog: enough batches for every kill and two more for the last run (more batches than this if
+# batches end early, or with the re-delivered records, never fewer).
+BACKLOG = BATCH * (sum(KILLS) + 2)
 # Whether a record is late depends on where batches end, which differs between two runs: here none is
 # (the backlog spans hours).
 LATENESS = "1 day"
@@ -70,6 +81,16 @@ def _alerts(session: boto3.Session, table: str) -> list[str]:
     return sorted(str(i["transaction_id"]) for i in items)
 
 
+def _batch_ids(s3: Any, bucket: str) -> set[int]:
+    """The ids of the batches with a file in the lake (`.../batch-<id>.parquet`)."""
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="transactions/")
+        for o in page.get("Contents", [])
+    ]
+    return {int(k.rsplit("batch-", 1)[1].removesuffix(".parquet")) for k in keys}
+
+
 def _process(env: dict[str, str], checkpoint: Path, model: Path, threshold: float) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "fraudstream", "process", "--until-idle", "--checkpoint", str(checkpoint)]
@@ -81,8 +102,51 @@ def _process(env: dict[str, str], checkpoint: Path, model: Path, threshold: floa
     )
 
 
-def test_a_run_killed_mid_way_and_restarted_ends_like_an_uninterrupted_one(
-    spark: Any, embedded_aws: EmbeddedAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@dataclass(frozen=True)
+class _Run:
+    """One run of `fraudstream process`, from its start to its exit (or kill)."""
+
+    returncode: int
+    output: str
+    new_batches: set[int]  # ids of the batches that landed in the lake during the run and not before it
+    recover_s: float | None  # from the start to the first of them landing (seen by a 0.1 s poll)
+
+
+def _run(env: dict[str, str], checkpoint: Path, model: Path, threshold: float, *, kill_after: int | None) -> _Run:
+    """Run the processor on the checkpoint; with `kill_after`, SIGKILL it once that many new batches landed."""
+    s3 = boto3.Session().client("s3")
+    bucket = env["FRAUD_LAKE_BUCKET"]
+    before = _batch_ids(s3, bucket)
+    started = time.monotonic()
+    process = _process(env, checkpoint, model, threshold)
+    output: list[bytes] = []
+    reader = threading.Thread(target=lambda: output.extend(process.stdout or []), daemon=True)
+    reader.start()
+    recover_s: float | None = None
+    landed = threading.Event()
+    while process.poll() is None and not landed.wait(0.1):
+        new = _batch_ids(s3, bucket) - before
+        if new and recover_s is None:
+            recover_s = time.monotonic() - started
+        if kill_after is not None and len(new) >= kill_after:
+            landed.set()
+    if kill_after is not None:
+        process.send_signal(signal.SIGKILL)
+    returncode = process.wait(60)
+    reader.join(10)
+    assert process.stdout is not None
+    process.stdout.close()
+    new = _batch_ids(s3, bucket) - before
+    if new and recover_s is None:  # landed in the last poll interval before the exit
+        recover_s = time.monotonic() - started
+    return _Run(returncode, b"".join(output).decode(errors="replace")[-3000:], new, recover_s)
+
+
+# NOTE: four runs of `fraudstream process`, each starting a JVM: on a 2-core machine busy with other
+# work, the suite's 600 s timeout was not enough.
+@pytest.mark.timeout(900)
+def test_a_run_killed_three_times_mid_way_and_restarted_ends_like_an_uninterrupted_one(
+    spark: Any, embedded_aws: EmbeddedAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault_figures: FaultFigures
 ) -> None:
     env = {**FAKE_ENV, "AWS_ENDPOINT_URL": embedded_aws.endpoint_url}
     for name, value in env.items():
@@ -95,7 +159,7 @@ def test_a_run_killed_mid_way_and_restarted_ends_like_an_uninterrupted_one(
         provision(resources, shards=2, session=session)
     # GIVEN a backlog of transactions, some delivered twice
     world = GeneratorConfig(seed=9, n_cards=1_000, n_terminals=200, n_cities=3)
-    history = generate_history(world, date(2026, 11, 9), 1).iloc[:200]
+    history = generate_history(world, date(2026, 11, 9), 1).iloc[:BACKLOG]
     # and, last, one two days later: its watermark closes every window of the backlog
     last = history.iloc[[-1]]
     clock = last.assign(transaction_id="clock", event_time=last["event_time"] + pd.Timedelta(days=2))
@@ -119,7 +183,8 @@ def test_a_run_killed_mid_way_and_restarted_ends_like_an_uninterrupted_one(
     model = write_artifact(booster, FEATURE_SPEC, card, tmp_path / "model")
     threshold = 0.5
 
-    # WHEN `fraudstream process` is killed with SIGKILL as soon as its first batch reached the lake
+    # WHEN `fraudstream process` is killed with SIGKILL, then restarted on the same checkpoint, three
+    # times: each time once the given number of new batches reached the lake
     child_env = {
         **os.environ,
         **env,
@@ -130,27 +195,20 @@ def test_a_run_killed_mid_way_and_restarted_ends_like_an_uninterrupted_one(
     }
     checkpoint = tmp_path / "checkpoint"
     s3 = session.client("s3")
-    first = _process(child_env, checkpoint, model, threshold)
-    output: list[bytes] = []
-    reader = threading.Thread(target=lambda: output.extend(first.stdout or []), daemon=True)
-    reader.start()
-    landed = threading.Event()
-    while first.poll() is None and not landed.wait(0.1):
-        if s3.list_objects_v2(Bucket=crashed.lake_bucket, Prefix="transactions/").get("KeyCount", 0):
-            landed.set()
-    first.send_signal(signal.SIGKILL)
-    killed = first.wait(60)
-    reader.join(10)
-    assert first.stdout is not None
-    first.stdout.close()
-    assert killed == -signal.SIGKILL, b"".join(output).decode(errors="replace")[-3000:]
-    partial = _lake(s3, crashed.lake_bucket)
-    assert 0 < len(partial) < len(history), "the kill must land mid-run"
-
-    # AND is restarted on the same checkpoint
-    second = _process(child_env, checkpoint, model, threshold)
-    out, _ = second.communicate(timeout=600)
-    assert second.returncode == 0, out.decode(errors="replace")[-3000:]
+    killed: list[_Run] = []
+    landed: list[int] = []  # transactions in the lake after each kill
+    for kill_after in KILLS:
+        run = _run(child_env, checkpoint, model, threshold, kill_after=kill_after)
+        assert run.returncode == -signal.SIGKILL, run.output
+        killed.append(run)
+        landed.append(_lake(s3, crashed.lake_bucket)["transaction_id"].nunique())
+    # AND a last restart runs to the end
+    final = _run(child_env, checkpoint, model, threshold, kill_after=None)
+    assert final.returncode == 0, final.output
+    # (each kill landed mid-run: after its batches, with rows still to come, and each run made progress)
+    assert all(len(run.new_batches) >= n for run, n in zip(killed, KILLS, strict=True)), [r.new_batches for r in killed]
+    assert 0 < landed[0] < landed[1] < landed[2] < len(history), landed
+    assert final.new_batches
 
     # AND the same streams are processed once without interruption into other sinks
     run_job(
@@ -169,6 +227,19 @@ def test_a_run_killed_mid_way_and_restarted_ends_like_an_uninterrupted_one(
 
     # THEN the lake and the alerts are the same: every transaction exactly once, none lost
     got, want = _lake(s3, crashed.lake_bucket), _lake(s3, reference.lake_bucket)
+    sent = set(history["transaction_id"])
+    restarts = [run.recover_s for run in [*killed[1:], final]]
+    fault_figures.record(
+        f"sigkill x3 (after {'/'.join(map(str, KILLS))} batches)",
+        records_in=len(sent),
+        records_out=len(got),
+        lost=len(sent - set(got["transaction_id"])),
+        duplicated=len(got) - got["transaction_id"].nunique(),
+        recover_s=max((s for s in restarts if s is not None), default=None),
+        recovery="max over restarts ("
+        + ", ".join("-" if s is None else f"{s:.1f}" for s in restarts)
+        + " s): restart -> its first new lake batch, JVM start included",
+    )
     assert sorted(want["transaction_id"]) == sorted(history["transaction_id"])
     assert got["transaction_id"].is_unique
     pd.testing.assert_frame_equal(got, want, rtol=1e-9)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     import boto3
+
+    from tests.fault_figures import FaultFigures
 
 pytestmark = pytest.mark.integration
 
@@ -127,20 +130,32 @@ def test_a_restart_from_the_checkpoint_continues_without_loss_or_duplicates(
 
 
 def test_a_shard_split_and_merge_during_a_run_lose_and_duplicate_nothing_and_keep_per_key_order(
-    spark: Any, boto_session: boto3.Session, stream_factory: Callable[..., str], tmp_path: Path
+    spark: Any,
+    boto_session: boto3.Session,
+    stream_factory: Callable[..., str],
+    tmp_path: Path,
+    fault_figures: FaultFigures,
 ) -> None:
     # GIVEN a running query on a 1-shard stream
     spark.dataSource.register(KinesisDataSource)
     kinesis = boto_session.client("kinesis")
     stream = stream_factory(shards=1)
     rows: list[dict[str, Any]] = []
+    seen: dict[str, float] = {}  # when each shard's first record was handed to the sink
+
+    def collect(df: Any, _: int) -> None:
+        batch = [r.asDict() for r in df.collect()]
+        rows.extend(batch)
+        for shard in {r["shard_id"] for r in batch}:
+            seen.setdefault(shard, time.monotonic())
+
     query = (
         spark.readStream.format("fraudstream-kinesis")
         .option("streamName", stream)
         .option("maxRecordsPerBatch", "120")
         .option("minGetRecordsIntervalMs", "0")
         .load()
-        .writeStream.foreachBatch(lambda df, _: rows.extend(r.asDict() for r in df.collect()))
+        .writeStream.foreachBatch(collect)
         .option("checkpointLocation", str(tmp_path / "cp"))
         .trigger(processingTime="0 seconds")
         .start()
@@ -152,17 +167,32 @@ def test_a_shard_split_and_merge_during_a_run_lose_and_duplicate_nothing_and_kee
         (parent,) = kinesis.list_shards(StreamName=stream)["Shards"]
         middle = (int(parent["HashKeyRange"]["StartingHashKey"]) + int(parent["HashKeyRange"]["EndingHashKey"])) // 2
         kinesis.split_shard(StreamName=stream, ShardToSplit=parent["ShardId"], NewStartingHashKey=str(middle))
+        split_at = time.monotonic()
         sent += _put(boto_session, stream, tmp_path, 300, 300)
         children = sorted(
             s["ShardId"] for s in kinesis.list_shards(StreamName=stream)["Shards"] if s.get("ParentShardId")
         )
         kinesis.merge_shards(StreamName=stream, ShardToMerge=children[0], AdjacentShardToMerge=children[1])
+        merged_at = time.monotonic()
         sent += _put(boto_session, stream, tmp_path, 600, 300)
         query.processAllAvailable()
     finally:
         query.stop()
     # THEN every record was read exactly once
     read = [json.loads(r["data"]) for r in rows]
+    ns = [r["n"] for r in read]
+    child_read = [t for shard, t in seen.items() if shard in children]
+    merged_read = [t for shard, t in seen.items() if shard not in {parent["ShardId"], *children}]
+    recover_s = max(min(child_read) - split_at, min(merged_read) - merged_at) if child_read and merged_read else None
+    fault_figures.record(
+        "shard split + merge",
+        records_in=len(sent),
+        records_out=len(read),
+        lost=len({r["n"] for r in sent} - set(ns)),
+        duplicated=len(ns) - len(set(ns)),
+        recover_s=recover_s,
+        recovery="max of split -> first child-shard record read, merge -> first merged-shard record read",
+    )
     assert sorted(r["n"] for r in read) == [r["n"] for r in sent]
     assert len({r["shard_id"] for r in rows}) == 4  # parent, two children, merged grandchild
     # and each card's records came out in the order they were sent
