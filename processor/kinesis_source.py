@@ -124,6 +124,7 @@ class _ShardCursor:
         self.position = position
         self.min_interval_s = min_interval_s
         self.closed_and_drained = False
+        self.at_tip = False  # the last call returned the shard's newest record (MillisBehindLatest 0)
         self._iterator: str | None = None
         self._last_call = 0.0
 
@@ -155,6 +156,7 @@ class _ShardCursor:
                 raise
             records: list[dict[str, Any]] = [dict(r) for r in response["Records"]]
             self._iterator = response.get("NextShardIterator")
+            self.at_tip = response.get("MillisBehindLatest", 1) == 0
             if records:
                 self.position = f"AFTER:{records[-1]['SequenceNumber']}"
             if self._iterator is None:
@@ -238,7 +240,9 @@ class KinesisStreamReader(DataSourceStreamReader):
             while len(marks) < per_shard:
                 records = cursor.fetch(per_shard - len(marks))
                 marks.extend((r["ApproximateArrivalTimestamp"], r["SequenceNumber"]) for r in records)
-                if not records:
+                # At the tip the batch ends: chasing records that arrive meanwhile would keep a
+                # stream fed in real time from ever starting its batch.
+                if not records or cursor.at_tip:
                     break
             return cursor, marks
 
