@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from constructs import Construct
@@ -30,12 +30,23 @@ class Ingestion(Construct):
     """
 
     def __init__(
-        self, scope: Construct, id_: str, *, names: ResourceSettings, props: StreamProps, key: kms.IKey | None
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        names: ResourceSettings,
+        props: StreamProps,
+        key: kms.IKey | None,
+        retain: bool = False,
     ) -> None:
         super().__init__(scope, id_)
         self.transactions = self._stream("Transactions", names.transactions_stream, props, key)
         self.labels = self._stream("Labels", names.labels_stream, props, key)
         self.streams = (self.transactions, self.labels)
+        for stream in self.streams:
+            # CDK keeps a stream by default; a dev stack deletes its key, which would leave the
+            # streams unreadable and their names taken for the next deploy.
+            stream.apply_removal_policy(RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY)
 
         self.producer_role = iam.Role(
             self,

@@ -64,7 +64,9 @@ class FraudstreamStack(Stack):
 
         self.data_key = None if config.local else DataKey(self, "DataKey", retain=config.retain_data)
         key = self.data_key.key if self.data_key is not None else None
-        self.ingestion = Ingestion(self, "Ingestion", names=names, props=config.streams, key=key)
+        self.ingestion = Ingestion(
+            self, "Ingestion", names=names, props=config.streams, key=key, retain=config.retain_data
+        )
         self.storage = Storage(self, "Storage", names=names, props=config.lake, key=key, retain=config.retain_data)
         self._output(OUTPUTS.TRANSACTIONS_STREAM, self.ingestion.transactions.stream_name, "FRAUD_TRANSACTIONS_STREAM")
         self._output(OUTPUTS.LABELS_STREAM, self.ingestion.labels.stream_name, "FRAUD_LABELS_STREAM")

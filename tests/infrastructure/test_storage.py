@@ -99,7 +99,7 @@ def test_lake_lifecycle_expires_quarantine_and_athena_results_and_tiers_the_tabl
 
 def test_data_is_deleted_with_a_dev_stack_and_kept_with_a_prod_stack(dev: Template, prod: Template) -> None:
     for template, policy in ((dev, "Delete"), (prod, "Retain")):
-        for type_ in ("AWS::S3::Bucket", "AWS::DynamoDB::Table"):
+        for type_ in ("AWS::S3::Bucket", "AWS::DynamoDB::Table", "AWS::Kinesis::Stream"):
             for resource in template.find_resources(type_).values():
                 assert resource["DeletionPolicy"] == policy
     prod.has_resource_properties("AWS::DynamoDB::Table", {"DeletionProtectionEnabled": True})
