@@ -18,7 +18,7 @@ def build_session(
     app_name: str = "fraudstream-processor",
     master: str | None = "local[*]",
     *,
-    shuffle_partitions: int = 4,
+    shuffle_partitions: int | None = None,
     extra: dict[str, str] | None = None,
 ) -> SparkSession:
     """A session with the RocksDB state store (needed by transformWithStateInPandas) and UTC time.
@@ -26,10 +26,16 @@ def build_session(
     Args:
         app_name: the Spark application name.
         master: `local[*]` to run here; None to keep what spark-submit set (EMR Serverless).
-        shuffle_partitions: partitions of the keyed state (small locally: 2 cores).
+        shuffle_partitions: partitions of the keyed state; default 4, locally no more than the cores
+            (each partition of each stateful stage is a task and a state store per batch). A query
+            keeps the number of its checkpoint.
         extra: further Spark settings.
     """
     from pyspark.sql import SparkSession
+
+    if shuffle_partitions is None:
+        local = master is not None and master.startswith("local")
+        shuffle_partitions = min(4, os.cpu_count() or 1) if local else 4
 
     builder = (
         SparkSession.builder.appName(app_name)

@@ -80,7 +80,8 @@ def test_duplicates_are_dropped_and_late_events_marked_across_batches(
     finally:
         query.stop()
     # THEN
-    assert statuses["a"] == ["ok", "duplicate"]
+    # (both deliveries of a can land in one batch, whose rows come in no particular order)
+    assert sorted(statuses["a"]) == ["duplicate", "ok"]
     assert statuses["b"] == ["ok", "late"]
     assert statuses["z"] == ["ok", "duplicate"]
     assert statuses["{oops"] == ["invalid"]
