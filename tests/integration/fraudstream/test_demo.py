@@ -77,7 +77,7 @@ def test_the_quick_demo_streams_scores_summarises_and_reports(
     lake = run_query(
         "SELECT transaction_id, is_alert FROM transactions", unique_resources.lake_bucket, s3_filesystem()
     ).to_pandas()
-    assert len(lake) > 100
+    assert len(lake) > 20  # a quarter day ending now: about 90 transactions at night, over 1,000 by day
     assert lake["transaction_id"].is_unique
     assert _figure(output, "transactions in the lake").startswith(f"{len(lake):,} (")
     # (how many are fraud depends on the hours the quick history covers: it ends now)
