@@ -104,16 +104,16 @@ def demo(
     if days <= 0 or live < 0:
         raise typer.BadParameter("--days must be > 0 and --live >= 0")
     started = time.monotonic()
-    aws = None
-    if aws_endpoint_url is None:
-        try:
-            aws = EmbeddedAws(port=DEFAULT_PORT).start()
-        except PortInUseError:
-            aws = EmbeddedAws(port=0).start()
-            console.print(f"[yellow]port {DEFAULT_PORT} is taken; the emulator uses {aws.port} instead[/]")
-        aws_endpoint_url = aws.endpoint_url
-    endpoint = None
-    try:
+    embedded = aws_endpoint_url is None
+    with contextlib.ExitStack() as running:  # stops the endpoint and the emulator, whatever happens
+        if aws_endpoint_url is None:
+            try:
+                aws = EmbeddedAws(port=DEFAULT_PORT).start()
+            except PortInUseError:
+                aws = EmbeddedAws(port=0).start()
+                console.print(f"[yellow]port {DEFAULT_PORT} is taken; the emulator uses {aws.port} instead[/]")
+            running.callback(aws.stop)
+            aws_endpoint_url = aws.endpoint_url
         os.environ.update(
             AWS_ENDPOINT_URL=aws_endpoint_url,
             AWS_ACCESS_KEY_ID=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
@@ -121,19 +121,16 @@ def demo(
             AWS_REGION="us-east-1",
             AWS_DEFAULT_REGION="us-east-1",
         )
-        endpoint = _run(days=days, live=live, quick=quick, model=model, report=report, seed=seed)
+        _run(days=days, live=live, quick=quick, model=model, report=report, seed=seed, running=running)
         console.print(f"demo finished in {time.monotonic() - started:.0f} s")
-        if keep and aws is not None:
-            _wait_for_ctrl_c(aws.endpoint_url)
-    finally:
-        if endpoint is not None:
-            endpoint.stop()
-        if aws is not None:
-            aws.stop()
+        if keep and embedded:
+            _wait_for_ctrl_c(os.environ["AWS_ENDPOINT_URL"])
 
 
-def _run(*, days: float, live: float, quick: bool, model: Path, report: Path, seed: int) -> Any:
-    """Everything after the emulator is up; returns the local endpoint server (the caller stops it)."""
+def _run(
+    *, days: float, live: float, quick: bool, model: Path, report: Path, seed: int, running: contextlib.ExitStack
+) -> None:
+    """Everything after the emulator is up; what it starts, it leaves to `running` to stop."""
     from fraudstream.config import ResourceSettings
     from fraudstream.local.provision import provision
     from ml_model.artifact import load_artifact
@@ -153,6 +150,7 @@ def _run(*, days: float, live: float, quick: bool, model: Path, report: Path, se
 
     console.rule("3. local SageMaker endpoint")
     endpoint = LocalEndpointServer(artifact, port=0, endpoint_name=ENDPOINT_NAME).start()
+    running.callback(endpoint.stop)
     os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = endpoint.url
     console.print(f"endpoint {ENDPOINT_NAME} on {endpoint.url}")
 
@@ -177,7 +175,6 @@ def _run(*, days: float, live: float, quick: bool, model: Path, report: Path, se
     rows = scored.merge(truth, on="transaction_id", how="left").fillna({"is_fraud": False})
     path = write_report(rows, batches, threshold=artifact.card.threshold, path=report)
     console.print(f"HTML report: {path.resolve()}")
-    return endpoint
 
 
 def _train(model: Path, seed: int, quick: bool) -> None:
