@@ -167,13 +167,13 @@ def _run(
 
     console.rule("5. summary")
     scored = _scored_rows(resources.lake_bucket, progress)
-    truth = _truth(seed, history_start, days, live)
-    _print_summary(summary, scored, truth, artifact.card.threshold, resources)
+    # Every lake row with the generator's truth (rows it does not know are genuine).
+    judged = scored.merge(_truth(seed, history_start, days, live), on="transaction_id", how="left")
+    judged["is_fraud"] = judged["is_fraud"].fillna(False).astype(bool)
+    _print_summary(summary, judged, artifact.card.threshold, resources)
     from fraudstream.report import write_report
 
-    batches = _batch_frame(progress)
-    rows = scored.merge(truth, on="transaction_id", how="left").fillna({"is_fraud": False})
-    path = write_report(rows, batches, threshold=artifact.card.threshold, path=report)
+    path = write_report(judged, _batch_frame(progress), threshold=artifact.card.threshold, path=report)
     console.print(f"HTML report: {path.resolve()}")
 
 
@@ -415,23 +415,20 @@ def _truth(seed: int, history_start: datetime, days: float, live: float) -> pd.D
     return truth.assign(is_fraud=truth["is_fraud"].astype(bool)).drop_duplicates("transaction_id")
 
 
-def _print_summary(
-    summary: JobSummary, scored: pd.DataFrame, truth: pd.DataFrame, threshold: float, resources: ResourceSettings
-) -> None:
+def _print_summary(summary: JobSummary, judged: pd.DataFrame, threshold: float, resources: ResourceSettings) -> None:
     from rich.table import Table
 
     from fraudstream.aws import s3_filesystem
     from fraudstream.query import run_query
 
-    judged = scored.merge(truth, on="transaction_id", how="left")
-    frauds = int(judged["is_fraud"].fillna(False).astype(bool).sum())
+    frauds = int(judged["is_fraud"].sum())
     alerts = judged[judged["is_alert"]]
-    caught = int(alerts["is_fraud"].fillna(False).astype(bool).sum())
+    caught = int(alerts["is_fraud"].sum())
     latency_ms = (judged["processed_at"] - judged["arrival_time"]).dt.total_seconds() * 1000
 
     table = Table(show_header=False, box=None)
     table.add_row("records processed", f"{summary.rows_in:,} in {summary.batches} batches ({summary.elapsed_s:.1f} s)")
-    table.add_row("transactions in the lake", f"{len(scored):,} ({frauds:,} truly fraudulent)")
+    table.add_row("transactions in the lake", f"{len(judged):,} ({frauds:,} truly fraudulent)")
     table.add_row("alerts (DynamoDB)", f"{summary.alerts:,} at score >= {threshold:.3f}")
     table.add_row(
         "precision / recall",
@@ -462,7 +459,7 @@ def _print_summary(
     if len(top):
         console.print("the five highest-scored alerts:")
         for row in top.itertuples():
-            verdict = "fraud" if row.is_fraud is True else "genuine"
+            verdict = "fraud" if row.is_fraud else "genuine"
             reasons_text = ", ".join(row.reasons) if row.reasons is not None else ""
             console.print(
                 f"  {row.score:.3f}  card {row.card_id}  {row.amount:,.2f}  {row.event_time:%Y-%m-%d %H:%M}  "
