@@ -5,8 +5,12 @@ table of every recorded case, without `-s`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Hashable
 
 __all__ = ["FaultFigure", "FaultFigures", "fault_figures", "pytest_terminal_summary"]
 
@@ -52,28 +56,34 @@ class FaultFigures:
         self,
         case: str,
         *,
-        records_in: int,
-        records_out: int,
-        lost: int,
-        duplicated: int,
+        sent: Collection[Hashable],
+        received: Collection[Hashable],
         recover_s: float | None = None,
         recovery: str = "",
     ) -> FaultFigure:
-        """Record one case's figures for the summary table.
+        """Record one case's figures for the summary table, counted from what went in and came out.
 
         Args:
             case: what was injected.
-            records_in: records sent in.
-            records_out: records out, duplicates included.
-            lost: records in that never came out.
-            duplicated: records out beyond the first copy of each.
+            sent: the identity of every record sent in (unique).
+            received: the identity of every record that came out, one entry per copy.
             recover_s: seconds to recover, if the case measures it.
             recovery: what `recover_s` measures (or why there is none).
 
         Returns:
             The recorded figures.
         """
-        figure = FaultFigure(case, self.test, records_in, records_out, lost, duplicated, recover_s, recovery)
+        unique = set(received)
+        figure = FaultFigure(
+            case,
+            self.test,
+            records_in=len(sent),
+            records_out=len(received),
+            lost=len(set(sent) - unique),
+            duplicated=len(received) - len(unique),
+            recover_s=recover_s,
+            recovery=recovery,
+        )
         self.figures.append(figure)
         return figure
 
@@ -83,7 +93,7 @@ _FIGURES = pytest.StashKey[list[FaultFigure]]()
 
 @pytest.fixture
 def fault_figures(request: pytest.FixtureRequest) -> FaultFigures:
-    """Where a fault case records its figures: `fault_figures.record("sigkill x3", records_in=..., ...)`."""
+    """Where a fault case records its figures: `fault_figures.record("sigkill x3", sent=ids, received=ids_out)`."""
     return FaultFigures(request.config.stash.setdefault(_FIGURES, []), request.node.nodeid)
 
 

@@ -67,10 +67,8 @@ def test_producer_under_throttling_and_partial_failures(
     out = [r["Data"] for r in read]
     fault_figures.record(
         "kinesis PutRecords throttled + partial",
-        records_in=len(sent),
-        records_out=len(out),
-        lost=len({d for _, d in sent} - set(out)),
-        duplicated=len(out) - len(set(out)),
+        sent=[d for _, d in sent],
+        received=out,
         recovery=_injected(proxy),
     )
     assert sorted(out) == sorted(d for _, d in sent)  # none lost, none twice
@@ -104,10 +102,8 @@ def test_alert_sink_under_throttling_and_unprocessed_items(
     out = [i["transaction_id"]["S"] for i in items]
     fault_figures.record(
         "dynamodb BatchWriteItem throttled + unprocessed",
-        records_in=len(expected),
-        records_out=len(out),
-        lost=len(set(expected) - set(out)),
-        duplicated=len(out) - len(set(out)),
+        sent=expected,
+        received=out,
         recovery=_injected(proxy),
     )
     assert sorted(out) == expected and written == len(expected)
@@ -151,10 +147,8 @@ def test_kinesis_source_under_read_throttling(
             query.stop()
     fault_figures.record(
         "kinesis GetRecords throttled",
-        records_in=len(sent),
-        records_out=len(rows),
-        lost=len(set(sent) - set(rows)),
-        duplicated=len(rows) - len(set(rows)),
+        sent=sent,
+        received=rows,
         recovery=_injected(proxy),
     )
     assert proxy.counts.throttled.get("GetRecords", 0) > 0

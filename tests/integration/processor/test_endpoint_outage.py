@@ -144,10 +144,8 @@ def test_rows_are_scored_by_the_fallback_during_an_outage_and_by_the_endpoint_af
     batch_started_s = rescored["processed_at"].min().timestamp() - back_at_wall
     fault_figures.record(
         "endpoint outage",
-        records_in=len(sent),
-        records_out=len(out),
-        lost=len(set(sent) - set(out)),
-        duplicated=len(out) - len(set(out)),
+        sent=sent,
+        received=out,
         recover_s=recover_s,
         recovery=f"endpoint back -> first row scored by it seen in the lake (0.2 s poll; {len(after)} rows sent "
         f"meanwhile; that row's batch started at +{batch_started_s:.2f} s)",

@@ -186,10 +186,8 @@ def test_a_shard_split_and_merge_during_a_run_lose_and_duplicate_nothing_and_kee
     recover_s = max(min(child_read) - split_at, min(merged_read) - merged_at) if child_read and merged_read else None
     fault_figures.record(
         "shard split + merge",
-        records_in=len(sent),
-        records_out=len(read),
-        lost=len({r["n"] for r in sent} - set(ns)),
-        duplicated=len(ns) - len(set(ns)),
+        sent=[r["n"] for r in sent],
+        received=ns,
         recover_s=recover_s,
         recovery="max of split -> first child-shard record read, merge -> first merged-shard record read",
     )
