@@ -231,10 +231,8 @@ def test_a_run_killed_three_times_mid_way_and_restarted_ends_like_an_uninterrupt
     restarts = [run.recover_s for run in [*killed[1:], final]]
     fault_figures.record(
         f"sigkill x3 (after {'/'.join(map(str, KILLS))} batches)",
-        records_in=len(sent),
-        records_out=len(got),
-        lost=len(sent - set(got["transaction_id"])),
-        duplicated=len(got) - got["transaction_id"].nunique(),
+        sent=sent,
+        received=list(got["transaction_id"]),
         recover_s=max((s for s in restarts if s is not None), default=None),
         recovery="max over restarts ("
         + ", ".join("-" if s is None else f"{s:.1f}" for s in restarts)
