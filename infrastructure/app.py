@@ -6,9 +6,17 @@
 
 Context (`-c key=value`): `model_dir` (default `model`: a folder from `fraudstream train`),
 `challenger_model_dir` and `challenger_weight` (a champion/challenger split), `shards` (provisioned
-shards per stream, 0 for on-demand), `retention_hours`, `serverless=true` (a serverless dev
-endpoint), `alarm_email`, `local=true`. Account and region come from the CLI's credentials
+shards per stream, 0 for on-demand), `retention_hours`, `serverless=true`, `alarm_email`,
+`local=true`. Context applies to every stack of the app, except `serverless=true`, which is for
+fraudstream-dev only: it gives dev a serverless endpoint, while prod keeps its instances and auto
+scaling (the app synthesizes both stacks whichever one is deployed, so it cannot refuse the flag for
+prod; it warns on fraudstream-prod instead). `serverless=true` with `challenger_model_dir` is an
+error (a serverless endpoint has one variant). Account and region come from the CLI's credentials
 (CDK_DEFAULT_ACCOUNT / CDK_DEFAULT_REGION); without them the templates are region-agnostic.
+
+The prod stack's fixed names end in `-prod` (`transactions-prod`, `alerts-prod`,
+`fraud-detector-prod`, Glue database `fraudstream_prod`, ...), so dev and prod can share an account
+and region; dev keeps the names the fraudstream commands default to.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import os
 import sys
 from typing import Any
 
-from aws_cdk import App, Environment, LegacyStackSynthesizer, Validations
+from aws_cdk import Annotations, App, Environment, LegacyStackSynthesizer, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from fraudstream.exceptions import FraudstreamError
@@ -83,6 +91,7 @@ PROD = EnvironmentConfig(
     lake=LakeProps(noncurrent_versions_expire_days=30),
     alarms=AlarmProps(),
     retain_data=True,
+    name_suffix="-prod",
 )
 # LocalStack's community edition: streams, buckets, table, dashboard and alarms only.
 LOCAL = EnvironmentConfig(name="local", local=True)
@@ -93,8 +102,18 @@ def stack_name(config: EnvironmentConfig) -> str:
     return f"{APP_NAME}-{config.name}"
 
 
-def _flag(value: Any) -> bool:
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+def _flag(app: App, key: str) -> bool:
+    value = app.node.try_get_context(key)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text not in _TRUE + _FALSE:
+        raise InvalidStackConfigError(f"context {key}={value!r} is not true or false")
+    return text in _TRUE
 
 
 def _number(app: App, key: str, kind: type[int] | type[float]) -> Any:
@@ -124,7 +143,7 @@ def _with_context(config: EnvironmentConfig, app: App) -> EnvironmentConfig:
     weight = _number(app, "challenger_weight", float)
     if weight is not None:
         endpoint = dataclasses.replace(endpoint, challenger_weight=weight)
-    if _flag(app.node.try_get_context("serverless")) and config.name == DEV.name:
+    if _flag(app, "serverless") and config.name == DEV.name:
         endpoint = dataclasses.replace(endpoint, autoscaling=None, serverless=ServerlessProps())
     email = app.node.try_get_context("alarm_email")
     alarms = dataclasses.replace(config.alarms, email=str(email)) if email else config.alarms
@@ -145,7 +164,7 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
     app = App(context={**FEATURE_FLAGS, **(context or {})}, outdir=outdir)
     account, region = os.environ.get("CDK_DEFAULT_ACCOUNT"), os.environ.get("CDK_DEFAULT_REGION")
     env = Environment(account=account, region=region) if account and region else None
-    if _flag(app.node.try_get_context("local")):
+    if _flag(app, "local"):
         config = _with_context(LOCAL, app)
         FraudstreamStack(
             app,
@@ -162,9 +181,14 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
         model = resolve_model(str(app.node.try_get_context("model_dir") or "model"))
         challenger_dir = app.node.try_get_context("challenger_model_dir")
         challenger = resolve_model(str(challenger_dir)) if challenger_dir else None
+        serverless = _flag(app, "serverless")
+        if serverless and challenger is not None:
+            raise InvalidStackConfigError(
+                "context serverless=true (one serverless variant) cannot be combined with challenger_model_dir"
+            )
         for base in (DEV, PROD):
             config = _with_context(base, app)
-            FraudstreamStack(
+            stack = FraudstreamStack(
                 app,
                 stack_name(config),
                 config=config,
@@ -174,6 +198,12 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
                 termination_protection=config.retain_data,
                 env=env,
             )
+            if serverless and config.endpoint.serverless is None:
+                Annotations.of(stack).add_warning_v2(
+                    "fraudstream:serverlessIsDevOnly",
+                    f"context serverless=true applies to {stack_name(DEV)} only: {stack.stack_name} keeps its "
+                    f"{config.endpoint.instance_count} x {config.endpoint.instance_type} endpoint",
+                )
     # cdk-nag 3 is a policy-validation plugin: synthesis fails on an unacknowledged finding.
     Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
     return app

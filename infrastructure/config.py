@@ -5,6 +5,7 @@ Constructs read these and never branch on an environment's name.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from infrastructure.exceptions import InvalidStackConfigError
@@ -181,6 +182,10 @@ class EnvironmentConfig:
             on the table's deletion protection); otherwise they go with the stack.
         local: leave out what LocalStack's community edition lacks (SageMaker, EMR Serverless, Glue,
             Athena, KMS customer keys, SNS) for `cdklocal deploy`.
+        name_suffix: appended to every fixed physical name of the stack (the streams, the alerts
+            table, the endpoint and its models, the Glue database with `-` as `_`), so that two
+            environments can share one account and region; "" keeps the names every fraudstream
+            command defaults to. The stack's outputs carry the names either way.
     """
 
     name: str
@@ -191,3 +196,12 @@ class EnvironmentConfig:
     alarms: AlarmProps = field(default_factory=AlarmProps)
     retain_data: bool = False
     local: bool = False
+    name_suffix: str = ""
+
+    def __post_init__(self) -> None:
+        # Stream, table, endpoint and Glue names all accept lower-case letters, digits and hyphens.
+        if self.name_suffix and not re.fullmatch(r"-[a-z0-9]+(-[a-z0-9]+)*", self.name_suffix):
+            raise InvalidStackConfigError(
+                f"name_suffix must be empty or like '-prod' (a hyphen, then lower-case letters, digits and "
+                f"hyphens), not {self.name_suffix!r}"
+            )

@@ -75,6 +75,7 @@ class _Outputs:
     ATHENA_WORKGROUP: Final = "AthenaWorkGroupName"
     ALARM_TOPIC: Final = "AlarmTopicArn"
     DASHBOARD: Final = "DashboardName"
+    TRAINING_ROLE: Final = "TrainingRoleArn"
 
 
 OUTPUTS: Final = _Outputs()

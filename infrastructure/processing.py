@@ -3,7 +3,7 @@ code and checkpoints live, and the exact StartJobRun request that runs it in str
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from aws_cdk import ArnFormat, Aws, CfnElement, RemovalPolicy, Stack
 from aws_cdk import aws_emrserverless as emr
@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from infrastructure.storage import Storage
 
 __all__ = ["Processing", "spark_submit_parameters"]
+
+# What the application ships to its CloudWatch log group: worker type -> log types (EMR Serverless's
+# `monitoringConfiguration.cloudWatchLoggingConfiguration.logTypes`).
+_CLOUDWATCH_LOG_TYPES: Final = {"SPARK_DRIVER": ("STDOUT", "STDERR"), "SPARK_EXECUTOR": ("STDOUT", "STDERR")}
 
 # venv-pack's archive is unpacked as ./environment in every container (`#environment`).
 _PYTHON = "./environment/bin/python"
@@ -145,6 +149,13 @@ class Processing(Construct):
                     enabled=True,
                     log_group_name=self.log_group.log_group_name,
                     encryption_key_arn=key.key_arn,
+                    # Without log types EMR Serverless ships the driver's stdout and stderr only; the
+                    # executors read the shards, parse the records and keep the feature state, so
+                    # their stdout and stderr (Python workers' tracebacks included) are shipped too.
+                    log_type_map=[
+                        emr.CfnApplication.LogTypeMapKeyValuePairProperty(key=worker, value=list(streams))
+                        for worker, streams in _CLOUDWATCH_LOG_TYPES.items()
+                    ],
                 ),
                 managed_persistence_monitoring_configuration=(
                     emr.CfnApplication.ManagedPersistenceMonitoringConfigurationProperty(
@@ -202,6 +213,7 @@ class Processing(Construct):
     def _grant(self, ingestion: Ingestion, storage: Storage, endpoint: ModelEndpoint, key: kms.IKey) -> None:
         role, stack = self.job_role, Stack.of(self)
         lake, artifacts = storage.lake_bucket, storage.artifacts_bucket
+        champion = endpoint.variants[0]
         tables = (TRANSACTIONS, AGGREGATES, QUARANTINE)
         statements = [
             iam.PolicyStatement(
@@ -246,8 +258,9 @@ class Processing(Construct):
             iam.PolicyStatement(
                 sid="ScoreThroughEndpoint", actions=["sagemaker:InvokeEndpoint"], resources=[endpoint.endpoint_arn]
             ),
-            # The scoring client reads the model card of the artifact the endpoint serves (DescribeEndpoint
-            # -> DescribeEndpointConfig -> DescribeModel -> S3), and falls back to that same artifact.
+            # At start the job reads the champion's model card (DescribeEndpoint -> DescribeEndpointConfig
+            # -> DescribeModel of the first variant, the champion -> S3) and loads the champion's
+            # artifact as its fallback model (FRAUD_PROCESSOR__MODEL_DIR); never the challenger's.
             iam.PolicyStatement(
                 sid="ReadEndpointModelChain",
                 actions=["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
@@ -256,16 +269,11 @@ class Processing(Construct):
                     stack.format_arn(
                         service="sagemaker", resource="endpoint-config", resource_name=endpoint.config_name
                     ),
-                    *(
-                        stack.format_arn(service="sagemaker", resource="model", resource_name=v.model_name)
-                        for v in endpoint.variants
-                    ),
+                    stack.format_arn(service="sagemaker", resource="model", resource_name=champion.model_name),
                 ],
             ),
             iam.PolicyStatement(
-                sid="ReadModelArtifacts",
-                actions=["s3:GetObject"],
-                resources=[v.artifact.object_arn for v in endpoint.variants],
+                sid="ReadChampionArtifact", actions=["s3:GetObject"], resources=[champion.artifact.object_arn]
             ),
             iam.PolicyStatement(
                 sid="JobLogs",

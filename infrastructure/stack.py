@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from aws_cdk import CfnOutput, Stack, Tags
@@ -13,6 +14,7 @@ from infrastructure.encryption import DataKey
 from infrastructure.exceptions import InvalidStackConfigError
 from infrastructure.ingestion import Ingestion
 from infrastructure.model_endpoint import ModelEndpoint
+from infrastructure.model_training import ModelTraining
 from infrastructure.monitoring import Monitoring
 from infrastructure.processing import Processing
 from infrastructure.storage import Storage
@@ -36,8 +38,9 @@ class FraudstreamStack(Stack):
         config: what differs between environments.
         model: the champion artifact the endpoint serves (required unless `config.local`).
         challenger: an optional second artifact, served as the challenger variant.
-        names: stream and table names (defaults: the names every fraudstream command uses).
-        glue_database: the Glue database of the lake's tables.
+        names: stream and table names (defaults: the names every fraudstream command uses), before
+            `config.name_suffix` is appended.
+        glue_database: the Glue database of the lake's tables, before `config.name_suffix` is appended.
         **kwargs: `Stack` arguments (env, description, synthesizer, ...).
 
     Raises:
@@ -57,7 +60,11 @@ class FraudstreamStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
-        names = names or ResourceSettings()
+        names = _suffixed(names or ResourceSettings(), config.name_suffix)
+        glue_database = glue_database + config.name_suffix.replace("-", "_")  # Athena: no hyphens in names
+        endpoint_props = dataclasses.replace(
+            config.endpoint, endpoint_name=config.endpoint.endpoint_name + config.name_suffix
+        )
         self.config = config
         Tags.of(self).add("project", APP_NAME)
         Tags.of(self).add("environment", config.name)
@@ -67,7 +74,17 @@ class FraudstreamStack(Stack):
         self.ingestion = Ingestion(
             self, "Ingestion", names=names, props=config.streams, key=key, retain=config.retain_data
         )
-        self.storage = Storage(self, "Storage", names=names, props=config.lake, key=key, retain=config.retain_data)
+        self.storage = Storage(
+            self,
+            "Storage",
+            names=names,
+            props=config.lake,
+            key=key,
+            retain=config.retain_data,
+            # The LocalStack stack deploys without assets (no bootstrap) and the project's LocalStack runs
+            # no Lambda: its buckets are not emptied by a custom resource.
+            empty_on_delete=not config.local,
+        )
         self._output(OUTPUTS.TRANSACTIONS_STREAM, self.ingestion.transactions.stream_name, "FRAUD_TRANSACTIONS_STREAM")
         self._output(OUTPUTS.LABELS_STREAM, self.ingestion.labels.stream_name, "FRAUD_LABELS_STREAM")
         self._output(OUTPUTS.LAKE_BUCKET, self.storage.lake_bucket.bucket_name, "FRAUD_LAKE_BUCKET")
@@ -77,11 +94,12 @@ class FraudstreamStack(Stack):
         self.endpoint: ModelEndpoint | None = None
         self.processing: Processing | None = None
         self.analytics: Analytics | None = None
+        self.training: ModelTraining | None = None
         if self.data_key is not None:
             if model is None:
                 raise InvalidStackConfigError("an AWS deployment needs a model artifact for the endpoint")
             self.endpoint = ModelEndpoint(
-                self, "Model", champion=model, challenger=challenger, props=config.endpoint, key=self.data_key.key
+                self, "Model", champion=model, challenger=challenger, props=endpoint_props, key=self.data_key.key
             )
             threshold = config.processor.threshold
             if threshold is None:
@@ -105,6 +123,13 @@ class FraudstreamStack(Stack):
                 props=config.lake,
                 key=self.data_key.key,
             )
+            self.training = ModelTraining(
+                self,
+                "Training",
+                lake_bucket=self.storage.lake_bucket,
+                key=self.data_key.key,
+                image_registry_account=self.endpoint.registry_account,
+            )
             self._outputs_aws()
         self.monitoring = Monitoring(
             self,
@@ -121,6 +146,7 @@ class FraudstreamStack(Stack):
 
     def _outputs_aws(self) -> None:
         assert self.endpoint is not None and self.processing is not None and self.analytics is not None  # noqa: S101
+        assert self.training is not None  # noqa: S101
         champion = self.endpoint.variants[0]
         self._output(OUTPUTS.ENDPOINT_NAME, self.endpoint.endpoint_name, "fraudstream invoke --endpoint")
         self._output(OUTPUTS.MODEL_DATA_URL, champion.artifact.s3_url, "the champion's model.tar.gz")
@@ -142,10 +168,32 @@ class FraudstreamStack(Stack):
             self.to_json_string(processing.start_job_run_request),
             "aws emr-serverless start-job-run --cli-input-json (what fraudstream aws start-processor sends)",
         )
-        self._output(OUTPUTS.PROCESSOR_LOG_GROUP, processing.log_group.log_group_name, "driver and executor logs")
+        self._output(
+            OUTPUTS.PROCESSOR_LOG_GROUP,
+            processing.log_group.log_group_name,
+            "stdout and stderr of the job runs' Spark driver and executors (the Spark UI is in EMR's own storage)",
+        )
         self._output(OUTPUTS.GLUE_DATABASE, self.analytics.database_name, "Athena database")
         self._output(OUTPUTS.ATHENA_WORKGROUP, self.analytics.workgroup.ref, "Athena workgroup (named queries)")
+        self._output(
+            OUTPUTS.TRAINING_ROLE,
+            self.training.role.role_arn,
+            "fraudstream train --on sagemaker --role-arn (or FRAUD_SAGEMAKER_ROLE_ARN): the training job's role",
+        )
 
     def _output(self, key: str, value: str, description: str) -> None:
         # A top-level id is the output's key as is: `fraudstream aws` reads the outputs by these keys.
         CfnOutput(self, key, value=value, description=description)
+
+
+def _suffixed(names: ResourceSettings, suffix: str) -> ResourceSettings:
+    """The stream and table names with the environment's suffix (the bucket names are generated)."""
+    if not suffix:
+        return names
+    return names.model_copy(
+        update={
+            "transactions_stream": names.transactions_stream + suffix,
+            "labels_stream": names.labels_stream + suffix,
+            "alerts_table": names.alerts_table + suffix,
+        }
+    )

@@ -52,6 +52,18 @@ def _concrete(value: Any, refs: dict[str, str]) -> str:
     raise AssertionError(f"unexpected intrinsic {fn}")
 
 
+def _named_refs(template: Template) -> dict[str, str]:
+    """Pseudo parameters, and the streams, tables and buckets by logical id, as a deployment resolves them."""
+    refs = {"AWS::Region": "us-east-1", "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws"}
+    for logical_id in resources(template, "AWS::S3::Bucket"):
+        refs[logical_id] = f"bucket-{logical_id.lower()}"
+    for logical_id, stream in resources(template, "AWS::Kinesis::Stream").items():
+        refs[logical_id] = stream["Properties"]["Name"]
+    for logical_id, table in resources(template, "AWS::DynamoDB::Table").items():
+        refs[logical_id] = table["Properties"]["TableName"]
+    return refs
+
+
 @pytest.fixture
 def deployed(boto_session: boto3.Session, dev: Template) -> dict[str, str]:
     """An EMR Serverless application and a CloudFormation stack whose outputs are the dev stack's,
@@ -63,9 +75,7 @@ def deployed(boto_session: boto3.Session, dev: Template) -> dict[str, str]:
     from moto.emrserverless.models import emrserverless_backends
 
     emrserverless_backends[ACCOUNT]["us-east-1"].job_runs.setdefault(application_id, [])
-    refs = {"AWS::Region": "us-east-1", "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws"}
-    for logical_id in resources(dev, "AWS::S3::Bucket"):
-        refs[logical_id] = f"bucket-{logical_id.lower()}"
+    refs = _named_refs(dev)
     (app_id,) = resources(dev, "AWS::EMRServerless::Application")
     refs[f"{app_id}.ApplicationId"] = application_id
     for logical_id in resources(dev, "AWS::IAM::Role"):
@@ -83,12 +93,6 @@ def deployed(boto_session: boto3.Session, dev: Template) -> dict[str, str]:
         OUTPUTS.ALERTS_TABLE,
         OUTPUTS.LAKE_BUCKET,
     )
-    kinesis_streams = resources(dev, "AWS::Kinesis::Stream")
-    dynamodb_tables = resources(dev, "AWS::DynamoDB::Table")
-    for logical_id, stream in kinesis_streams.items():
-        refs[logical_id] = stream["Properties"]["Name"]
-    for logical_id, table in dynamodb_tables.items():
-        refs[logical_id] = table["Properties"]["TableName"]
     values = {key: _concrete(outputs[key]["Value"], refs) for key in keys}
     stack = f"fraudstream-test-{uuid.uuid4().hex[:8]}"
     template = {
@@ -205,4 +209,28 @@ def test_a_missing_stack_or_output_is_a_domain_error(boto_session: boto3.Session
         start_processor(stack, session=boto_session)
     assert environment_exports(stack_outputs(stack, session=boto_session)) == {
         "FRAUD_TRANSACTIONS_STREAM": "transactions"
+    }
+
+
+def test_env_exports_the_prod_stacks_own_names(prod: Template) -> None:
+    # GIVEN the prod stack's outputs as a deployment resolves them (its fixed names end in -prod)
+    refs = _named_refs(prod)
+    keys = (
+        OUTPUTS.TRANSACTIONS_STREAM,
+        OUTPUTS.LABELS_STREAM,
+        OUTPUTS.LAKE_BUCKET,
+        OUTPUTS.ALERTS_TABLE,
+        OUTPUTS.ENDPOINT_NAME,
+    )
+    outputs = {key: _concrete(output["Value"], refs) for key, output in prod.find_outputs("*").items() if key in keys}
+    (lake_id,) = [
+        i for i, b in resources(prod, "AWS::S3::Bucket").items() if "VersioningConfiguration" in b["Properties"]
+    ]
+    # WHEN they become the commands' environment THEN every name is prod's, none a dev default
+    assert environment_exports(outputs) == {
+        "FRAUD_TRANSACTIONS_STREAM": "transactions-prod",
+        "FRAUD_LABELS_STREAM": "labels-prod",
+        "FRAUD_LAKE_BUCKET": refs[lake_id],
+        "FRAUD_ALERTS_TABLE": "alerts-prod",
+        "FRAUD_PROCESSOR__ENDPOINT_NAME": "fraud-detector-prod",
     }

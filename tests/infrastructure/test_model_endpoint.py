@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 
 from aws_cdk.assertions import Match
 
+from infrastructure.app import PROD
 from infrastructure.constants import CHALLENGER_VARIANT, CHAMPION_VARIANT, DEFAULT_ENDPOINT_NAME
 from infrastructure.xgboost_image import XGBOOST_REGISTRIES
 from tests.infrastructure.conftest import CHALLENGER_WEIGHT
-from tests.infrastructure.helpers import as_list, only, render, resources, role_for_service, statements_by_sid
+from tests.infrastructure.helpers import as_list, only, render, resources, statements_by_sid
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from aws_cdk.assertions import Template
 
     from tests.infrastructure.conftest import SynthesizedApp
+
+PROD_ENDPOINT_NAME = DEFAULT_ENDPOINT_NAME + PROD.name_suffix
 
 
 def _models(template: Template) -> dict[str, dict[str, object]]:
@@ -68,8 +71,11 @@ def test_the_artifacts_are_published_as_they_are(
 
 
 def test_champion_and_challenger_split_the_traffic_on_encrypted_instances(dev: Template, prod: Template) -> None:
-    key_id, _ = only(dev, "AWS::KMS::Key")
-    for template, instance_type, count in ((dev, "ml.t2.medium", 1), (prod, "ml.c5.xlarge", 2)):
+    for template, instance_type, count, endpoint_name in (
+        (dev, "ml.t2.medium", 1, DEFAULT_ENDPOINT_NAME),
+        (prod, "ml.c5.xlarge", 2, PROD_ENDPOINT_NAME),
+    ):
+        key_id, _ = only(template, "AWS::KMS::Key")
         models = {m["ModelName"]: version for version, m in _models(template).items()}
         _, config = only(template, "AWS::SageMaker::EndpointConfig")
         props = config["Properties"]
@@ -90,7 +96,7 @@ def test_champion_and_challenger_split_the_traffic_on_encrypted_instances(dev: T
         template.has_resource_properties(
             "AWS::SageMaker::Endpoint",
             {
-                "EndpointName": DEFAULT_ENDPOINT_NAME,
+                "EndpointName": endpoint_name,
                 "EndpointConfigName": {"Fn::GetAtt": [config_id, "EndpointConfigName"]},
             },
         )
@@ -101,8 +107,8 @@ def test_prod_scales_each_variant_on_invocations_per_instance_and_dev_does_not(d
     targets = resources(prod, "AWS::ApplicationAutoScaling::ScalableTarget")
     endpoint_id, _ = only(prod, "AWS::SageMaker::Endpoint")
     assert sorted(t["Properties"]["ResourceId"] for t in targets.values()) == [
-        f"endpoint/{DEFAULT_ENDPOINT_NAME}/variant/{CHALLENGER_VARIANT}",
-        f"endpoint/{DEFAULT_ENDPOINT_NAME}/variant/{CHAMPION_VARIANT}",
+        f"endpoint/{PROD_ENDPOINT_NAME}/variant/{CHALLENGER_VARIANT}",
+        f"endpoint/{PROD_ENDPOINT_NAME}/variant/{CHAMPION_VARIANT}",
     ]
     for target_id, target in targets.items():
         props = target["Properties"]
@@ -129,7 +135,12 @@ def test_prod_scales_each_variant_on_invocations_per_instance_and_dev_does_not(d
 
 
 def test_the_execution_role_reads_only_its_artifacts_and_pulls_only_the_xgboost_image(dev: Template) -> None:
-    role_id, role = role_for_service(dev, "sagemaker.amazonaws.com")
+    # GIVEN the role the models run with (the training role is SageMaker's too: test_model_training)
+    (role_arn,) = {
+        json.dumps(m["Properties"]["ExecutionRoleArn"]) for m in resources(dev, "AWS::SageMaker::Model").values()
+    }
+    role_id = json.loads(role_arn)["Fn::GetAtt"][0]
+    role = resources(dev, "AWS::IAM::Role")[role_id]
     (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
     statements = statements_by_sid(dev, role_id)

@@ -6,6 +6,8 @@ import json
 import shlex
 from typing import TYPE_CHECKING, Any
 
+from aws_cdk.assertions import Match
+
 from fraudstream.config import ResourceSettings
 from fraudstream.lake import LAKE_TABLES
 from infrastructure.constants import (
@@ -30,6 +32,15 @@ def _spark_conf(parameters: str) -> dict[str, str]:
     words = shlex.split(parameters)
     assert words[::2] == ["--conf"] * (len(words) // 2)
     return dict(word.split("=", 1) for word in words[1::2])
+
+
+def _models_by_version(template: Template) -> dict[str, dict[str, Any]]:
+    """Rendered SageMaker model properties by the model version in their tag."""
+    models = {}
+    for model in resources(template, "AWS::SageMaker::Model").values():
+        tags = {t["Key"]: t["Value"] for t in model["Properties"]["Tags"]}
+        models[tags["fraudstream:model-version"]] = render(model["Properties"])
+    return models
 
 
 def _ids(template: Template) -> dict[str, str]:
@@ -64,6 +75,11 @@ def test_the_application_runs_spark_4_one_streaming_run_at_a_time_and_logs_encry
             "Enabled": True,
             "LogGroupName": f"<{ids['logs']}>",
             "EncryptionKeyArn": f"<{ids['key']}.Arn>",
+            # Without LogTypeMap EMR Serverless would ship the driver's stdout and stderr only.
+            "LogTypeMap": [
+                {"Key": "SPARK_DRIVER", "Value": ["STDOUT", "STDERR"]},
+                {"Key": "SPARK_EXECUTOR", "Value": ["STDOUT", "STDERR"]},
+            ],
         },
         "ManagedPersistenceMonitoringConfiguration": {"Enabled": True, "EncryptionKeyArn": f"<{ids['key']}.Arn>"},
     }
@@ -109,15 +125,76 @@ def test_the_job_role_reaches_only_the_pipeline_resources(dev: Template) -> None
     ]
     endpoint = f"arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:endpoint/{DEFAULT_ENDPOINT_NAME}"
     assert statements["ScoreThroughEndpoint"]["Resource"] == endpoint
-    # The model-card chain names the endpoint, its configuration and its models exactly.
+    # The model-card chain names the endpoint, its configuration and the champion's model exactly.
     _, config = only(dev, "AWS::SageMaker::EndpointConfig")
-    chain = as_list(statements["ReadEndpointModelChain"]["Resource"])
-    names = [config["Properties"]["EndpointConfigName"]] + [
-        m["Properties"]["ModelName"] for m in resources(dev, "AWS::SageMaker::Model").values()
-    ]
-    assert len(chain) == 1 + len(names)
-    assert all(any(r.endswith(f"/{n}") for r in chain) for n in names)
+    chain = sorted(as_list(statements["ReadEndpointModelChain"]["Resource"]))
+    models = _models_by_version(dev)
+    arn = "arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>"
+    assert chain == sorted(
+        [
+            endpoint,
+            f"{arn}:endpoint-config/{config['Properties']['EndpointConfigName']}",
+            f"{arn}:model/{models['champion-1']['ModelName']}",
+        ]
+    )
     assert statements["JobLogs"]["Resource"] == f"<{ids['logs']}.Arn>"
+
+
+def test_at_start_the_job_role_reads_the_champion_code_and_checkpoint_and_nothing_else(dev: Template) -> None:
+    # GIVEN the job role's statements and what the job reads when it starts: its code and venv, its
+    # checkpoint, and the champion's artifact (the fallback model, FRAUD_PROCESSOR__MODEL_DIR)
+    ids = _ids(dev)
+    role_id, _ = role_for_service(dev, "emr-serverless.amazonaws.com")
+    statements = statements_by_sid(dev, role_id)
+    models = _models_by_version(dev)
+    conf = _spark_conf(_output(dev, OUTPUTS.PROCESSOR_SPARK_SUBMIT_PARAMETERS))
+    fallback = conf["spark.emr-serverless.driverEnv.FRAUD_PROCESSOR__MODEL_DIR"]
+    assert fallback == models["champion-1"]["PrimaryContainer"]["ModelDataUrl"]
+    # WHEN the objects it may read are collected
+    readable = sorted(
+        resource
+        for statement in statements.values()
+        if "s3:GetObject" in as_list(statement["Action"])
+        for resource in as_list(statement["Resource"])
+    )
+    # THEN they are exactly the champion's artifact, the code prefix, the checkpoint and the tables it writes
+    assert readable == sorted(
+        [
+            fallback.replace("s3://", "arn:<AWS::Partition>:s3:::"),
+            f"<{ids['artifacts']}.Arn>/{ARTIFACTS_CODE_PREFIX}*",
+            f"<{ids['artifacts']}.Arn>/{ARTIFACTS_CHECKPOINT_PREFIX}*",
+            *(f"<{ids['lake']}.Arn>/{t.prefix}*" for t in LAKE_TABLES),
+        ]
+    )
+    # and nothing of the challenger: neither its artifact nor its model
+    challenger = models["challenger-1"]
+    text = json.dumps(statements)
+    assert challenger["ModelName"] not in text
+    assert challenger["PrimaryContainer"]["ModelDataUrl"].removeprefix("s3://") not in text
+    # nor the lake's models/ or training/ folders
+    assert f"<{ids['lake']}.Arn>/models/" not in text
+    assert f"<{ids['lake']}.Arn>/training/" not in text
+
+
+def test_the_log_group_output_says_what_the_application_ships(dev: Template) -> None:
+    output = dev.find_outputs(OUTPUTS.PROCESSOR_LOG_GROUP)[OUTPUTS.PROCESSOR_LOG_GROUP]
+    assert output["Description"].startswith("stdout and stderr of the job runs' Spark driver and executors ")
+    dev.has_resource_properties(
+        "AWS::EMRServerless::Application",
+        {
+            "MonitoringConfiguration": Match.object_like(
+                {
+                    "CloudWatchLoggingConfiguration": Match.object_like(
+                        {
+                            "LogTypeMap": Match.array_with(
+                                [{"Key": "SPARK_EXECUTOR", "Value": Match.array_with(["STDOUT", "STDERR"])}]
+                            )
+                        }
+                    )
+                }
+            )
+        },
+    )
 
 
 def test_outputs_give_the_exact_streaming_start_job_run_request(dev: Template) -> None:

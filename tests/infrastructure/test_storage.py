@@ -9,10 +9,14 @@ from fraudstream.lake import AGGREGATES, QUARANTINE, TRANSACTIONS
 from fraudstream.local.provision import ALERTS_CARD_INDEX, ALERTS_TTL_ATTRIBUTE
 from infrastructure.app import DEV
 from infrastructure.constants import ATHENA_RESULTS_PREFIX
-from tests.infrastructure.helpers import only, render, resources
+from tests.infrastructure.helpers import as_list, only, render, resources
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from aws_cdk.assertions import Template
+
+    from tests.infrastructure.conftest import SynthesizedApp
 
 
 def _buckets(template: Template) -> dict[str, dict[str, Any]]:
@@ -131,3 +135,46 @@ def test_alerts_table_matches_what_the_processor_writes_and_the_emulator_provisi
         }
     ]
     assert {"AttributeName": "event_time", "AttributeType": "S"} in props["AttributeDefinitions"]
+
+
+def test_a_dev_stack_empties_its_buckets_when_deleted_and_a_prod_stack_keeps_them(
+    dev: Template, prod: Template
+) -> None:
+    # GIVEN the dev stack, whose buckets go with it (DeletionPolicy Delete)
+    buckets = resources(dev, "AWS::S3::Bucket")
+    emptiers = resources(dev, "Custom::S3AutoDeleteObjects")
+    # THEN each of its buckets is emptied by CDK's auto-delete custom resource before it is deleted
+    assert sorted(e["Properties"]["BucketName"]["Ref"] for e in emptiers.values()) == sorted(buckets)
+    (handler_id,) = {e["Properties"]["ServiceToken"]["Fn::GetAtt"][0] for e in emptiers.values()}
+    handler = resources(dev, "AWS::Lambda::Function")[handler_id]
+    provider_role = handler["Properties"]["Role"]["Fn::GetAtt"][0]
+    # (cfn-lint's redundant-DependsOn warning on CDK's generated handler is silenced there, and only there)
+    assert handler["Metadata"]["cfn-lint"] == {"config": {"ignore_checks": ["W3005"]}}
+    # and only the handler's role may delete their objects, through each bucket's own policy
+    for policy in resources(dev, "AWS::S3::BucketPolicy").values():
+        allowed = [
+            s
+            for s in policy["Properties"]["PolicyDocument"]["Statement"]
+            if s["Effect"] == "Allow" and "s3:DeleteObject*" in as_list(s["Action"])
+        ]
+        assert [s["Principal"] for s in allowed] == [{"AWS": {"Fn::GetAtt": [provider_role, "Arn"]}}]
+    # WHEN the prod stack is read THEN its buckets are retained with their objects, and nothing deletes them
+    prod.resource_count_is("Custom::S3AutoDeleteObjects", 0)
+    for bucket in prod.find_resources("AWS::S3::Bucket").values():
+        assert bucket["DeletionPolicy"] == "Retain"
+    for policy in resources(prod, "AWS::S3::BucketPolicy").values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert not any("s3:DeleteObject*" in as_list(s["Action"]) for s in statements)
+
+
+def test_the_localstack_stack_has_no_auto_delete_function_and_so_no_asset(
+    synth_factory: Callable[..., SynthesizedApp],
+) -> None:
+    # GIVEN the LocalStack stack: it does not keep its data, but deploys without bootstrap or Lambda
+    local = synth_factory(local="true").template("fraudstream-local")
+    # THEN its buckets go with the stack without a custom resource emptying them, and it has no asset
+    for bucket in local.find_resources("AWS::S3::Bucket").values():
+        assert bucket["DeletionPolicy"] == "Delete"
+    local.resource_count_is("Custom::S3AutoDeleteObjects", 0)
+    local.resource_count_is("AWS::Lambda::Function", 0)
+    assert local.find_parameters("*") == {}
