@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import typer
+from typer.core import TyperGroup
 
 from fraudstream.cli import app
 
@@ -63,7 +64,7 @@ def test_a_documented_command_parses(line: str, args: list[str]) -> None:
     command = typer.main.get_command(app)
     context = command.make_context("fraudstream", [], resilient_parsing=True)
     args = list(args)
-    while hasattr(command, "commands"):  # a group: the next word names one of its commands
+    while isinstance(command, TyperGroup):  # a group: the next word names one of its commands
         assert args, f"{line}: names a command group, not a command"
         name = args.pop(0)
         sub = command.get_command(context, name)
