@@ -92,6 +92,7 @@ def deployed(boto_session: boto3.Session, dev: Template) -> dict[str, str]:
         OUTPUTS.LABELS_STREAM,
         OUTPUTS.ALERTS_TABLE,
         OUTPUTS.LAKE_BUCKET,
+        OUTPUTS.TRAINING_ROLE,
     )
     values = {key: _concrete(outputs[key]["Value"], refs) for key in keys}
     stack = f"fraudstream-test-{uuid.uuid4().hex[:8]}"
@@ -190,6 +191,7 @@ def test_the_commands_print_what_they_did_and_the_environment(
     assert "export FRAUD_TRANSACTIONS_STREAM=transactions" in lines
     assert "export FRAUD_ALERTS_TABLE=alerts" in lines
     assert f"export FRAUD_PROCESSOR__ENDPOINT_NAME={deployed[OUTPUTS.ENDPOINT_NAME]}" in lines
+    assert f"export FRAUD_SAGEMAKER_ROLE_ARN={deployed[OUTPUTS.TRAINING_ROLE]}" in lines
     stopped = runner.invoke(app, ["aws", "stop-processor", "--stack", deployed["stack"]])
     assert stopped.exit_code == 0, stopped.output
     assert "no processor job run is active" in stopped.output  # moto finished it at once
