@@ -130,7 +130,7 @@ def test_unknown_paths_and_methods(endpoint: LocalEndpointServer) -> None:
     assert _get(endpoint, "/invocations")[0] == 405
 
 
-def test_unloadable_model_is_500(tmp_path: Path) -> None:
+def test_unloadable_model_is_500(tmp_path: Path, runtime_client_factory: Callable[..., SageMakerRuntimeClient]) -> None:
     # GIVEN an artifact that is not a model, served leniently as the container would serve it
     (tmp_path / "model.tar.gz").write_bytes(b"not a tarball")
     with LocalEndpointServer.from_path(tmp_path, strict=False, port=0) as server:
@@ -139,6 +139,12 @@ def test_unloadable_model_is_500(tmp_path: Path) -> None:
         status, body, _ = _post(server, b"1,2\n")
         assert status == 500
         assert body.startswith("Unable to load model")
+        # ... which reaches boto3 as a ModelError carrying the 500, as a server error
+        client = runtime_client_factory(server.url)
+        with pytest.raises(client.exceptions.ModelError) as caught:
+            client.invoke_endpoint(EndpointName="fraud-detector", Body=b"1,2\n", ContentType="text/csv")
+    assert caught.value.response["OriginalStatusCode"] == 500  # type: ignore[typeddict-item]
+    assert caught.value.response["Error"]["Message"].startswith("Received server error (500) from primary")
 
 
 def test_invoke_endpoint_returns_the_in_process_scores(
@@ -170,6 +176,29 @@ def test_container_errors_surface_as_model_error(
     assert "csv" in response["OriginalMessage"]  # type: ignore[typeddict-item]
     assert response["Error"]["Message"].startswith("Received client error (415) from primary with message")
     assert response["LogStreamArn"].endswith("/aws/sagemaker/Endpoints/fraud-detector")  # type: ignore[typeddict-item]
+
+
+@pytest.mark.parametrize(
+    ("body", "accept", "status"),
+    [
+        (b",".join([b"1"] * 28) + b"\n", "text/csv", 400),
+        (b"1,2\n", "application/xml", 406),
+        (b"1,inf\n", "text/csv", 415),
+    ],
+    ids=["too-many-columns", "bad-accept", "unparsable"],
+)
+def test_each_container_status_reaches_boto3_as_model_error(
+    endpoint: LocalEndpointServer,
+    runtime_client_factory: Callable[..., SageMakerRuntimeClient],
+    body: bytes,
+    accept: str,
+    status: int,
+) -> None:
+    client = runtime_client_factory(endpoint.url)
+    with pytest.raises(client.exceptions.ModelError) as caught:
+        client.invoke_endpoint(EndpointName="fraud-detector", Body=body, ContentType="text/csv", Accept=accept)
+    assert caught.value.response["OriginalStatusCode"] == status  # type: ignore[typeddict-item]
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 424
 
 
 def test_unknown_endpoint_is_a_validation_error(

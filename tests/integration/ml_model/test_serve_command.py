@@ -38,14 +38,18 @@ def test_serve_answers_ping_and_stops_on_interrupt(artifact_path: Path) -> None:
         assert process.stdout is not None
         match = re.search(r"http://127\.0\.0\.1:(\d+)", process.stdout.readline())
         assert match is not None
-        # WHEN it is pinged
+        # WHEN it is pinged, and invoked through the runtime path under its --name
         conn = http.client.HTTPConnection("127.0.0.1", int(match.group(1)), timeout=10)
         conn.request("GET", "/ping")
         status = conn.getresponse().status
+        conn.request("POST", "/endpoints/fd/invocations", body=b"1.5,,0\n2,3,\n", headers={"Content-Type": "text/csv"})
+        invoked = conn.getresponse()
+        invoked_status, invoked_body = invoked.status, invoked.read()
         conn.close()
         # ... and interrupted
         process.send_signal(signal.SIGINT)
         code = process.wait(timeout=30)
-    # THEN it was healthy and stops cleanly
+    # THEN it was healthy, scored one line per row under that name, and stops cleanly
     assert status == 200
+    assert invoked_status == 200 and invoked_body.count(b"\n") == 2
     assert code == 0

@@ -140,3 +140,76 @@ def test_offline_features_equal_the_streaming_computation_on_the_same_events() -
     # THEN the card features are the offline ones (to float rounding of window sums)
     np.testing.assert_allclose(online.to_numpy(), offline[list(CARD_FEATURES)].to_numpy(), rtol=1e-9, atol=1e-6)
     assert list(offline.columns) == list(FEATURE_SPEC.names)
+
+
+def _stream_frame(history: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "event_s": history["event_time"].astype("datetime64[us, UTC]").astype("int64") / 1e6,
+            "amount": history["amount"],
+            "terminal_id": history["terminal_id"],
+            "channel": history["channel"],
+            "lat": history["lat"],
+            "lon": history["lon"],
+            "card_id": history["card_id"],
+        }
+    ).sort_values("event_s", kind="stable")
+
+
+def test_card_features_one_event_at_a_time_equal_the_offline_ones() -> None:
+    # GIVEN the events of the three busiest cards of two weeks, in event order
+    history = generate_history(
+        GeneratorConfig(seed=4, n_cards=60, n_terminals=150, fraud_rate=0.03), date(2026, 2, 1), 14
+    )
+    offline = compute_features(history)
+    busiest = history["card_id"].value_counts().index[:3]
+    frame = _stream_frame(history[history["card_id"].isin(busiest)])
+    assert len(frame) > 60
+    # WHEN they arrive one event per step, each step seeing only the retained history
+    streamed = []
+    retained = frame.iloc[:0]
+    for i in range(len(frame)):
+        features, retained = card_features_streaming(retained, frame.iloc[i : i + 1])
+        streamed.append(features)
+    online = pd.concat(streamed).loc[frame.index, list(CARD_FEATURES)]
+    # THEN each event's card features are its offline ones
+    np.testing.assert_allclose(
+        online.to_numpy(), offline.loc[frame.index, list(CARD_FEATURES)].to_numpy(), rtol=1e-9, atol=1e-6
+    )
+
+
+def test_every_feature_of_an_event_depends_only_on_the_events_up_to_it() -> None:
+    # GIVEN three weeks of a small synthetic world, with labels, and its offline features
+    history = generate_history(
+        GeneratorConfig(seed=6, n_cards=80, n_terminals=40, fraud_rate=0.05), date(2026, 2, 1), 21
+    )
+    offline = compute_features(history, label_delay_days=7)
+    assert offline["terminal_fraud_rate_7d"].gt(0).any()  # the terminal features are not all empty
+    # WHEN the features are computed on what a stream would have seen by each of several moments
+    ordered = history.sort_values("event_time", kind="stable")
+    for cut in (len(ordered) // 7, len(ordered) // 3, len(ordered) // 2, len(ordered) - 1):
+        seen = ordered.iloc[: cut + 1]
+        then = compute_features(seen, label_delay_days=7)
+        # THEN every event seen so far has its offline features, card and terminal ones alike
+        np.testing.assert_allclose(then.to_numpy(), offline.loc[seen.index].to_numpy(), rtol=1e-9, atol=1e-6)
+
+
+def test_a_history_without_any_optional_column_gets_defined_values() -> None:
+    # GIVEN transactions with only the required fields: no channel, no location, no labels
+    transactions = pd.DataFrame(
+        {
+            "transaction_id": ["a", "b", "c"],
+            "event_time": pd.to_datetime(["2026-01-01T10:00Z", "2026-01-01T10:05Z", "2026-01-03T10:00Z"]),
+            "card_id": ["c1", "c1", "c1"],
+            "terminal_id": ["t1", "t2", "t1"],
+            "amount": [10.0, 30.0, 20.0],
+        }
+    )
+    # WHEN their features are computed
+    f = compute_features(transactions)
+    # THEN every value is defined: the documented missing value for location, zero for channels and risk
+    assert list(f.columns) == list(FEATURE_SPEC.names)
+    assert np.isfinite(f.to_numpy()).all()
+    assert (f[["card_distance_prev_km", "card_speed_prev_kmh", "card_distance_home_km"]] == MISSING).all().all()
+    assert (f[["channel_online", "channel_atm", "terminal_fraud_rate_30d"]] == 0).all().all()
+    assert f["card_seconds_since_prev"].tolist() == [MISSING, 300.0, 2 * 86_400 - 300.0]

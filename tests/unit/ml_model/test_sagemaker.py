@@ -1,13 +1,19 @@
 from __future__ import annotations
 
+import io
+import random
+import threading
 from typing import TYPE_CHECKING, Any, cast
 
+import boto3
 import botocore.exceptions
 import numpy as np
+import pandas as pd
 import pytest
 
+from ml_model.features import FEATURE_SPEC
 from ml_model.scoring import LocalXGBoostScorer, SageMakerScorer
-from ml_model.scoring.sagemaker import _as_invocation_error, encode_rows
+from ml_model.scoring.sagemaker import _as_invocation_error, encode_rows, runtime_client
 
 if TYPE_CHECKING:
     from ml_model.artifact import ModelArtifact
@@ -61,3 +67,117 @@ def test_batches_respect_rows_and_bytes(artifact: ModelArtifact, eval_rows: np.n
 
 def test_encode_rows_writes_empty_cells_for_missing_values() -> None:
     assert encode_rows(np.array([[1.5, np.nan, 0.1]])) == ["1.5,,0.1"]
+
+
+class _FakeRuntime:
+    """A `sagemaker-runtime` stand-in (no I/O): each call takes the next scripted error, then answers
+    one score per row; records the bodies and how many calls were in flight at once."""
+
+    def __init__(self, errors: list[Exception] | None = None, *, hold_until_in_flight: int = 0) -> None:
+        self.errors = list(errors or [])
+        self.hold_until_in_flight = hold_until_in_flight
+        self.bodies: list[bytes] = []
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self._cond = threading.Condition()
+
+    def invoke_endpoint(self, *, Body: bytes, **_: Any) -> dict[str, Any]:  # noqa: N803 (boto3's parameter name)
+        with self._cond:
+            self.bodies.append(Body)
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            self._cond.notify_all()
+            # Hold the calls until the wanted number has been in flight at once (bounded: a client that
+            # calls one at a time waits 2 s per call and then fails the test, it never hangs it).
+            self._cond.wait_for(lambda: self.peak_in_flight >= self.hold_until_in_flight, timeout=2)
+            self.in_flight -= 1
+            if self.errors:
+                raise self.errors.pop(0)
+        return {"Body": io.BytesIO(b"0.25\n" * Body.count(b"\n"))}
+
+
+def _fake_scorer(artifact: ModelArtifact, client: _FakeRuntime, **kwargs: Any) -> SageMakerScorer:
+    return SageMakerScorer("e", fallback=LocalXGBoostScorer(artifact), client=cast("Any", client), **kwargs)
+
+
+def test_retries_back_off_exponentially_with_full_jitter(artifact: ModelArtifact, eval_rows: np.ndarray) -> None:
+    # GIVEN an endpoint that throttles, then fails with a 5xx twice, then answers
+    client = _FakeRuntime(
+        [
+            _client_error("ThrottlingException", 400),
+            _client_error("ModelError", 424, OriginalStatusCode=500),
+            _client_error("ServiceUnavailable", 503),
+        ]
+    )
+    slept: list[float] = []
+    scorer = _fake_scorer(
+        artifact,
+        client,
+        max_attempts=4,
+        backoff_base_s=0.1,
+        backoff_max_s=0.25,
+        sleep=slept.append,
+        rng=random.Random(7),
+    )
+    # WHEN one call's worth of rows is scored
+    with scorer:
+        result = scorer.score_frame(pd.DataFrame(eval_rows[:10], columns=list(FEATURE_SPEC.names)))
+    # THEN the fourth attempt scored the rows, after three waits each drawn uniformly from zero up to a
+    # ceiling that doubles per attempt (0.1, 0.2) and is capped (0.25): full jitter
+    assert len(client.bodies) == 4
+    assert set(result["scored_by"]) == {"endpoint:e"}
+    draws = random.Random(7)
+    assert slept == [draws.uniform(0.0, 0.1), draws.uniform(0.0, 0.2), draws.uniform(0.0, 0.25)]
+    assert all(0 <= s <= cap for s, cap in zip(slept, [0.1, 0.2, 0.25], strict=True))
+    assert len(set(slept)) == 3
+
+
+def test_a_client_error_of_the_container_is_not_retried(artifact: ModelArtifact, eval_rows: np.ndarray) -> None:
+    # GIVEN an endpoint whose container refuses the body (415: retrying the same body cannot help)
+    client = _FakeRuntime([_client_error("ModelError", 424, OriginalStatusCode=415)])
+    slept: list[float] = []
+    scorer = _fake_scorer(artifact, client, max_attempts=3, sleep=slept.append)
+    # WHEN the rows are scored
+    with scorer:
+        result = scorer.score_frame(pd.DataFrame(eval_rows[:10], columns=list(FEATURE_SPEC.names)))
+    # THEN one attempt, no wait, and the fallback scored them
+    assert (len(client.bodies), slept) == (1, [])
+    assert set(result["scored_by"]) == {"fallback"}
+
+
+def test_several_calls_are_in_flight_but_never_more_than_the_limit(
+    artifact: ModelArtifact, eval_rows: np.ndarray
+) -> None:
+    # GIVEN an endpoint that holds each call until 3 are in flight, and a client allowing 3 at once
+    client = _FakeRuntime(hold_until_in_flight=3)
+    scorer = _fake_scorer(artifact, client, max_rows_per_call=100, max_in_flight=3)
+    # WHEN 1,200 rows (12 calls) are scored
+    with scorer:
+        result = scorer.score_frame(pd.DataFrame(eval_rows, columns=list(FEATURE_SPEC.names)))
+    # THEN 3 calls overlapped, never more, and the endpoint scored every row
+    assert len(client.bodies) == 12
+    assert client.peak_in_flight == 3
+    assert set(result["scored_by"]) == {"endpoint:e"}
+
+
+def test_calls_stay_under_5_mb_whatever_the_configured_limit(artifact: ModelArtifact, eval_rows: np.ndarray) -> None:
+    # GIVEN a limit configured above the runtime's, and about 13 MB of rows with no row limit in reach
+    client = _FakeRuntime()
+    scorer = _fake_scorer(artifact, client, max_rows_per_call=1_000_000, max_bytes_per_call=50_000_000)
+    rows = np.tile(eval_rows, (20, 1))
+    # WHEN they are scored
+    with scorer:
+        result = scorer.score(rows)
+    # THEN the limit is the 5 MB one, every body stays under it, and every row was sent once
+    assert scorer.max_bytes_per_call == 5_000_000
+    assert len(client.bodies) >= 3
+    assert all(len(body) < 5_000_000 for body in client.bodies)
+    assert sum(body.count(b"\n") for body in client.bodies) == len(rows) == len(result)
+
+
+def test_runtime_client_has_bounded_timeouts_and_leaves_retries_to_the_scorer() -> None:
+    session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+    client = runtime_client(session, timeout_s=1.5, connect_timeout_s=0.5)
+    config: Any = client.meta.config  # botocore.config.Config sets its options dynamically
+    assert (config.read_timeout, config.connect_timeout) == (1.5, 0.5)
+    assert config.retries is not None and config.retries["total_max_attempts"] == 1

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import xgboost as xgb
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ml_model.evaluation import choose_threshold
 from ml_model.features import FEATURE_SPEC
-from ml_model.training import CandidateScore, Fold, SearchResult, TrainingConfig, prequential_search
+from ml_model.training import (
+    CandidateScore,
+    Fold,
+    PreparedData,
+    SearchResult,
+    TrainingConfig,
+    TrainingResult,
+    evaluate,
+    prequential_search,
+    training_params,
+)
 
 DAY_S = 86_400.0
 ORIGIN = date(2026, 1, 1)
@@ -142,3 +155,89 @@ def test_a_training_period_too_short_for_the_folds_is_refused_clearly() -> None:
     config = TrainingConfig(train_start=ORIGIN, train_days=20, validation_days=7, folds=3, fold_days=7)
     with pytest.raises(ValueError, match="20 training days cannot hold 3 folds of 7 days"):
         config.prequential_folds()
+
+
+def _prepared(seed: int) -> PreparedData:
+    """A prepared history of spec-width rows: 10 validation days, then 10 test days."""
+    X, y, day = _hourly_history(20, seed)
+    periods = {"validation_start": ORIGIN, "train_end": ORIGIN + timedelta(days=10)}
+    validation = day < np.datetime64(periods["train_end"], "D")
+    transactions = pd.DataFrame(
+        {
+            "event_time": pd.to_datetime(ORIGIN) + pd.to_timedelta(X[:, 0], unit="s"),
+            "card_id": [f"c{i % 40}" for i in range(len(y))],
+            "is_fraud": y.astype(int),
+        }
+    )
+    return PreparedData(
+        transactions=transactions,
+        X=X,
+        y=y,
+        day=day,
+        fit=np.zeros(len(y), dtype=bool),
+        validation=validation,
+        test=~validation,
+        periods=periods,
+    )
+
+
+def _early_stopped_booster(seed: int) -> xgb.Booster:
+    X, y, _ = _hourly_history(20, seed)
+    X[:, 0] = np.nan  # the event time is no feature
+    half = len(y) // 2
+    booster = xgb.train(
+        {"objective": "binary:logistic", "max_depth": 2, "eta": 0.3, "seed": 0, "tree_method": "hist"},
+        xgb.DMatrix(X[:half], y[:half]),
+        200,
+        evals=[(xgb.DMatrix(X[half:], y[half:]), "validation")],
+        early_stopping_rounds=5,
+        verbose_eval=False,
+    )
+    assert booster.best_iteration + 1 < booster.num_boosted_rounds()
+    return booster
+
+
+def test_the_threshold_is_chosen_on_validation_never_on_test() -> None:
+    # GIVEN a model stopped early, and a history whose test labels are then turned upside down
+    booster = _early_stopped_booster(seed=9)
+    data = _prepared(seed=5)
+    flipped = replace(data, y=np.where(data.test, 1.0 - data.y, data.y))
+    # WHEN both are evaluated
+    threshold, metrics, test_scores = evaluate(booster, data)
+    flipped_threshold, flipped_metrics, _ = evaluate(booster, flipped)
+    # THEN the threshold is the best-F1 one on the validation rows, at the best iteration, whatever the test labels
+    best = (0, booster.best_iteration + 1)
+    validation_scores = booster.predict(xgb.DMatrix(data.X[data.validation]), iteration_range=best)
+    assert threshold == choose_threshold(data.y[data.validation], validation_scores)
+    assert flipped_threshold == threshold
+    # ... and the test labels only move the test metrics, computed at that threshold
+    assert metrics["threshold"] == flipped_metrics["threshold"] == threshold
+    assert metrics["precision"] != flipped_metrics["precision"]
+    np.testing.assert_array_equal(test_scores, booster.predict(xgb.DMatrix(data.X[data.test]), iteration_range=best))
+    assert threshold != choose_threshold(data.y[data.test], test_scores)
+
+
+def test_every_choice_that_moves_results_is_explicit_and_recorded_on_the_card() -> None:
+    # GIVEN a candidate of the search and the fit period's labels (2% fraud)
+    config = TrainingConfig(train_start=ORIGIN, seed=123)
+    y_fit = np.array([1.0] + [0.0] * 49)
+    # WHEN the fit's parameters are built and a result carries them to its model card
+    params = training_params({"max_depth": 4, "eta": 0.1, "scale_pos_weight": 3.0}, y_fit, config)
+    card = TrainingResult(
+        booster=xgb.Booster(),
+        threshold=0.5,
+        metrics={},
+        params=params,
+        periods=config.periods(),
+        test_scores=np.empty(0),
+        test_labels=np.empty(0),
+    ).card("v1")
+    # THEN tree method, base score (the training prior), seed, thread count and the class weight are set
+    assert params["tree_method"] == "hist"
+    assert params["base_score"] == pytest.approx(0.02)
+    assert params["seed"] == 123
+    assert params["nthread"] == 2
+    assert params["scale_pos_weight"] == 3.0 and params["objective"] == "binary:logistic"
+    # ... and recorded, with the periods, on the card
+    assert card.params == params
+    assert card.data_ranges["test_start"] == config.periods()["test_start"].isoformat()
