@@ -23,6 +23,7 @@ from ml_model.training import (
     TrainingConfig,
     TrainingResult,
     evaluate,
+    fit_final,
     prequential_search,
     training_params,
 )
@@ -241,3 +242,37 @@ def test_every_choice_that_moves_results_is_explicit_and_recorded_on_the_card() 
     # ... and recorded, with the periods, on the card
     assert card.params == params
     assert card.data_ranges["test_start"] == config.periods()["test_start"].isoformat()
+
+
+def test_the_final_model_stops_early_on_the_validation_period_before_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN 30 days of rows: fit the first 10, validate the next 10, test the last 10
+    X, y, day = _hourly_history(30, seed=2)
+    edges = [np.datetime64(ORIGIN + timedelta(days=d), "D") for d in (10, 20)]
+    data = PreparedData(
+        transactions=pd.DataFrame(),
+        X=X,
+        y=y,
+        day=day,
+        fit=day < edges[0],
+        validation=(day >= edges[0]) & (day < edges[1]),
+        test=day >= edges[1],
+        periods={},
+    )
+    config = TrainingConfig(train_start=ORIGIN, max_rounds=50, early_stopping_rounds=3)
+    # ... and xgboost.train spied on
+    seen: list[tuple[np.ndarray, int | None]] = []
+    real_train = xgb.train
+
+    def recording_train(params: dict[str, Any], dtrain: xgb.DMatrix, *args: Any, **kwargs: Any) -> xgb.Booster:
+        seen.append((kwargs["evals"][0][0].get_data().toarray()[:, 0], kwargs["early_stopping_rounds"]))
+        return real_train(params, dtrain, *args, **kwargs)
+
+    monkeypatch.setattr(xgb, "train", recording_train)
+    # WHEN the final model is fitted
+    booster = fit_final(data, training_params({"max_depth": 2, "eta": 0.3}, y[data.fit], config), config)
+    # THEN it stopped early on exactly the validation rows, which all precede the test period
+    [(evaluated, patience)] = seen
+    validation_times = X[data.validation, 0].astype(np.float32)  # a DMatrix holds float32
+    np.testing.assert_array_equal(np.sort(evaluated), np.sort(validation_times))
+    assert patience == 3 and evaluated.max() < X[data.test, 0].min()
+    assert booster.best_iteration is not None
