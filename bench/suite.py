@@ -96,6 +96,13 @@ BENCHMARKS: Final = (
         "p50/p99 seconds from a transaction's arrival in Kinesis to its micro-batch's lake and alert "
         "writes, while the producer offers 1,000 transactions/s for a minute (starts Spark).",
     ),
+    Benchmark(
+        "floor",
+        "bench.bench_floor",
+        "Spark's own micro-batch floor at 1,000/s",
+        "p50/p99 seconds from a `rate` source row to the end of its `foreachBatch`, without and with one "
+        "`transformWithStateInPandas` stage, at 1,000 rows/s: what the latency target has to beat (starts Spark).",
+    ),
 )
 
 
