@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from processor.metrics import BatchMetrics
     from producer.stream_producer import RunSummary
 
-__all__ = ["demo"]
+__all__ = ["default_model", "demo"]
 
 ENDPOINT_NAME = "fraud-detector"
 # Chargebacks arrive within a day in the demo, so that two days of history show terminal risk.
@@ -74,9 +74,13 @@ def demo(
         bool,
         typer.Option(help=f"{QUICK_DAYS:g} days of history, {QUICK_LIVE_S:g} s live, a quickly trained model (CI)."),
     ] = False,
-    model: Annotated[Path, typer.Option(help="Model folder; trained there first when it has no model.tar.gz.")] = Path(
-        "model"
-    ),
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            help="Model folder; trained there first when it has no model.tar.gz. Default: model/, or with --quick "
+            "and no model in model/, model-quick/ (a quick model never stands in for the full one)."
+        ),
+    ] = None,
     report: Annotated[Path, typer.Option(help="Where the HTML report goes.")] = Path("demo-report.html"),
     aws_endpoint_url: Annotated[
         str | None,
@@ -99,8 +103,7 @@ def demo(
 
     if quick:
         days, live = QUICK_DAYS, QUICK_LIVE_S
-    if model is None:
-        model = Path("model-quick") if quick and not Path("model/model.tar.gz").exists() else Path("model")
+    model = model or default_model(quick=quick)
     if days <= 0 or live < 0:
         raise typer.BadParameter("--days must be > 0 and --live >= 0")
     started = time.monotonic()
@@ -125,6 +128,11 @@ def demo(
         console.print(f"demo finished in {time.monotonic() - started:.0f} s")
         if keep and embedded:
             _wait_for_ctrl_c(os.environ["AWS_ENDPOINT_URL"])
+
+
+def default_model(*, quick: bool) -> Path:
+    """`model/`; with --quick, `model-quick/` unless `model/` holds a model (a full one serves better)."""
+    return Path("model-quick") if quick and not Path("model/model.tar.gz").exists() else Path("model")
 
 
 def _run(
