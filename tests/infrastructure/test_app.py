@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -170,3 +171,25 @@ def test_serverless_with_a_challenger_is_one_clear_error(model_dir: Path, challe
 def test_a_flag_that_is_neither_true_nor_false_is_an_error(key: str, model_dir: Path) -> None:
     with pytest.raises(InvalidStackConfigError, match=rf"^context {key}='maybe' is not true or false$"):
         build_app(cdk_context(model_dir=str(model_dir), **{key: "maybe"}))
+
+
+def test_cdk_nag_fails_synthesis_on_a_finding_nobody_acknowledged(model_dir: Path, tmp_path: Path) -> None:
+    from aws_cdk import aws_iam as iam
+
+    # GIVEN the app with one resource cdk-nag's AwsSolutions rules refuse (an AWS managed policy)
+    app = build_app(cdk_context(model_dir=str(model_dir)), outdir=str(tmp_path / "cdk.out"))
+    dev: Stack = app.node.find_child(stack_name(DEV))  # type: ignore[assignment]
+    iam.Role(
+        dev,
+        "Unreviewed",
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("ReadOnlyAccess")],
+    )
+    # WHEN it is synthesized THEN synthesis fails, naming the rule and that resource, and only it (every
+    # other finding of the app is acknowledged, one construct at a time)
+    with pytest.raises(Exception, match="ValidationFailed") as failed:
+        app.synth()
+    report = str(failed.value)
+    assert "(AwsSolutions)" in report and "AwsSolutions-IAM4[Policy::" in report
+    flagged = set(re.findall(r"^\s+(fraudstream-\S+) ", report, flags=re.MULTILINE))
+    assert flagged == {"fraudstream-dev/Unreviewed/Resource"}, report
