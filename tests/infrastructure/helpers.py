@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from aws_cdk.assertions import Template
 
-__all__ = ["as_list", "only", "policy_statements", "render", "resources", "role_for_service", "statements_by_sid"]
+__all__ = [
+    "as_list",
+    "models_by_version",
+    "only",
+    "policy_statements",
+    "render",
+    "resources",
+    "role_for_service",
+    "statements_by_sid",
+]
 
 
 def resources(template: Template, type_: str, props: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
@@ -72,3 +81,12 @@ def role_for_service(template: Template, service: str) -> tuple[str, dict[str, A
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def models_by_version(template: Template) -> dict[str, dict[str, Any]]:
+    """Rendered SageMaker model properties by the model version in their tag."""
+    models = {}
+    for model in resources(template, "AWS::SageMaker::Model").values():
+        tags = {t["Key"]: t["Value"] for t in model["Properties"]["Tags"]}
+        models[tags["fraudstream:model-version"]] = render(model["Properties"])
+    return models

@@ -12,7 +12,7 @@ from infrastructure.app import PROD
 from infrastructure.constants import CHALLENGER_VARIANT, CHAMPION_VARIANT, DEFAULT_ENDPOINT_NAME
 from infrastructure.xgboost_image import XGBOOST_REGISTRIES
 from tests.infrastructure.conftest import CHALLENGER_WEIGHT
-from tests.infrastructure.helpers import as_list, only, render, resources, statements_by_sid
+from tests.infrastructure.helpers import as_list, models_by_version, only, resources, statements_by_sid
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -24,15 +24,6 @@ if TYPE_CHECKING:
 PROD_ENDPOINT_NAME = DEFAULT_ENDPOINT_NAME + PROD.name_suffix
 
 
-def _models(template: Template) -> dict[str, dict[str, object]]:
-    """Rendered SageMaker models by the model version in their tag."""
-    models = {}
-    for model in resources(template, "AWS::SageMaker::Model").values():
-        tags = {t["Key"]: t["Value"] for t in model["Properties"]["Tags"]}
-        models[tags["fraudstream:model-version"]] = render(model["Properties"])
-    return models
-
-
 def test_each_model_runs_the_builtin_xgboost_image_of_the_region_with_network_isolation(dev: Template) -> None:
     # GIVEN the region -> registry account mapping the stack carries
     mappings = dev.find_mappings("*")
@@ -40,7 +31,7 @@ def test_each_model_runs_the_builtin_xgboost_image_of_the_region_with_network_is
     (mapping_id, mapping), *_ = mappings.items()
     assert {region: entry["account"] for region, entry in mapping.items()} == XGBOOST_REGISTRIES
     # THEN both models pull sagemaker-xgboost:3.2-0 from the registry of the stack's region
-    models = _models(dev)
+    models = models_by_version(dev)
     assert set(models) == {"champion-1", "challenger-1"}
     for model in models.values():
         assert model["EnableNetworkIsolation"] is True
@@ -76,7 +67,7 @@ def test_champion_and_challenger_split_the_traffic_on_encrypted_instances(dev: T
         (prod, "ml.c5.xlarge", 2, PROD_ENDPOINT_NAME),
     ):
         key_id, _ = only(template, "AWS::KMS::Key")
-        models = {m["ModelName"]: version for version, m in _models(template).items()}
+        models = {m["ModelName"]: version for version, m in models_by_version(template).items()}
         _, config = only(template, "AWS::SageMaker::EndpointConfig")
         props = config["Properties"]
         assert props["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
@@ -171,7 +162,7 @@ def test_the_execution_role_reads_only_its_artifacts_and_pulls_only_the_xgboost_
     )
     assert sorted(as_list(statements["EndpointLogs"]["Resource"])) == [log_group, f"{log_group}:*"]
     # Each artifact statement names exactly the object its model serves.
-    urls = sorted(m["PrimaryContainer"]["ModelDataUrl"] for m in _models(dev).values())  # type: ignore[index]
+    urls = sorted(m["PrimaryContainer"]["ModelDataUrl"] for m in models_by_version(dev).values())
     objects = sorted(
         statements[sid]["Resource"].replace("arn:<AWS::Partition>:s3:::", "s3://")
         for sid in ("ReadChampionArtifact", "ReadChallengerArtifact")

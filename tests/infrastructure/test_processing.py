@@ -18,7 +18,15 @@ from infrastructure.constants import (
     OUTPUTS,
     PROCESSOR_JOB_NAME,
 )
-from tests.infrastructure.helpers import as_list, only, render, resources, role_for_service, statements_by_sid
+from tests.infrastructure.helpers import (
+    as_list,
+    models_by_version,
+    only,
+    render,
+    resources,
+    role_for_service,
+    statements_by_sid,
+)
 
 if TYPE_CHECKING:
     from aws_cdk.assertions import Template
@@ -32,15 +40,6 @@ def _spark_conf(parameters: str) -> dict[str, str]:
     words = shlex.split(parameters)
     assert words[::2] == ["--conf"] * (len(words) // 2)
     return dict(word.split("=", 1) for word in words[1::2])
-
-
-def _models_by_version(template: Template) -> dict[str, dict[str, Any]]:
-    """Rendered SageMaker model properties by the model version in their tag."""
-    models = {}
-    for model in resources(template, "AWS::SageMaker::Model").values():
-        tags = {t["Key"]: t["Value"] for t in model["Properties"]["Tags"]}
-        models[tags["fraudstream:model-version"]] = render(model["Properties"])
-    return models
 
 
 def _ids(template: Template) -> dict[str, str]:
@@ -128,7 +127,7 @@ def test_the_job_role_reaches_only_the_pipeline_resources(dev: Template) -> None
     # The model-card chain names the endpoint, its configuration and the champion's model exactly.
     _, config = only(dev, "AWS::SageMaker::EndpointConfig")
     chain = sorted(as_list(statements["ReadEndpointModelChain"]["Resource"]))
-    models = _models_by_version(dev)
+    models = models_by_version(dev)
     arn = "arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>"
     assert chain == sorted(
         [
@@ -146,7 +145,7 @@ def test_at_start_the_job_role_reads_the_champion_code_and_checkpoint_and_nothin
     ids = _ids(dev)
     role_id, _ = role_for_service(dev, "emr-serverless.amazonaws.com")
     statements = statements_by_sid(dev, role_id)
-    models = _models_by_version(dev)
+    models = models_by_version(dev)
     conf = _spark_conf(_output(dev, OUTPUTS.PROCESSOR_SPARK_SUBMIT_PARAMETERS))
     fallback = conf["spark.emr-serverless.driverEnv.FRAUD_PROCESSOR__MODEL_DIR"]
     assert fallback == models["champion-1"]["PrimaryContainer"]["ModelDataUrl"]

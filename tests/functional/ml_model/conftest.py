@@ -4,9 +4,11 @@ from typing import TYPE_CHECKING
 
 import boto3
 import pytest
+import typer
 from botocore.config import Config
 
 from ml_model.serving import LocalEndpointServer
+from ml_model.train_cli import train
 from tests.unit.ml_model.fixtures import artifact, artifact_path, booster_factory, eval_rows, trained_booster
 
 if TYPE_CHECKING:
@@ -20,6 +22,7 @@ __all__ = [
     "artifact",
     "artifact_path",
     "booster_factory",
+    "cli",
     "endpoint",
     "eval_rows",
     "runtime_client_factory",
@@ -49,3 +52,12 @@ def runtime_client_factory() -> Callable[..., SageMakerRuntimeClient]:
         )
 
     return build
+
+
+@pytest.fixture
+def cli() -> typer.Typer:
+    """A CLI holding only `train` (and a no-op, so that typer keeps the sub-command's name)."""
+    app = typer.Typer(pretty_exceptions_enable=False)
+    app.command("train")(train)
+    app.command("noop")(lambda: None)
+    return app

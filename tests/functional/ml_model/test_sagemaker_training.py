@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
-import typer
 import xgboost as xgb
 from typer.testing import CliRunner
 
@@ -30,7 +29,6 @@ from ml_model.artifact import load_artifact
 from ml_model.evaluation import choose_threshold
 from ml_model.features import FEATURE_SPEC
 from ml_model.sagemaker_training import job_hyperparameters
-from ml_model.train_cli import train
 from ml_model.training import TrainingConfig, prepare, prequential_search, training_params
 from producer.generator import GeneratorConfig, generate_history
 
@@ -39,6 +37,7 @@ if TYPE_CHECKING:
 
     import boto3
     import pandas as pd
+    import typer
 
 XGBOOST_3_2_0_US_EAST_1 = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0"
 ROLE = "arn:aws:iam::123456789012:role/fraudstream-sagemaker"
@@ -69,14 +68,6 @@ def history() -> pd.DataFrame:
     return generate_history(
         GeneratorConfig(seed=5, n_cards=400, n_terminals=800, fraud_rate=0.03), date(2026, 1, 1), 37
     )
-
-
-@pytest.fixture
-def cli() -> typer.Typer:
-    app = typer.Typer(pretty_exceptions_enable=False)
-    app.command("train")(train)
-    app.command("noop")(lambda: None)
-    return app
 
 
 def _value(text: str) -> Any:

@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 
 from fraudstream.exceptions import BatchFileError
 from ml_model.artifact import load_artifact
-from ml_model.train_cli import train
 from producer.generator import GeneratorConfig, generate_history
 
 if TYPE_CHECKING:
@@ -38,14 +37,6 @@ _PERIODS = [
     "--quick",
 ]
 _RENAMED = {"transaction_id": "TX_ID", "amount": "AMOUNT_USD", "is_fraud": "CHARGEBACK"}
-
-
-@pytest.fixture
-def cli() -> typer.Typer:
-    app = typer.Typer(pretty_exceptions_enable=False)
-    app.command("train")(train)
-    app.command("noop")(lambda: None)
-    return app
 
 
 @pytest.fixture(scope="module")

@@ -112,36 +112,6 @@ def test_invariants(gaps: list[float], amounts: list[float]) -> None:
     assert (f["card_distinct_terminals_1d"] == 1).all()
 
 
-def test_offline_features_equal_the_streaming_computation_on_the_same_events() -> None:
-    # GIVEN two weeks of a small synthetic world
-    history = generate_history(
-        GeneratorConfig(seed=4, n_cards=60, n_terminals=150, fraud_rate=0.03), date(2026, 2, 1), 14
-    )
-    offline = compute_features(history)
-    # WHEN the events arrive in event order, in micro-batches of 40 that mix many cards
-    frame = pd.DataFrame(
-        {
-            "event_s": history["event_time"].astype("datetime64[us, UTC]").astype("int64") / 1e6,
-            "amount": history["amount"],
-            "terminal_id": history["terminal_id"],
-            "channel": history["channel"],
-            "lat": history["lat"],
-            "lon": history["lon"],
-            "card_id": history["card_id"],
-        }
-    ).sort_values("event_s", kind="stable")
-    streamed = []
-    retained = frame.iloc[:0]
-    for start in range(0, len(frame), 40):
-        features, retained = card_features_streaming(retained, frame.iloc[start : start + 40])
-        streamed.append(features)
-    assert retained["card_id"].nunique() == frame["card_id"].nunique()
-    online = pd.concat(streamed).loc[history.index, list(CARD_FEATURES)]
-    # THEN the card features are the offline ones (to float rounding of window sums)
-    np.testing.assert_allclose(online.to_numpy(), offline[list(CARD_FEATURES)].to_numpy(), rtol=1e-9, atol=1e-6)
-    assert list(offline.columns) == list(FEATURE_SPEC.names)
-
-
 def _stream_frame(history: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -154,6 +124,26 @@ def _stream_frame(history: pd.DataFrame) -> pd.DataFrame:
             "card_id": history["card_id"],
         }
     ).sort_values("event_s", kind="stable")
+
+
+def test_offline_features_equal_the_streaming_computation_on_the_same_events() -> None:
+    # GIVEN two weeks of a small synthetic world
+    history = generate_history(
+        GeneratorConfig(seed=4, n_cards=60, n_terminals=150, fraud_rate=0.03), date(2026, 2, 1), 14
+    )
+    offline = compute_features(history)
+    # WHEN the events arrive in event order, in micro-batches of 40 that mix many cards
+    frame = _stream_frame(history)
+    streamed = []
+    retained = frame.iloc[:0]
+    for start in range(0, len(frame), 40):
+        features, retained = card_features_streaming(retained, frame.iloc[start : start + 40])
+        streamed.append(features)
+    assert retained["card_id"].nunique() == frame["card_id"].nunique()
+    online = pd.concat(streamed).loc[history.index, list(CARD_FEATURES)]
+    # THEN the card features are the offline ones (to float rounding of window sums)
+    np.testing.assert_allclose(online.to_numpy(), offline[list(CARD_FEATURES)].to_numpy(), rtol=1e-9, atol=1e-6)
+    assert list(offline.columns) == list(FEATURE_SPEC.names)
 
 
 def test_card_features_one_event_at_a_time_equal_the_offline_ones() -> None:
