@@ -7,6 +7,8 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pyspark.sql import SparkSession
 
 __all__ = ["build_session"]
@@ -20,6 +22,7 @@ def build_session(
     *,
     shuffle_partitions: int | None = None,
     extra: dict[str, str] | None = None,
+    output: Path | None = None,
 ) -> SparkSession:
     """A session with the RocksDB state store (needed by transformWithStateInPandas) and UTC time.
 
@@ -30,33 +33,43 @@ def build_session(
             (each partition of each stateful stage is a task and a state store per batch). A query
             keeps the number of its checkpoint.
         extra: further Spark settings.
+        output: append the JVM's stdout and stderr (log4j, and its Python workers' chatter) to this
+            file instead of this process's terminal. Only when this call starts the JVM.
     """
+    from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
 
     if shuffle_partitions is None:
         local = master is not None and master.startswith("local")
         shuffle_partitions = min(4, os.cpu_count() or 1) if local else 4
 
-    builder = (
-        SparkSession.builder.appName(app_name)
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.streaming.stateStore.providerClass", ROCKSDB_PROVIDER)
+    options = {
+        "spark.app.name": app_name,
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.streaming.stateStore.providerClass": ROCKSDB_PROVIDER,
         # Each batch commits a changelog of the keys it changed instead of a snapshot of every
         # RocksDB instance (latency benchmark at 100/s: a no-data batch 12.5 s -> 4.5 s).
-        .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
-    )
-    for key, value in (extra or {}).items():
-        builder = builder.config(key, value)
+        "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.shuffle.partitions": str(shuffle_partitions),
+    }
     if master is not None and master.startswith("local"):
         # Locally the Python workers must be this interpreter, and nothing listens beyond loopback.
+        # Set before the JVM starts: it and its Python workers inherit this environment.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-        builder = (
-            builder.master(master)
-            .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.driver.host", "127.0.0.1")
-            .config("spark.driver.bindAddress", "127.0.0.1")
-        )
-    return builder.getOrCreate()
+        options |= {
+            "spark.master": master,
+            "spark.ui.showConsoleProgress": "false",
+            "spark.driver.host": "127.0.0.1",
+            "spark.driver.bindAddress": "127.0.0.1",
+        }
+    options |= extra or {}
+    conf = SparkConf().setAll(list(options.items()))
+    if output is not None and SparkContext._active_spark_context is None:  # noqa: SLF001 - no public check
+        from pyspark.java_gateway import launch_gateway
+
+        with output.open("ab") as log:  # the JVM keeps its own copy of the descriptor
+            gateway = launch_gateway(conf, popen_kwargs={"stdout": log, "stderr": log})  # type: ignore[no-untyped-call]
+        SparkContext(conf=conf, gateway=gateway)
+    return SparkSession.builder.config(conf=conf).getOrCreate()

@@ -154,6 +154,15 @@ def haversine_km(lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: Flo
     return np.asarray(2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))), dtype=np.float64)
 
 
+def _nearest(dist: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the columns of the `k` smallest distances, nearest first (all columns if fewer)."""
+    if dist.shape[1] <= k:
+        return np.argsort(dist, axis=1)
+    # A partial sort: a big city has thousands of terminals and only the nearest few matter.
+    nearest = np.argpartition(dist, k - 1, axis=1)[:, :k]
+    return np.take_along_axis(nearest, np.take_along_axis(dist, nearest, axis=1).argsort(axis=1), axis=1)
+
+
 def _build_world(config: GeneratorConfig) -> _World:
     rng = np.random.default_rng([config.seed, 0xC0FFEE])
     n_cities = config.n_cities
@@ -212,7 +221,7 @@ def _build_world(config: GeneratorConfig) -> _World:
         dist = (card_lat[cards, None] - term_lat[terms][None, :]) ** 2 + (
             card_lon[cards, None] - term_lon[terms][None, :]
         ) ** 2
-        nearest = np.argsort(dist, axis=1)[:, :k_physical]
+        nearest = _nearest(dist, k_physical)
         if nearest.shape[1] < k_physical:  # a tiny city: repeat what there is
             nearest = np.resize(nearest, (len(cards), k_physical)) if nearest.shape[1] else nearest
         usual_physical[cards] = terms[nearest]
