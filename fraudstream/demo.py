@@ -148,7 +148,7 @@ def _run(
     spark_log = workdir / "spark.log"
     # Spark takes 10-20 s to start: it does so while the model is trained or loaded.
     spark_starting = running.enter_context(ThreadPoolExecutor(1, thread_name_prefix="spark-start")).submit(
-        _start_spark, spark_log
+        _start_spark, spark_log, quick=quick
     )
     console.rule("1. AWS")
     console.print(f"endpoint {os.environ['AWS_ENDPOINT_URL']}")
@@ -202,7 +202,7 @@ def _train(model: Path, seed: int, quick: bool) -> None:
         train(out=model, generate=98, seed=seed)
 
 
-def _start_spark(log: Path) -> Any:
+def _start_spark(log: Path, *, quick: bool) -> Any:
     """The session, with the JVM's output (log4j, "Streaming TransformWithStateInPandas Python worker
     ...") in `log`, not over the live view."""
     from processor.kinesis_source import KinesisDataSource
@@ -213,6 +213,8 @@ def _start_spark(log: Path) -> Any:
         # A run of minutes on a laptop: the JVM's start-up JIT compiler alone and one GC thread leave
         # the cores to the work (quick demo on 2 cores: about 92 s -> 78 s).
         extra={"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"},
+        # --quick's few hundred records: one task, Python worker and state store per stateful stage.
+        shuffle_partitions=1 if quick else None,
         output=log,
     )
     spark.sparkContext.setLogLevel("WARN")

@@ -34,10 +34,16 @@ def build_session(
             keeps the number of its checkpoint.
         extra: further Spark settings.
         output: append the JVM's stdout and stderr (log4j, and its Python workers' chatter) to this
-            file instead of this process's terminal. Only when this call starts the JVM.
+            file instead of this process's terminal.
+
+    A process that already runs Spark (the test suite's session) gets its session as it is: the
+    settings of a running session are not changed under it.
     """
     from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
+
+    if SparkContext._active_spark_context is not None:  # noqa: SLF001 - no public check
+        return SparkSession.builder.getOrCreate()  # a new builder: no settings to apply
 
     if shuffle_partitions is None:
         local = master is not None and master.startswith("local")
@@ -66,7 +72,7 @@ def build_session(
         }
     options |= extra or {}
     conf = SparkConf().setAll(list(options.items()))
-    if output is not None and SparkContext._active_spark_context is None:  # noqa: SLF001 - no public check
+    if output is not None and SparkContext._gateway is None:  # noqa: SLF001 - a JVM is started once per process
         from pyspark.java_gateway import launch_gateway
 
         with output.open("ab") as log:  # the JVM keeps its own copy of the descriptor

@@ -163,6 +163,21 @@ def _nearest(dist: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(nearest, np.take_along_axis(dist, nearest, axis=1).argsort(axis=1), axis=1)
 
 
+# The last few worlds built, by repr of their configuration (it holds a dict: not hashable).
+_WORLDS: dict[str, _World] = {}
+
+
+def _world(config: GeneratorConfig) -> _World:
+    """The world of `config`, built once per process: the demo's producer and its truth check, or
+    the tests, share it. Its arrays are read-only, since every generator of `config` holds them."""
+    key = repr(config)
+    if key not in _WORLDS:
+        if len(_WORLDS) >= 4:
+            del _WORLDS[next(iter(_WORLDS))]
+        _WORLDS[key] = _build_world(config)
+    return _WORLDS[key]
+
+
 def _build_world(config: GeneratorConfig) -> _World:
     rng = np.random.default_rng([config.seed, 0xC0FFEE])
     n_cities = config.n_cities
@@ -238,7 +253,7 @@ def _build_world(config: GeneratorConfig) -> _World:
         far = np.flatnonzero(city_dist[c] >= 1500.0)
         far_cities.append(far if len(far) else np.array([int(np.argmax(city_dist[c]))], dtype=np.int64))
 
-    return _World(
+    world = _World(
         city_lat=city_lat,
         city_lon=city_lon,
         card_city=card_city,
@@ -262,6 +277,10 @@ def _build_world(config: GeneratorConfig) -> _World:
         city_terminals=city_terminals,
         far_cities=far_cities,
     )
+    for value in vars(world).values():
+        for array in value if isinstance(value, list) else [value]:
+            array.flags.writeable = False
+    return world
 
 
 @dataclass
@@ -293,7 +312,7 @@ class TransactionGenerator:
     def __init__(self, config: GeneratorConfig, start: date) -> None:
         self.config = config
         self.start = start
-        self.world = _build_world(config)
+        self.world = _world(config)
         w = self.world
         # Scenario intensities, calibrated so that each contributes its share of `fraud_rate`.
         genuine_per_day = float(w.card_tx_per_day.sum())
@@ -522,5 +541,5 @@ def generate_history(config: GeneratorConfig, start: date, days: int) -> pd.Data
 
 def expected_daily_transactions(config: GeneratorConfig) -> float:
     """Roughly how many transactions a day the configuration produces (for sizing runs)."""
-    world = _build_world(config)
+    world = _world(config)
     return math.fsum(world.card_tx_per_day) / max(1e-9, 1.0 - config.fraud_rate)

@@ -145,3 +145,27 @@ def test_rejects_nonsense_configuration() -> None:
         GeneratorConfig(fraud_rate=0.7)
     with pytest.raises(ValueError, match="days"):
         generate_history(GeneratorConfig(n_cards=10, n_terminals=20), START, 0)
+
+
+def test_a_world_is_built_once_per_configuration_and_is_read_only() -> None:
+    config = GeneratorConfig(seed=11, n_cards=200, n_terminals=400)
+    first, second = (TransactionGenerator(config, START).world for _ in range(2))
+    assert first is second
+    assert TransactionGenerator(GeneratorConfig(seed=12, n_cards=200, n_terminals=400), START).world is not first
+    with pytest.raises(ValueError, match="read-only"):
+        first.card_lat[0] = 0.0
+
+
+def test_cards_shop_at_the_twelve_terminals_nearest_their_home_nearest_first() -> None:
+    world = TransactionGenerator(GeneratorConfig(seed=5, n_cards=300, n_terminals=3_000), START).world
+    checked = 0
+    for card in range(300):
+        terminals = world.city_terminals[world.card_city[card]]
+        if len(terminals) < 12:
+            continue
+        squared = (world.card_lat[card] - world.term_lat[terminals]) ** 2 + (
+            world.card_lon[card] - world.term_lon[terminals]
+        ) ** 2
+        assert list(world.card_usual_physical[card]) == list(terminals[np.argsort(squared)[:12]])
+        checked += 1
+    assert checked > 100
