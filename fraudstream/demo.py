@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import itertools
 import logging
 import os
@@ -146,10 +147,10 @@ def _run(
     resources = ResourceSettings()
     workdir = Path(tempfile.mkdtemp(prefix="fraudstream-demo-"))
     spark_log = workdir / "spark.log"
-    # Spark takes 10-20 s to start: it does so while the model is trained or loaded.
-    spark_starting = running.enter_context(ThreadPoolExecutor(1, thread_name_prefix="spark-start")).submit(
-        _start_spark, spark_log, quick=quick
-    )
+    # Work that waits on nobody runs in the background: Spark's start (10-20 s) while the model is
+    # trained or loaded, the generator's truth and the report's plotting library while the stream runs.
+    background = running.enter_context(ThreadPoolExecutor(1, thread_name_prefix="demo-background"))
+    spark_starting = background.submit(_start_spark, spark_log, quick=quick)
     console.rule("1. AWS")
     console.print(f"endpoint {os.environ['AWS_ENDPOINT_URL']}")
     for r in provision(resources, shards=2):
@@ -172,17 +173,22 @@ def _run(
         spark = spark_starting.result()
     console.print(f"Spark's own output goes to {spark_log}")
     history_start = datetime.now(UTC) - timedelta(days=days)
+    truth = background.submit(_truth, seed, history_start, days, live)
+    background.submit(importlib.import_module, "fraudstream.report")
     progress = _Progress()
     summary = _stream_and_process(
         progress, resources, model, artifact.card.threshold, spark, workdir, history_start, days, live, seed
     )
 
     console.rule("5. summary")
-    scored = _scored_rows(resources.lake_bucket, progress)
+    from fraudstream.aws import s3_filesystem
+
+    lake = s3_filesystem()
+    scored = _scored_rows(resources.lake_bucket, lake, progress)
     # Every lake row with the generator's truth (rows it does not know are genuine).
-    judged = scored.merge(_truth(seed, history_start, days, live), on="transaction_id", how="left")
+    judged = scored.merge(truth.result(), on="transaction_id", how="left")
     judged["is_fraud"] = judged["is_fraud"].fillna(False).astype(bool)
-    _print_summary(summary, judged, artifact.card.threshold, resources)
+    _print_summary(summary, judged, artifact.card.threshold, resources, lake)
     from fraudstream.report import write_report
 
     path = write_report(judged, _batch_frame(progress), threshold=artifact.card.threshold, path=report)
@@ -204,23 +210,20 @@ def _train(model: Path, seed: int, quick: bool) -> None:
 
 def _start_spark(log: Path, *, quick: bool) -> Any:
     """The session, with the JVM's output (log4j, "Streaming TransformWithStateInPandas Python worker
-    ...") in `log`, not over the live view."""
-    from processor.kinesis_source import KinesisDataSource
-    from processor.spark import build_session
+    ...") in `log`, not over the live view; Spark's Python helpers start in the background."""
+    from processor.spark import SHORT_RUN_JAVA_OPTIONS, build_session
+    from processor.warm_up import start_warm_up
 
     spark = build_session(
         master=os.environ.get("FRAUD_SPARK_MASTER", "local[*]"),
-        # A run of minutes on a laptop: the JVM's start-up JIT compiler alone and one GC thread leave
-        # the cores to the work (quick demo on 2 cores: about 92 s -> 78 s).
-        extra={"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"},
+        extra={"spark.driver.extraJavaOptions": SHORT_RUN_JAVA_OPTIONS},
         # --quick's few hundred records: one task, Python worker and state store per stateful stage.
         shuffle_partitions=1 if quick else None,
         output=log,
     )
     spark.sparkContext.setLogLevel("WARN")
-    # The first registration makes Spark look up every installed Python data source (a Python
-    # process, several seconds): done here, it happens while the model trains or loads.
-    spark.dataSource.register(KinesisDataSource)
+    # While the model trains or loads (the processor would start them one by one otherwise).
+    start_warm_up(spark)
     return spark
 
 
@@ -372,16 +375,15 @@ def _live_table(progress: _Progress) -> Table:
     return table
 
 
-def _scored_rows(bucket: str, progress: _Progress) -> pd.DataFrame:
+def _scored_rows(bucket: str, lake: Any, progress: _Progress) -> pd.DataFrame:
     """Every lake row, with the time its batch finished (the alert was written by then)."""
-    from fraudstream.aws import s3_filesystem
     from fraudstream.query import run_query
 
     rows = run_query(
         "SELECT transaction_id, card_id, amount, event_time, score, is_alert, reasons, arrival_time, batch_id "
         "FROM transactions",
         bucket,
-        s3_filesystem(),
+        lake,
     ).to_pandas()
     batches = _batch_frame(progress)[["batch_id", "finished_at"]]
     # The report's latency is processed_at - arrival_time: take the batch's end, when its alerts were written.
@@ -422,10 +424,11 @@ def _truth(seed: int, history_start: datetime, days: float, live: float) -> pd.D
     return truth.assign(is_fraud=truth["is_fraud"].astype(bool)).drop_duplicates("transaction_id")
 
 
-def _print_summary(summary: JobSummary, judged: pd.DataFrame, threshold: float, resources: ResourceSettings) -> None:
+def _print_summary(
+    summary: JobSummary, judged: pd.DataFrame, threshold: float, resources: ResourceSettings, lake: Any
+) -> None:
     from rich.table import Table
 
-    from fraudstream.aws import s3_filesystem
     from fraudstream.query import run_query
 
     frauds = int(judged["is_fraud"].sum())
@@ -452,7 +455,7 @@ def _print_summary(summary: JobSummary, judged: pd.DataFrame, threshold: float, 
     quarantine = run_query(
         "SELECT reason, count(*) AS n FROM quarantine GROUP BY 1 ORDER BY 2 DESC",
         resources.lake_bucket,
-        s3_filesystem(),
+        lake,
     )
     reasons = ", ".join(f"{r['reason']} {r['n']:,}" for r in quarantine.to_pylist()) or "none"
     table.add_row("quarantined", f"{summary.quarantined:,} ({reasons})")

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import pandas as pd
+from matplotlib import rc_context
+from matplotlib.figure import Figure
 
 from ml_model.plots import plot_precision_recall, plot_score_histogram
 
@@ -171,9 +173,6 @@ def _figure(draw: Callable[[Axes], None], *, has_data: bool, title: str, alt: st
     """One plot as an HTML <figure> with an inlined PNG; "no data" in place of the plot when there is nothing
     to draw."""
     # A bare Figure renders PNGs with the Agg canvas and, unlike pyplot, keeps no global state to close.
-    from matplotlib import rc_context
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(7, 3.5), layout="tight")
     ax = fig.subplots()
     if has_data:

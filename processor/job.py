@@ -30,6 +30,7 @@ from processor.metrics import BatchMetrics, MetricsEmitter
 from processor.pipeline import staged_transactions
 from processor.sinks import DynamoDBAlertSink, S3ParquetSink
 from processor.spark import build_session
+from processor.warm_up import start_warm_up
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -178,6 +179,7 @@ def run_job(
         metrics=_SummingEmitter(summary, settings.metrics, on_batch),
     )
     spark = spark or build_session(master=_spark_master(settings))
+    start_warm_up(spark)  # Spark's Python helpers start on another thread while the query is set up
     checkpoint = settings.checkpoint_location.rstrip("/")
 
     staged = staged_transactions(

@@ -28,6 +28,7 @@ from ml_model.artifact import ModelCard, write_artifact
 from ml_model.features import FEATURE_SPEC, compute_features
 from processor.config import ProcessorSettings
 from processor.job import run_job
+from processor.spark import SHORT_RUN_JAVA_OPTIONS
 from producer.dead_letter import DeadLetterFile
 from producer.delivery import DeliveryConfig, deliveries
 from producer.generator import GeneratorConfig, generate_history
@@ -192,9 +193,8 @@ def test_a_run_killed_three_times_mid_way_and_restarted_ends_like_an_uninterrupt
         "FRAUD_LABELS_STREAM": crashed.labels_stream,
         "FRAUD_LAKE_BUCKET": crashed.lake_bucket,
         "FRAUD_ALERTS_TABLE": crashed.alerts_table,
-        # Each run lives a minute or two: the JVM's start-up JIT compiler alone and one GC thread
-        # leave the two cores to the work (this test alone on 2 cores: 416 s -> 368 s).
-        "SPARK_SUBMIT_OPTS": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+        # Each run lives a minute or two (this test alone on 2 cores: 416 s -> 368 s).
+        "SPARK_SUBMIT_OPTS": SHORT_RUN_JAVA_OPTIONS,
     }
     checkpoint = tmp_path / "checkpoint"
     s3 = session.client("s3")
