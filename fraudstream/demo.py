@@ -413,8 +413,11 @@ def _truth(seed: int, history_start: datetime, days: float, live: float) -> pd.D
         (GeneratorConfig(seed=seed, n_cards=HISTORY_CARDS, n_terminals=HISTORY_TERMINALS), history_start, days),
     ]
     if live > 0:
+        # The live part starts right after the history: the days its first hour touches (one, or
+        # two across midnight).
         live_start = history_start + timedelta(days=days)
-        worlds.append((GeneratorConfig(seed=seed + 1, n_cards=LIVE_CARDS, n_terminals=LIVE_TERMINALS), live_start, 1.0))
+        live_world = GeneratorConfig(seed=seed + 1, n_cards=LIVE_CARDS, n_terminals=LIVE_TERMINALS)
+        worlds.append((live_world, live_start, 1 / 24))
     frames: list[pd.DataFrame] = []
     for config, start, span in worlds:
         generator = TransactionGenerator(config, start.date())

@@ -139,6 +139,8 @@ class _World:
     term_city: IntArray  # -1 for online terminals
     term_channel: npt.NDArray[np.str_]
     term_mcc: npt.NDArray[np.str_]
+    card_ids: npt.NDArray[np.str_]  # "card-000042" of card 42
+    terminal_ids: npt.NDArray[np.str_]
     physical_terminals: IntArray
     online_terminals: IntArray
     city_terminals: list[IntArray]
@@ -272,6 +274,8 @@ def _build_world(config: GeneratorConfig) -> _World:
         term_city=term_city,
         term_channel=term_channel,
         term_mcc=term_mcc,
+        card_ids=np.array([_card_id(i) for i in range(n_cards)]),
+        terminal_ids=np.array([_terminal_id(i) for i in range(len(term_lat))]),
         physical_terminals=physical,
         online_terminals=online,
         city_terminals=city_terminals,
@@ -480,7 +484,7 @@ class TransactionGenerator:
         self._compromised_terminals = {t: end for t, end in self._compromised_terminals.items() if end >= d}
         if not self._compromised_terminals:
             return
-        names = np.array([_terminal_id(t) for t in self._compromised_terminals])
+        names = w.terminal_ids[list(self._compromised_terminals)]
         hit = frame["terminal_id"].isin(names).to_numpy() & (frame["scenario"].to_numpy() == FraudScenario.GENUINE)
         frame.loc[hit, "scenario"] = int(FraudScenario.COMPROMISED_TERMINAL)
         frame.loc[hit, "is_fraud"] = 1
@@ -503,10 +507,10 @@ class TransactionGenerator:
         ids = rng.integers(0, 2**63 - 1, (n, 2), dtype=np.int64)
         frame = pd.DataFrame(
             {
-                "transaction_id": [f"{a:016x}{b:016x}" for a, b in ids],
+                "transaction_id": _hex_ids(ids),
                 "event_time": event_time.as_unit("ms"),
-                "card_id": [_card_id(c) for c in card],
-                "terminal_id": [_terminal_id(t) for t in terminal],
+                "card_id": w.card_ids[card],
+                "terminal_id": w.terminal_ids[terminal],
                 "amount": amount,
                 "currency": "USD",
                 "merchant_category": w.term_mcc[terminal],
@@ -520,6 +524,11 @@ class TransactionGenerator:
             columns=list(TRANSACTION_COLUMNS),
         )
         return frame
+
+
+def _hex_ids(ids: IntArray) -> npt.NDArray[np.str_]:
+    """Per row (a, b) of non-negative int64s, f"{a:016x}{b:016x}": 32 lowercase hex digits, vectorised."""
+    return np.frombuffer(ids.astype(">u8").tobytes().hex().encode("ascii"), dtype="S32").astype(np.str_)
 
 
 def _card_id(i: int | np.integer) -> str:

@@ -15,6 +15,7 @@ from producer.generator import (
     FraudScenario,
     GeneratorConfig,
     TransactionGenerator,
+    _hex_ids,
     generate_history,
     haversine_km,
 )
@@ -169,3 +170,12 @@ def test_cards_shop_at_the_twelve_terminals_nearest_their_home_nearest_first() -
         assert list(world.card_usual_physical[card]) == list(terminals[np.argsort(squared)[:12]])
         checked += 1
     assert checked > 100
+
+
+@given(st.lists(st.tuples(st.integers(0, 2**63 - 1), st.integers(0, 2**63 - 1)), min_size=1, max_size=50))
+def test_transaction_ids_are_both_numbers_in_sixteen_lowercase_hex_digits(pairs: list[tuple[int, int]]) -> None:
+    # WHEN ids are formatted all at once
+    ids = _hex_ids(np.array(pairs, dtype=np.int64))
+
+    # THEN each is what Python's own formatting gives, edge values (0, 2**63 - 1) included
+    assert ids.tolist() == [f"{a:016x}{b:016x}" for a, b in pairs]
