@@ -91,7 +91,7 @@ def _run(spark: SparkSession) -> None:
         except Exception:  # noqa: BLE001 - a head start only: the query starts whatever is missing itself
             logger.warning("warming up Spark's Python helpers failed; the query starts them itself", exc_info=True)
 
-    # The two parts start different helpers: side by side, they start twice as many at a time.
+    # The two parts need different helpers: side by side, neither waits for the other's to start.
     other = threading.Thread(target=attempt, args=(_keep_state,), name="spark-warm-up-state", daemon=True)
     other.start()
     attempt(_read_and_map)
