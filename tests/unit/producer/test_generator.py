@@ -7,7 +7,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from producer.generator import (
@@ -173,6 +173,7 @@ def test_cards_shop_at_the_twelve_terminals_nearest_their_home_nearest_first() -
 
 
 @given(st.lists(st.tuples(st.integers(0, 2**63 - 1), st.integers(0, 2**63 - 1)), min_size=1, max_size=50))
+@example([(0, 2**63 - 1), (2**63 - 1, 0)])
 def test_transaction_ids_are_both_numbers_in_sixteen_lowercase_hex_digits(pairs: list[tuple[int, int]]) -> None:
     # WHEN ids are formatted all at once
     ids = _hex_ids(np.array(pairs, dtype=np.int64))
