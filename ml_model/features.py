@@ -14,7 +14,6 @@ transaction in a window has count 0 and fraud rate 0.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Final
 
 import numpy as np
@@ -87,21 +86,15 @@ TERMINAL_FEATURES: Final = tuple(n for n in FEATURE_SPEC.names if n.startswith("
 def _window_start(times: FloatArray, width: float, groups: IntArray | None = None) -> IntArray:
     """Index of the first event inside `(t_i - width, t_i]` of the same group, for each i.
 
-    Rows are sorted by group, then time. With groups, data and queries are merged in one
-    lexicographic sort of (group, value), data before equal queries (`side="right"`): the data
-    ahead of a query are then exactly the rows before its window. Exact on the same float
-    comparisons as `searchsorted`, and one vectorised pass however many groups there are.
+    Rows are sorted by group, then time. With groups, each row is the complex number
+    `group + i * time`: numpy orders complex numbers by real part, then imaginary part, which is
+    exactly (group, time), so one `searchsorted` answers every group at once, on the same float
+    comparisons of the times as without groups.
     """
     if groups is None:
         return np.searchsorted(times, times - width, side="right").astype(np.int64)
-    n = len(times)
-    is_query = np.repeat([False, True], n)
-    order = np.lexsort((is_query, np.concatenate([times, times - width]), np.concatenate([groups, groups])))
-    merged_query = is_query[order]
-    data_ahead = np.cumsum(~merged_query)
-    start = np.empty(n, dtype=np.int64)
-    start[order[merged_query] - n] = data_ahead[merged_query]
-    return start
+    group = groups.astype(np.float64)
+    return np.searchsorted(group + 1j * times, group + 1j * (times - width), side="right").astype(np.int64)
 
 
 def _group_first_row(groups: IntArray | None, n: int) -> IntArray:
@@ -124,20 +117,27 @@ def _haversine_km(lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: Fl
     return np.asarray(2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))), dtype=np.float64)
 
 
-def _distinct_in_window(keys: npt.NDArray[np.object_], start: npt.NDArray[np.int64]) -> FloatArray:
-    # A sliding window over sorted events: each event enters once and leaves once.
-    counts: Counter[object] = Counter()
-    out = np.empty(len(keys), dtype=np.float64)
-    left = 0
-    for i, key in enumerate(keys):
-        counts[key] += 1
-        while left < start[i]:
-            counts[keys[left]] -= 1
-            if counts[keys[left]] == 0:
-                del counts[keys[left]]
-            left += 1
-        out[i] = len(counts)
-    return out
+def _distinct_in_window(keys: npt.NDArray[np.object_], start: IntArray) -> FloatArray:
+    """Number of distinct keys among rows `start[i]..i`, for each i (`start` non-decreasing, as
+    window starts of rows sorted by group, then time, are).
+
+    Row j counts for row i when it is the first of its key in i's window: `j` in `start[i]..i` and
+    the previous row with the same key before `start[i]`. As `start` never decreases, the rows i
+    that row j counts for are one contiguous range, so one +1/-1 pair per row and a cumulative sum
+    give every count. (A previous row of another group lies before any window of j's group.)
+    """
+    n = len(keys)
+    codes = pd.factorize(keys)[0]
+    by_key = np.argsort(codes, kind="stable")
+    previous = np.full(n, -1, dtype=np.int64)
+    same_key = codes[by_key[1:]] == codes[by_key[:-1]]
+    previous[by_key[1:][same_key]] = by_key[:-1][same_key]
+    rows = np.arange(n)
+    first = np.maximum(rows, np.searchsorted(start, previous, side="right"))
+    end = np.searchsorted(start, rows, side="right")  # rows i >= end have moved their window past j
+    counts = first < end
+    change = np.bincount(first[counts], minlength=n + 1) - np.bincount(end[counts], minlength=n + 1)
+    return np.cumsum(change[:n]).astype(np.float64)
 
 
 def card_features(events: pd.DataFrame, groups: IntArray | None = None) -> pd.DataFrame:
@@ -156,9 +156,9 @@ def card_features(events: pd.DataFrame, groups: IntArray | None = None) -> pd.Da
     n = len(t)
     first_row = _group_first_row(groups, n)
     out: dict[str, FloatArray] = {"amount": amount}
-    when = pd.to_datetime(t, unit="s", utc=True)
-    out["is_weekend"] = (when.dayofweek >= 5).astype(np.float64)
-    out["is_night"] = (when.hour < 6).astype(np.float64)
+    day = np.floor(t / DAY)
+    out["is_weekend"] = ((day + 3) % 7 >= 5).astype(np.float64)  # day 0, 1970-01-01, was a Thursday (3)
+    out["is_night"] = (t - day * DAY < 6 * HOUR).astype(np.float64)  # UTC
     channel = events["channel"].to_numpy(dtype=object)
     out["channel_online"] = (channel == "online").astype(np.float64)
     out["channel_atm"] = (channel == "atm").astype(np.float64)
@@ -281,13 +281,19 @@ def compute_features(transactions: pd.DataFrame, *, label_delay_days: float = 7.
         },
         index=transactions.index,
     )
-    # One vectorised pass per entity kind, all cards (terminals) at once.
-    order, cards = group_order(frame["card_id"], frame["event_s"].to_numpy())
-    card_part = card_features(frame.iloc[order], cards)
-    order, terminals = group_order(frame["terminal_id"], frame["event_s"].to_numpy())
-    terminal_part = terminal_features(frame.iloc[order], label_delay_days=label_delay_days, groups=terminals)
-    features = card_part.join(terminal_part)
-    return features.loc[transactions.index, list(FEATURE_SPEC.names)]
+    # One vectorised pass per entity kind, all cards (terminals) at once; each part's rows go back
+    # to the input's positions.
+    times = frame["event_s"].to_numpy()
+    features = np.empty((len(frame), len(FEATURE_SPEC)), dtype=np.float64)
+    order, cards = group_order(frame["card_id"], times)
+    features[order, : len(CARD_FEATURES)] = card_features(frame.iloc[order], cards).to_numpy()
+    order, terminals = group_order(frame["terminal_id"], times)
+    terminal_part = terminal_features(
+        frame[["event_s", "known_fraud"]].iloc[order], label_delay_days=label_delay_days, groups=terminals
+    )
+    features[order, len(CARD_FEATURES) :] = terminal_part.to_numpy()
+    by_part = pd.DataFrame(features, columns=CARD_FEATURES + TERMINAL_FEATURES, index=transactions.index)
+    return by_part[list(FEATURE_SPEC.names)]
 
 
 def card_features_streaming(history: pd.DataFrame, new: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
