@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 class _KeepAliveHandler(WSGIRequestHandler):
     # HTTP/1.1 keeps boto3's pooled connections open between calls (werkzeug defaults to 1.0).
     protocol_version = "HTTP/1.1"
+    # A response is two writes (headers, body): with Nagle's algorithm the body would wait for the
+    # client's (delayed) acknowledgement of the headers.
+    disable_nagle_algorithm = True
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         logger.debug("request", extra={"path": self.path, "status": str(code)})
