@@ -15,6 +15,7 @@ labelled with its id:
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import IntEnum
@@ -167,17 +168,20 @@ def _nearest(dist: np.ndarray, k: int) -> np.ndarray:
 
 # The last few worlds built, by repr of their configuration (it holds a dict: not hashable).
 _WORLDS: dict[str, _World] = {}
+_WORLDS_LOCK = threading.Lock()
 
 
 def _world(config: GeneratorConfig) -> _World:
     """The world of `config`, built once per process: the demo's producer and its truth check, or
-    the tests, share it. Its arrays are read-only, since every generator of `config` holds them."""
+    the tests, share it. Its arrays are read-only, since every generator of `config` holds them.
+    A thread that asks while another builds it waits for that build (the demo's two ask at once)."""
     key = repr(config)
-    if key not in _WORLDS:
-        if len(_WORLDS) >= 4:
-            del _WORLDS[next(iter(_WORLDS))]
-        _WORLDS[key] = _build_world(config)
-    return _WORLDS[key]
+    with _WORLDS_LOCK:
+        if key not in _WORLDS:
+            if len(_WORLDS) >= 4:
+                del _WORLDS[next(iter(_WORLDS))]
+            _WORLDS[key] = _build_world(config)
+        return _WORLDS[key]
 
 
 def _build_world(config: GeneratorConfig) -> _World:
