@@ -1,4 +1,5 @@
-"""`build_session` on a process that already runs Spark: the running session, unchanged."""
+"""`build_session`: a process that already runs Spark gets the running session, unchanged; locally,
+Spark's Python workers import the installed pyspark."""
 
 from __future__ import annotations
 
@@ -24,3 +25,20 @@ def test_a_second_build_returns_the_running_session_without_changing_its_setting
     assert again.sparkContext is spark.sparkContext
     assert before == {"spark.sql.shuffle.partitions": "2", "spark.sql.session.timeZone": "UTC"}
     assert {key: again.conf.get(key) for key in before} == before
+
+
+def test_python_workers_import_the_installed_pyspark_not_sparks_zip_archive(spark: Any) -> None:
+    # GIVEN the suite's session, built by build_session on a local master
+    import pyspark
+
+    def origin(_: Any) -> Any:
+        import pyspark as worker_pyspark
+
+        yield worker_pyspark.__file__
+
+    # WHEN a Python worker says where its pyspark comes from
+    worker = spark.sparkContext.parallelize([0], 1).mapPartitions(origin).collect()
+
+    # THEN it is the package the driver imports (byte-compiled), not $SPARK_HOME/python/lib/pyspark.zip,
+    # which Spark puts first on its workers' path and Python compiles from source in every process
+    assert worker == [pyspark.__file__]

@@ -112,6 +112,30 @@ def test_invariants(gaps: list[float], amounts: list[float]) -> None:
     assert (f["card_distinct_terminals_1d"] == 1).all()
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 72), st.sampled_from(["t1", "t2", "t3"])), max_size=60))
+def test_many_cards_at_once_count_windows_and_distinct_terminals_as_a_direct_count(
+    events: list[tuple[int, int, str]],
+) -> None:
+    # GIVEN events of several cards on whole hours (ties included), sorted by card, then time
+    events = sorted(events, key=lambda e: (e[0], e[1]))
+    card = np.array([c for c, _, _ in events], dtype=np.int64)
+    hour = np.array([h for _, h, _ in events], dtype=np.float64)
+    terminal = [t for _, _, t in events]
+    frame = _card(list(hour * 3_600), [1.0] * len(events), terminal_id=terminal)
+
+    # WHEN every card's features are computed in one call
+    f = card_features(frame, card)
+
+    # THEN each row counts the rows of its card up to it in the window (t - w, t], as a direct scan does
+    for i in range(len(events)):
+        day = [j for j in range(i + 1) if card[j] == card[i] and hour[j] > hour[i] - 24]
+        hour_window = [j for j in day if hour[j] > hour[i] - 1]
+        assert f["card_tx_count_1h"].iloc[i] == len(hour_window)
+        assert f["card_tx_count_1d"].iloc[i] == len(day)
+        assert f["card_distinct_terminals_1d"].iloc[i] == len({terminal[j] for j in day})
+
+
 def _stream_frame(history: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
