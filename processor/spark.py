@@ -74,8 +74,9 @@ def build_session(
         # Set before the JVM starts: it and its Python workers inherit this environment.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-        if "SPARK_HOME" not in os.environ:
-            os.environ["SPARK_HOME"] = _spark_home_without_python_archives()
+        pip_pyspark = _pip_installed_pyspark()
+        if "SPARK_HOME" not in os.environ and pip_pyspark is not None:
+            os.environ["SPARK_HOME"] = _spark_home_without_python_archives(pip_pyspark)
         options |= {
             "spark.master": master,
             "spark.ui.showConsoleProgress": "false",
@@ -93,7 +94,7 @@ def build_session(
     return SparkSession.builder.config(conf=conf).getOrCreate()
 
 
-def _spark_home_without_python_archives() -> str:
+def _spark_home_without_python_archives(installed: Path) -> str:
     """A SPARK_HOME for pip-installed PySpark from which its Python workers import the installed pyspark.
 
     Spark puts `$SPARK_HOME/python/lib/pyspark.zip` (and py4j's zip) first on its Python workers'
@@ -104,12 +105,17 @@ def _spark_home_without_python_archives() -> str:
     site-packages, with its compiled bytecode. Removed when this process exits; its children (the
     JVM, processes that start sessions of their own) inherit it through the environment.
     """
-    import pyspark
-
-    installed = Path(pyspark.__file__).parent
     home = Path(tempfile.mkdtemp(prefix="fraudstream-spark-home-"))
     atexit.register(shutil.rmtree, home, ignore_errors=True)
     for entry in installed.iterdir():
         if entry.name != "python":
             (home / entry.name).symlink_to(entry)
     return str(home)
+
+
+def _pip_installed_pyspark() -> Path | None:
+    """The folder of the imported pyspark when it is the pip package (its jars inside), else None."""
+    import pyspark
+
+    installed = Path(pyspark.__file__).parent
+    return installed if (installed / "jars").is_dir() else None
