@@ -121,7 +121,7 @@ def test_many_cards_at_once_count_windows_and_distinct_terminals_as_a_direct_cou
     events = sorted(events, key=lambda e: (e[0], e[1]))
     card = np.array([c for c, _, _ in events], dtype=np.int64)
     hour = np.array([h for _, h, _ in events], dtype=np.float64)
-    terminal = [t for _, _, t in events]
+    terminal: list[object] = [t for _, _, t in events]
     frame = _card(list(hour * 3_600), [1.0] * len(events), terminal_id=terminal)
 
     # WHEN every card's features are computed in one call
