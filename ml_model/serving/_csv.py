@@ -24,7 +24,8 @@ _PARSE: Final = pacsv.ParseOptions(
     newlines_in_values=False,
     ignore_empty_lines=False,
 )
-# 1 MiB blocks: a 2-6 MiB body (4,000-10,000 rows) is parsed on every core.
+# 1 MiB blocks: a 2-6 MiB body (4,000-10,000 rows) is parsed on every core. A body of one block is
+# parsed in the calling thread: handing it to Arrow's pool only adds the wake-up of a pool thread.
 _BLOCK_SIZE: Final = 1024 * 1024
 
 
@@ -55,7 +56,9 @@ def parse_csv(body: bytes) -> np.ndarray:
     try:
         table = pacsv.read_csv(
             pa.py_buffer(data),
-            read_options=pacsv.ReadOptions(column_names=names, use_threads=True, block_size=_BLOCK_SIZE),
+            read_options=pacsv.ReadOptions(
+                column_names=names, use_threads=len(data) > _BLOCK_SIZE, block_size=_BLOCK_SIZE
+            ),
             parse_options=_PARSE,
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.float64()),
