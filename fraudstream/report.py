@@ -173,8 +173,11 @@ def _figure(draw: Callable[[Axes], None], *, has_data: bool, title: str, alt: st
     """One plot as an HTML <figure> with an inlined PNG; "no data" in place of the plot when there is nothing
     to draw."""
     # A bare Figure renders PNGs with the Agg canvas and, unlike pyplot, keeps no global state to close.
-    fig = Figure(figsize=(7, 3.5), layout="tight")
+    fig = Figure(figsize=(7, 3.5))
     ax = fig.subplots()
+    # Fixed margins that fit every plot's labels (a right-hand axis too): a tight layout would draw each
+    # figure twice.
+    fig.subplots_adjust(left=0.12, right=0.9, top=0.9, bottom=0.15)
     if has_data:
         with rc_context({"date.converter": "concise"}):  # date ticks that don't overlap
             draw(ax)
