@@ -46,7 +46,10 @@ def process(
             "with the model as fallback. Without it the model scores in process."
         ),
     ] = None,
-    threshold: Annotated[float | None, typer.Option(help="Rows scoring at least this become alerts.")] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(help="Rows scoring at least this become alerts [default: the model card's threshold]."),
+    ] = None,
     allowed_lateness: Annotated[
         str | None,
         typer.Option(help="Watermark delay: how far event time may trail the newest event, e.g. '10 minutes'."),

@@ -23,7 +23,8 @@ class ProcessorSettings(BaseSettings):
     max_records_per_batch: Annotated[int, Field(ge=1)] = 100_000
     trigger_interval: str = "1 second"
     allowed_lateness: str = "10 minutes"
-    threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    # None: the model card's threshold (chosen on the validation period when the model was trained).
+    threshold: Annotated[float | None, Field(ge=0.0, le=1.0)] = None
     endpoint_name: str | None = None
     # A folder from `fraudstream train`, a model.tar.gz, or an s3:// URI of either.
     model_dir: str | None = "model"

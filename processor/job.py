@@ -175,7 +175,7 @@ def run_job(
         quarantine=quarantine,
         aggregates=aggregates,
         scorer=scorer,
-        threshold=settings.threshold,
+        threshold=settings.threshold if settings.threshold is not None else artifact.card.threshold,
         metrics=_SummingEmitter(summary, settings.metrics, on_batch),
     )
     spark = spark or build_session(master=_spark_master(settings))

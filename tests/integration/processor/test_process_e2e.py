@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +24,7 @@ import pytest
 from fraudstream.config import ResourceSettings
 from fraudstream.contracts import format_event_time
 from fraudstream.local.provision import provision
-from ml_model.artifact import load_artifact
+from ml_model.artifact import load_artifact, write_artifact
 from ml_model.features import FEATURE_SPEC, compute_features
 from ml_model.scoring import ScorerType, build_scorer
 from ml_model.serving import LocalEndpointServer
@@ -146,11 +146,12 @@ def run(
         offline = compute_features(history, label_delay_days=LABEL_DELAY_DAYS)
         local = build_scorer(ScorerType.LOCAL, artifact, scored_by="local")
         threshold = float(np.quantile(local.score_frame(offline)["score"], 0.8))
+        # ... written into the model card: without --threshold the job alerts at the card's threshold
+        model = write_artifact(artifact.booster, artifact.spec, replace(artifact.card, threshold=threshold), tmp / "m")
         settings = ProcessorSettings(
             checkpoint_location=str(tmp / "checkpoint"),
-            model_dir=str(artifact_path),
+            model_dir=str(model),
             endpoint_name=ENDPOINT,
-            threshold=threshold,
             label_delay_days=LABEL_DELAY_DAYS,
             trigger_interval="0 seconds",
         )
@@ -197,7 +198,10 @@ def test_every_valid_on_time_transaction_is_in_the_lake_exactly_once(run: Run) -
     assert Counter(run.lake["transaction_id"]) == Counter(run.valid["transaction_id"])
     assert set(run.lake["scored_by"]) == {f"endpoint:{ENDPOINT}"}
     assert run.lake["model_version"].eq("test-model-1").all()
-    assert run.lake["reasons"].map(len).eq(3).all()
+    # reasons for the alerts (the card's threshold), none for the rest
+    alert = run.lake["score"] >= run.threshold
+    assert alert.any() and (~alert).any()
+    assert run.lake["reasons"].map(len).eq(np.where(alert, 3, 0)).all()
     # each row sits in the folder of its own event date and hour
     folders = "transactions/" + run.lake["event_time"].dt.strftime("dt=%Y-%m-%d/hour=%H/")
     assert [k.startswith(f) for k, f in zip(run.lake["key"], folders, strict=True)] == [True] * len(run.lake)
