@@ -74,8 +74,7 @@ def build_session(
         # Set before the JVM starts: it and its Python workers inherit this environment.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-        pip_pyspark = _pip_installed_pyspark()
-        if "SPARK_HOME" not in os.environ and pip_pyspark is not None:
+        if "SPARK_HOME" not in os.environ and (pip_pyspark := _pip_installed_pyspark()) is not None:
             os.environ["SPARK_HOME"] = _spark_home_without_python_archives(pip_pyspark)
         options |= {
             "spark.master": master,
