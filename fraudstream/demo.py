@@ -176,9 +176,7 @@ def _run(
     truth = background.submit(_truth, seed, history_start, days, live)
     background.submit(importlib.import_module, "fraudstream.report")
     progress = _Progress()
-    summary = _stream_and_process(
-        progress, resources, model, artifact.card.threshold, spark, workdir, history_start, days, live, seed
-    )
+    summary = _stream_and_process(progress, resources, model, spark, workdir, history_start, days, live, seed)
 
     console.rule("5. summary")
     from fraudstream.aws import s3_filesystem
@@ -231,7 +229,6 @@ def _stream_and_process(
     progress: _Progress,
     resources: ResourceSettings,
     model: Path,
-    threshold: float,
     spark: Any,
     workdir: Path,
     history_start: datetime,
@@ -256,7 +253,7 @@ def _stream_and_process(
                     checkpoint_location=str(workdir / "checkpoint"),
                     model_dir=str(model),
                     endpoint_name=ENDPOINT_NAME,
-                    threshold=threshold,
+                    # no threshold: the job alerts at the model card's, as the summary counts them
                     label_delay_days=LABEL_DELAY_DAYS,
                     trigger_interval="0 seconds",
                 ),
