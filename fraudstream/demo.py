@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import itertools
 import logging
 import os
 import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
+from fraudstream.exceptions import FraudstreamError
 from fraudstream.local import DEFAULT_PORT
 
 if TYPE_CHECKING:
@@ -27,11 +29,12 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from fraudstream.config import ResourceSettings
+    from ml_model.artifact import ModelArtifact
     from processor.job import JobSummary
     from processor.metrics import BatchMetrics
     from producer.stream_producer import RunSummary
 
-__all__ = ["default_model", "demo"]
+__all__ = ["TrainingFailedError", "default_model", "demo"]
 
 ENDPOINT_NAME = "fraud-detector"
 # Chargebacks arrive within a day in the demo, so that two days of history show terminal risk.
@@ -42,23 +45,42 @@ HISTORY_CARDS, HISTORY_TERMINALS = 2_000, 4_000
 LIVE_CARDS, LIVE_TERMINALS = 50_000, 20_000
 # --quick: a short history, a short live part and a model trained without the full search.
 QUICK_DAYS, QUICK_LIVE_S = 0.25, 5.0
+# With no model, `fraudstream train` runs aside: what the user is told, and its options (by --quick).
+TRAINING: dict[bool, tuple[str, list[str]]] = {
+    False: ("a model on 98 days of synthetic history (about two minutes)", ["--generate", "98"]),
+    True: (
+        "a quick model (one candidate) on 42 days of synthetic history (about 20 s)",
+        ["--generate", "42", "--quick", "--train-days", "21", "--validation-days", "7"]
+        + ["--delay-days", "3", "--test-days", "4"],
+    ),
+}
 
 HOURLY_QUERY = "SELECT dt, hour, count(*) AS n, sum(CAST(is_alert AS INT)) AS alerts FROM transactions GROUP BY 1, 2"
 
 console = Console()
 
 
+class TrainingFailedError(FraudstreamError):
+    """Raised when the model the demo trains in the background could not be trained."""
+
+
 @dataclass
 class _Progress:
-    """What the live view shows, updated by the producer (main thread) and the processor's batches."""
+    """What the live view and the summary show, from the producer (main thread), the model and the batches."""
 
     phase: str = "starting"
+    model: str = "loading"  # what the model row shows
+    training: tuple[float, Path] | None = None  # (monotonic start, log) while a model trains aside
     produced: RunSummary | None = None
     produced_before: int = 0  # transactions sent by the finished history run, during the live part
     batches: list[tuple[float, BatchMetrics]] = field(default_factory=list)
+    truth: list[pd.DataFrame] = field(default_factory=list)  # is_fraud of what the producer generated
 
     def on_batch(self, metrics: BatchMetrics) -> None:
         self.batches.append((time.time(), metrics))
+
+    def on_frame(self, frame: pd.DataFrame) -> None:
+        self.truth.append(frame[["transaction_id", "is_fraud"]])
 
     def __rich__(self) -> Table:
         # Rebuilt at every refresh of the live view.
@@ -141,15 +163,13 @@ def _run(
     """Everything after the emulator is up; what it starts, it leaves to `running` to stop."""
     from fraudstream.config import ResourceSettings
     from fraudstream.local.provision import provision
-    from ml_model.artifact import load_artifact
-    from ml_model.serving import LocalEndpointServer
 
     resources = ResourceSettings()
     workdir = Path(tempfile.mkdtemp(prefix="fraudstream-demo-"))
     spark_log = workdir / "spark.log"
-    # Work that waits on nobody runs in the background: Spark's start (10-20 s) while the model is
-    # trained or loaded, the generator's truth and the report's plotting library while the stream runs.
-    background = running.enter_context(ThreadPoolExecutor(1, thread_name_prefix="demo-background"))
+    # Work that waits on nobody runs in the background: Spark's start (10-20 s), the model's training
+    # (in its own process) and serving, the report's plotting library.
+    background = running.enter_context(ThreadPoolExecutor(2, thread_name_prefix="demo-background"))
     spark_starting = background.submit(_start_spark, spark_log, quick=quick)
     console.rule("1. AWS")
     console.print(f"endpoint {os.environ['AWS_ENDPOINT_URL']}")
@@ -157,35 +177,47 @@ def _run(
         console.print(f"  {r.kind} {r.name}: {'created' if r.created else 'exists'}")
 
     console.rule("2. model")
+    progress = _Progress()
+    training, log = None, workdir / "train.log"
     if not (model / "model.tar.gz").exists():
-        _train(model, seed, quick)
-    artifact = load_artifact(model)
-    console.print(f"model {artifact.card.model_version}, alert threshold {artifact.card.threshold:.3f}")
+        console.print(
+            f"no model in {model}: training {TRAINING[quick][0]} in the background, "
+            f"while the stream starts; its output goes to {log}",
+            highlight=False,
+        )
+        training = _start_training(model, seed, quick, log)
+        running.callback(_stop_process, training)
+        progress.training = (time.monotonic(), log)
+    # The processor's first batch computes its state meanwhile, then waits for the model.
+    serving = background.submit(_serve, model, training, log, progress, running)
 
-    console.rule("3. local SageMaker endpoint")
-    endpoint = LocalEndpointServer(artifact, port=0, endpoint_name=ENDPOINT_NAME).start()
-    running.callback(endpoint.stop)
-    os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = endpoint.url
-    console.print(f"endpoint {ENDPOINT_NAME} on {endpoint.url}")
-
-    console.rule(f"4. streaming {days:g} days of history at full speed, then {live:g} s in real time")
+    console.rule(f"3. streaming {days:g} days of history at full speed, then {live:g} s in real time")
     with console.status("waiting for Spark to start"):
         spark = spark_starting.result()
     console.print(f"Spark's own output goes to {spark_log}")
     history_start = datetime.now(UTC) - timedelta(days=days)
-    truth = background.submit(_truth, seed, history_start, days, live)
     background.submit(importlib.import_module, "fraudstream.report")
-    progress = _Progress()
-    summary = _stream_and_process(progress, resources, model, spark, workdir, history_start, days, live, seed)
+    try:
+        summary = _stream_and_process(
+            progress, resources, model, serving, spark, workdir, history_start, days, live, seed
+        )
+    except Exception:
+        if serving.done():
+            serving.result()  # a failed training is the cause to report
+        raise
+    artifact = serving.result()
 
-    console.rule("5. summary")
+    console.rule("4. summary")
+    import pandas as pd
+
     from fraudstream.aws import s3_filesystem
 
     lake = s3_filesystem()
     scored = _scored_rows(resources.lake_bucket, lake, progress)
     # Every lake row with the generator's truth (rows it does not know are genuine).
-    judged = scored.merge(truth.result(), on="transaction_id", how="left")
-    judged["is_fraud"] = judged["is_fraud"].fillna(False).astype(bool)
+    truth = pd.concat(progress.truth, ignore_index=True).drop_duplicates("transaction_id")
+    judged = scored.merge(truth, on="transaction_id", how="left")
+    judged["is_fraud"] = judged["is_fraud"].fillna(0).astype(bool)
     _print_summary(summary, judged, artifact.card.threshold, resources, lake)
     from fraudstream.report import write_report
 
@@ -193,17 +225,50 @@ def _run(
     console.print(f"HTML report: {path.resolve()}")
 
 
-def _train(model: Path, seed: int, quick: bool) -> None:
-    from ml_model.train_cli import train
+def _start_training(model: Path, seed: int, quick: bool, log: Path) -> subprocess.Popen[bytes]:
+    """`fraudstream train` in a process of its own (no lock shared with the stream), output in `log`."""
+    command = [sys.executable, "-m", "fraudstream", "train", "--out", str(model), "--seed", str(seed)]
+    # One OpenMP thread: beside Spark, a second one mostly spins waiting for a core.
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with log.open("wb") as output:
+        return subprocess.Popen([*command, *TRAINING[quick][1]], stdout=output, stderr=subprocess.STDOUT, env=env)  # noqa: S603 - our own CLI
 
-    if quick:
-        console.print(f"no model in {model}: training a quick one (one candidate) on 42 days of synthetic history")
-        train(
-            out=model, generate=42, seed=seed, quick=True, train_days=21, validation_days=7, delay_days=3, test_days=4
-        )
-    else:
-        console.print(f"no model in {model}: training one on 98 days of synthetic history (about two minutes)")
-        train(out=model, generate=98, seed=seed)
+
+def _stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:  # the demo stops early (Ctrl-C, an error)
+        process.terminate()
+        process.wait()
+
+
+def _serve(
+    model: Path,
+    training: subprocess.Popen[bytes] | None,
+    log: Path,
+    progress: _Progress,
+    running: contextlib.ExitStack,
+) -> ModelArtifact:
+    """The model (once trained) on a local endpoint with SageMaker's contract, for the processor."""
+    from ml_model.artifact import load_artifact
+    from ml_model.serving import LocalEndpointServer
+
+    if training is not None:
+        code = training.wait()
+        if code != 0:
+            last = log.read_text(errors="replace").strip().splitlines()[-1:]
+            raise TrainingFailedError(
+                f"training the model failed (exit {code}){': ' + last[0] if last else ''}",
+                hint=f"its whole output is in {log}",
+            )
+    artifact = load_artifact(model)
+    endpoint = LocalEndpointServer(artifact, port=0, endpoint_name=ENDPOINT_NAME).start()
+    running.callback(endpoint.stop)  # (the main thread unwinds `running` only after this thread ends)
+    os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = endpoint.url
+    progress.training = None
+    progress.model = (
+        f"{artifact.card.model_version}, alert threshold {artifact.card.threshold:.3f}, "
+        f"served as {ENDPOINT_NAME} on {endpoint.url}"
+    )
+    return artifact
 
 
 def _start_spark(log: Path, *, quick: bool) -> Any:
@@ -229,6 +294,7 @@ def _stream_and_process(
     progress: _Progress,
     resources: ResourceSettings,
     model: Path,
+    serving: Future[ModelArtifact],
     spark: Any,
     workdir: Path,
     history_start: datetime,
@@ -263,6 +329,7 @@ def _stream_and_process(
                 stop=stop,
                 on_batch=progress.on_batch,
                 spark=spark,
+                model_ready=serving,
             )
         except Exception as e:  # noqa: BLE001 - re-raised in the main thread
             outcome["error"] = e
@@ -283,6 +350,7 @@ def _stream_and_process(
                 start_at=history_start,
                 speedup=0,
                 on_progress=on_progress,
+                on_frame=progress.on_frame,
             )
             if live > 0:
                 progress.phase, progress.produced_before = "live", history.transactions_put
@@ -292,6 +360,7 @@ def _stream_and_process(
                     duration=live,
                     speedup=1,
                     on_progress=on_progress,
+                    on_frame=progress.on_frame,
                 )
             progress.phase = "catching up"
             drain.set()
@@ -343,6 +412,11 @@ def _live_table(progress: _Progress) -> Table:
     from rich.table import Table
 
     table = Table(title=f"fraudstream demo: {progress.phase}", show_header=False, box=None, title_justify="left")
+    if progress.training:
+        since, log = progress.training
+        table.add_row("model", f"training for {time.monotonic() - since:.0f} s (output: {log})")
+    else:
+        table.add_row("model", progress.model)
     produced = progress.produced
     sent = (produced.transactions_put if produced else 0) + progress.produced_before
     table.add_row("producer", f"{sent:,} transactions sent, {produced.rate if produced else 0:,.0f} tx/s")
@@ -398,30 +472,6 @@ def _batch_frame(progress: _Progress) -> pd.DataFrame:
             "rows_per_s": [m.rows_per_s for _, m in progress.batches],
         }
     )
-
-
-def _truth(seed: int, history_start: datetime, days: float, live: float) -> pd.DataFrame:
-    """The generator's is_fraud of every transaction the producer could have sent (same seeds, same worlds)."""
-    import pandas as pd
-
-    from producer.generator import GeneratorConfig, TransactionGenerator
-
-    worlds = [
-        (GeneratorConfig(seed=seed, n_cards=HISTORY_CARDS, n_terminals=HISTORY_TERMINALS), history_start, days),
-    ]
-    if live > 0:
-        # The live part starts right after the history: the days its first hour touches (one, or
-        # two across midnight).
-        live_start = history_start + timedelta(days=days)
-        live_world = GeneratorConfig(seed=seed + 1, n_cards=LIVE_CARDS, n_terminals=LIVE_TERMINALS)
-        worlds.append((live_world, live_start, 1 / 24))
-    frames: list[pd.DataFrame] = []
-    for config, start, span in worlds:
-        generator = TransactionGenerator(config, start.date())
-        end = start + timedelta(days=span)
-        frames += itertools.islice(generator.days(), (end.date() - start.date()).days + 1)
-    truth = pd.concat(frames, ignore_index=True)[["transaction_id", "is_fraud"]]
-    return truth.assign(is_fraud=truth["is_fraud"].astype(bool)).drop_duplicates("transaction_id")
 
 
 def _print_summary(

@@ -34,6 +34,7 @@ from processor.warm_up import start_warm_up
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from concurrent.futures import Future
 
     from ml_model.artifact import ModelArtifact
     from ml_model.scoring import Scorer
@@ -125,6 +126,23 @@ def build_job_scorer(settings: ProcessorSettings, artifact: ModelArtifact) -> Sc
     )
 
 
+class _AfterModel:
+    """The foreachBatch function while the model is still being trained: a batch's stateful
+    stages run first (`toPandas`), then it waits for the model and makes the real handler once."""
+
+    def __init__(self, model_ready: Future[Any], make_handler: Callable[[], BatchHandler]) -> None:
+        self.model_ready = model_ready
+        self.make_handler = make_handler
+        self.handler: BatchHandler | None = None
+
+    def __call__(self, df: Any, batch_id: int) -> None:
+        staged = df.toPandas()
+        if self.handler is None:
+            self.model_ready.result()
+            self.handler = self.make_handler()
+        self.handler.handle(staged, batch_id)
+
+
 def _spark_master(settings: ProcessorSettings) -> str | None:
     # Under spark-submit (EMR) the session's master is spark-submit's: the gateway is already running.
     return None if os.environ.get("PYSPARK_GATEWAY_PORT") else settings.spark_master
@@ -140,6 +158,7 @@ def run_job(
     drain: threading.Event | None = None,
     on_batch: Callable[[BatchMetrics], None] | None = None,
     spark: Any = None,
+    model_ready: Future[Any] | None = None,
 ) -> JobSummary:
     """Run the streaming job until idle, for a duration, or until `stop` is set; then stop after the current batch.
 
@@ -152,14 +171,15 @@ def run_job(
         stop: set it (from a signal handler, say) to stop after the current batch.
         on_batch: called with each batch's figures after its sinks are written.
         spark: an existing session (tests); one is built from the settings when None.
+        model_ready: the model at `settings.model_dir` is still being trained (the demo): the query
+            starts at once and its first batch computes its state, then waits for this future
+            before it loads the model; the future's error, if any, fails the query.
 
     Raises:
         ProcessorError: a sink or the model is missing, or the query failed.
     """
     resources = resources or ResourceSettings()
     stop = stop or threading.Event()
-    artifact = _load_model(settings.model_dir)
-    scorer = build_job_scorer(settings, artifact)
     filesystem = s3_filesystem()
     lake = S3ParquetSink(resources.lake_bucket, TRANSACTIONS, filesystem)
     quarantine = S3ParquetSink(resources.lake_bucket, QUARANTINE, filesystem)
@@ -167,17 +187,28 @@ def run_job(
     alerts = DynamoDBAlertSink(resources.alerts_table, client=dynamodb_client(), ttl_days=settings.alert_ttl_days)
     for sink in (lake, quarantine, alerts):
         sink.setup()  # a missing bucket or table is one clear error before Spark starts
-
     summary = JobSummary()
-    handler = BatchHandler(
-        lake=lake,
-        alerts=alerts,
-        quarantine=quarantine,
-        aggregates=aggregates,
-        scorer=scorer,
-        threshold=settings.threshold if settings.threshold is not None else artifact.card.threshold,
-        metrics=_SummingEmitter(summary, settings.metrics, on_batch),
-    )
+    scorers: list[Scorer] = []  # closed at the end
+
+    def scoring_handler() -> BatchHandler:
+        artifact = _load_model(settings.model_dir)
+        scorer = build_job_scorer(settings, artifact)
+        scorers.append(scorer)
+        logger.info(
+            "model loaded", extra={"model_version": artifact.card.model_version, "scorer": type(scorer).__name__}
+        )
+        return BatchHandler(
+            lake=lake,
+            alerts=alerts,
+            quarantine=quarantine,
+            aggregates=aggregates,
+            scorer=scorer,
+            threshold=settings.threshold if settings.threshold is not None else artifact.card.threshold,
+            metrics=_SummingEmitter(summary, settings.metrics, on_batch),
+        )
+
+    # A missing model is one clear error before Spark starts, unless it is still being trained.
+    handler = scoring_handler() if model_ready is None else _AfterModel(model_ready, scoring_handler)
     spark = spark or build_session(master=_spark_master(settings))
     start_warm_up(spark)  # Spark's Python helpers start on another thread while the query is set up
     checkpoint = settings.checkpoint_location.rstrip("/")
@@ -198,10 +229,7 @@ def run_job(
     )
     query = _start(staged, QUERY_NAME, handler, checkpoint, settings.trigger_interval)
     started = time.monotonic()
-    logger.info(
-        "processor started",
-        extra={"checkpoint": checkpoint, "model_version": artifact.card.model_version, "scorer": type(scorer).__name__},
-    )
+    logger.info("processor started", extra={"checkpoint": checkpoint})
     idle = threading.Event()
     if until_idle:
 
@@ -229,7 +257,8 @@ def run_job(
         _stop_quietly(query)
         raise ProcessorError(f"the streaming query failed: {_root_cause(e)}") from e
     finally:
-        scorer.close()
+        for scorer in scorers:
+            scorer.close()
     summary.elapsed_s = time.monotonic() - started
     return summary
 

@@ -44,6 +44,12 @@ def _file_frames(frame: pd.DataFrame) -> Iterator[pd.DataFrame]:
         yield chunk.reset_index(drop=True)
 
 
+def _observed(frames: Iterator[pd.DataFrame], observer: Callable[[pd.DataFrame], None]) -> Iterator[pd.DataFrame]:
+    for frame in frames:
+        observer(frame)
+        yield frame
+
+
 def run_producer(
     settings: ProducerSettings,
     resources: ResourceSettings,
@@ -57,6 +63,7 @@ def run_producer(
     speedup: float = 1.0,
     tps: float | None = None,
     on_progress: Callable[[RunSummary], None] | None = None,
+    on_frame: Callable[[pd.DataFrame], None] | None = None,
 ) -> RunSummary:
     """Generate (or replay `from_file`) and send until the input ends, a limit is hit or a signal arrives.
 
@@ -72,6 +79,8 @@ def run_producer(
         speedup: event time runs this many times faster than wall time; 0 = as fast as possible.
         tps: cap on transactions-stream records per second.
         on_progress: the caller shows progress (called about twice a second): nothing is printed.
+        on_frame: called with each day of transactions (and their `is_fraud`, when known) before
+            it is sent: the demo keeps the generator's truth this way.
 
     Returns:
         What was sent; the summary is also printed.
@@ -111,6 +120,8 @@ def run_producer(
             frames = gen.days()
         source = f"synthetic (seed {settings.seed}, {settings.cards:,} cards, from {start_at:%Y-%m-%d %H:%M} UTC)"
 
+    if on_frame is not None:
+        frames = _observed(frames, on_frame)
     dead = DeadLetterFile(settings.dead_letter)
     writers = {
         StreamKind.TRANSACTIONS: KinesisWriter(
