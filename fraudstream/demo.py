@@ -228,8 +228,10 @@ def _run(
 def _start_training(model: Path, seed: int, quick: bool, log: Path) -> subprocess.Popen[bytes]:
     """`fraudstream train` in a process of its own (no lock shared with the stream), output in `log`."""
     command = [sys.executable, "-m", "fraudstream", "train", "--out", str(model), "--seed", str(seed)]
-    # One OpenMP thread: beside Spark, a second one mostly spins waiting for a core.
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # A quick training lasts about as long as the stream's start and competes with it for the cores:
+    # one OpenMP thread (a second mostly spins, waiting for a core; 50 vs 58 s for the quick demo).
+    # A full one outlasts the start while the processor waits for it: every core (162 vs 226 s).
+    env = {**os.environ, "OMP_NUM_THREADS": "1"} if quick else None
     with log.open("wb") as output:
         return subprocess.Popen([*command, *TRAINING[quick][1]], stdout=output, stderr=subprocess.STDOUT, env=env)  # noqa: S603 - our own CLI
 
@@ -352,7 +354,10 @@ def _stream_and_process(
                 on_progress=on_progress,
                 on_frame=progress.on_frame,
             )
-            if live > 0:
+            progress.phase = "history sent, the model is on its way"
+            # The live part goes out once the model serves, to be scored as it arrives (the model's
+            # failure, if any, is reported after the processor stops on it).
+            if live > 0 and serving.exception() is None:
                 progress.phase, progress.produced_before = "live", history.transactions_put
                 run_producer(
                     _producer_settings(seed + 1, LIVE_CARDS, LIVE_TERMINALS),
