@@ -179,7 +179,9 @@ def _run(
     console.rule("2. model")
     progress = _Progress()
     training, log = None, workdir / "train.log"
-    if not (model / "model.tar.gz").exists():
+    if (model / "model.tar.gz").exists():
+        console.print(f"{model / 'model.tar.gz'}: served on a local endpoint with SageMaker's contract")
+    else:
         console.print(
             f"no model in {model}: training {TRAINING[quick][0]} in the background, "
             f"while the stream starts; its output goes to {log}",
@@ -256,6 +258,7 @@ def _serve(
     if training is not None:
         code = training.wait()
         if code != 0:
+            progress.training, progress.model = None, f"training failed (exit {code})"
             last = log.read_text(errors="replace").strip().splitlines()[-1:]
             raise TrainingFailedError(
                 f"training the model failed (exit {code}){': ' + last[0] if last else ''}",
