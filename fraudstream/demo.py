@@ -49,7 +49,7 @@ QUICK_DAYS, QUICK_LIVE_S = 0.25, 5.0
 TRAINING: dict[bool, tuple[str, list[str]]] = {
     False: ("a model on 98 days of synthetic history (about two minutes)", ["--generate", "98"]),
     True: (
-        "a quick model (one candidate) on 42 days of synthetic history (about 20 s)",
+        "a quick model (one candidate) on 42 days of synthetic history (about half a minute)",
         ["--generate", "42", "--quick", "--train-days", "21", "--validation-days", "7"]
         + ["--delay-days", "3", "--test-days", "4"],
     ),
@@ -113,11 +113,12 @@ def demo(
 ) -> None:
     """Run the whole pipeline end to end on this machine: no Docker, no AWS account.
 
-    Starts the embedded AWS emulator and provisions the streams, bucket and table; trains a model
-    if --model has none; serves it on a local endpoint with SageMaker's HTTP contract; streams
-    --days of synthetic history (all five fraud scenarios, plus late, duplicate and malformed
-    records) and their chargebacks as fast as the emulator takes them, then --live seconds in real
-    time, while the stream processor scores them; shows producer and processor figures live; then
+    Starts the embedded AWS emulator and provisions the streams, bucket and table; serves the model
+    of --model on a local endpoint with SageMaker's HTTP contract (if there is none, trains one
+    there first, in the background while the stream starts); streams --days of synthetic history
+    (all five fraud scenarios, plus late, duplicate and malformed records) and their chargebacks as
+    fast as the emulator takes them, then, once the model serves, --live seconds in real time,
+    while the stream processor scores them; shows model, producer and processor figures live; then
     summarises what landed in the lake, the alerts table and the quarantine, checks the alerts
     against the generator's truth, and writes an HTML report.
     """
@@ -266,7 +267,9 @@ def _serve(
             )
     artifact = load_artifact(model)
     endpoint = LocalEndpointServer(artifact, port=0, endpoint_name=ENDPOINT_NAME).start()
-    running.callback(endpoint.stop)  # (the main thread unwinds `running` only after this thread ends)
+    # Registered from this thread: the main thread's unwinding of `running` reaches it only after
+    # the executor's exit has waited for this thread.
+    running.callback(endpoint.stop)
     os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = endpoint.url
     progress.training = None
     progress.model = (
