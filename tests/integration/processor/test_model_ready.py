@@ -4,7 +4,6 @@ its cause."""
 
 from __future__ import annotations
 
-import io
 import shutil
 import threading
 import time
@@ -13,8 +12,6 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import boto3
-import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 
 from fraudstream.config import ResourceSettings
@@ -28,6 +25,7 @@ from producer.delivery import encode_transactions
 from producer.generator import GeneratorConfig, generate_history
 from producer.kinesis_writer import KinesisWriter
 from tests.conftest import FAKE_ENV
+from tests.lake_reader import read_parquet
 from tests.unit.ml_model.fixtures import artifact_path, booster_factory, trained_booster
 
 if TYPE_CHECKING:
@@ -107,15 +105,7 @@ def test_the_query_starts_before_the_model_exists_and_scores_with_it_once_traine
 
     # THEN every transaction is in the lake once, scored by that model
     assert not errors, errors
-    s3 = boto3.Session().client("s3")
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=resources.lake_bucket).get("Contents", [])]
-    lake = pd.concat(
-        [
-            pq.read_table(io.BytesIO(s3.get_object(Bucket=resources.lake_bucket, Key=k)["Body"].read())).to_pandas()
-            for k in keys
-            if k.startswith("transactions/")
-        ]
-    )
+    lake = read_parquet(boto3.Session().client("s3"), resources.lake_bucket, "transactions/")
     assert sorted(lake["transaction_id"]) == sorted(sent)
     assert set(lake["model_version"]) == {load_artifact(artifact_path).card.model_version}
     assert set(lake["scored_by"]) == {"local"}

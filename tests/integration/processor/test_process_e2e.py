@@ -8,7 +8,6 @@ hold is then read with boto3 and pyarrow, not with the job's own readers.
 
 from __future__ import annotations
 
-import io
 import json
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -18,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 
 from fraudstream.config import ResourceSettings
@@ -35,6 +33,7 @@ from producer.delivery import MALFORMED_KINDS, DeliveryConfig, RecordKind, Strea
 from producer.generator import GeneratorConfig, generate_history
 from producer.kinesis_writer import KinesisWriter
 from tests.conftest import FAKE_ENV
+from tests.lake_reader import read_parquet
 from tests.unit.ml_model.fixtures import artifact_path, booster_factory, trained_booster
 
 if TYPE_CHECKING:
@@ -66,19 +65,6 @@ class Run:
     aggregates: pd.DataFrame
     quarantine: pd.DataFrame
     alerts: list[dict[str, Any]]
-
-
-def _read_parquet(s3: Any, bucket: str, prefix: str) -> pd.DataFrame:
-    keys = [
-        o["Key"]
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        for o in page.get("Contents", [])
-    ]
-    frames = [
-        pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read())).to_pandas().assign(key=k)
-        for k in keys
-    ]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _event(row: pd.Series, **changes: Any) -> bytes:
@@ -186,9 +172,9 @@ def run(
             duplicates=duplicates + 1,
             threshold=threshold,
             summaries=summaries,
-            lake=_read_parquet(s3, resources.lake_bucket, "transactions/"),
-            aggregates=_read_parquet(s3, resources.lake_bucket, "aggregates/"),
-            quarantine=_read_parquet(s3, resources.lake_bucket, "quarantine/"),
+            lake=read_parquet(s3, resources.lake_bucket, "transactions/"),
+            aggregates=read_parquet(s3, resources.lake_bucket, "aggregates/"),
+            quarantine=read_parquet(s3, resources.lake_bucket, "quarantine/"),
             alerts=table.scan(ConsistentRead=True)["Items"],
         )
 
