@@ -2,7 +2,7 @@
 
     main.py             the entry point spark-submit runs: `fraudstream process` with the job's arguments
     fraudstream.zip     the project's packages (`spark.submit.pyFiles`)
-    pyspark_env.tar.gz  the locked dependencies for emr-spark-8.0.0 (Python 3.11, x86_64 Linux),
+    pyspark_env.tar.gz  the locked dependencies for emr-spark-8.1.0 (Python 3.11, x86_64 Linux),
                         unpacked by `spark.archives=...#environment`; its `bin/python` runs driver
                         and Python workers. PySpark and py4j are left out: the release provides them.
 
@@ -140,7 +140,7 @@ def package(
     ),
     offline: Annotated[bool, typer.Option(help="Install the dependencies from uv's cache only.")] = False,
 ) -> None:
-    """Build the stream processor's job files for EMR Serverless (emr-spark-8.0.0, Python 3.11, x86_64).
+    """Build the stream processor's job files for EMR Serverless (emr-spark-8.1.0, Python 3.11, x86_64).
 
     Upload them to the stack's `ProcessorCodeLocation` output, then `fraudstream aws start-processor`.
     The dependencies are the locked ones (uv.lock), as wheels for Amazon Linux; PySpark and py4j

@@ -27,8 +27,8 @@ APP_NAME: Final = "fraudstream"
 # the README and `fraudstream aws` default to.
 DEFAULT_STACK: Final = "fraudstream-dev"
 
-# The runtime the processor is tested against (Spark 4.0.2), see ARCHITECTURE.md.
-EMR_RELEASE_LABEL: Final = "emr-spark-8.0.0"
+# The runtime the processor is tested against (Spark 4.1.1, long-term support), see ARCHITECTURE.md.
+EMR_RELEASE_LABEL: Final = "emr-spark-8.1.0"
 # SageMaker's built-in XGBoost image that serves the artifact (ml_model.artifact writes for it).
 XGBOOST_IMAGE_VERSION: Final = "3.2-0"
 

@@ -24,6 +24,17 @@ ROCKSDB_PROVIDER = "org.apache.spark.sql.execution.streaming.state.RocksDBStateS
 SHORT_RUN_JAVA_OPTIONS: Final = (
     "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:+UnlockDiagnosticVMOptions -XX:-BytecodeVerificationRemote"
 )
+# Local machines only: checkpoints on the local disk. Spark's default checkpoint file manager goes
+# through Hadoop's FileContext, whose local rename asks the shell for `readlink` (a process started
+# from the JVM for every file of every batch: the offsets and commits logs, each state store's
+# changelog). The FileSystem-based manager renames with java.io, on this single-writer local disk
+# as atomically. On 2 cores it halves a micro-batch's fixed cost (rate source -> one stateful stage:
+# 515 -> 322 ms per trigger). EMR's checkpoints are on S3, where Spark's default is kept.
+LOCAL_CHECKPOINT_OPTIONS: Final = {
+    "spark.sql.streaming.checkpointFileManagerClass": (
+        "org.apache.spark.sql.execution.streaming.checkpointing.FileSystemBasedCheckpointFileManager"
+    ),
+}
 
 
 def build_session(
@@ -81,6 +92,7 @@ def build_session(
             "spark.ui.showConsoleProgress": "false",
             "spark.driver.host": "127.0.0.1",
             "spark.driver.bindAddress": "127.0.0.1",
+            **LOCAL_CHECKPOINT_OPTIONS,
         }
     options |= extra or {}
     conf = SparkConf().setAll(list(options.items()))
