@@ -3,8 +3,13 @@
 Every feature of a transaction is computed from the events of its card (or terminal) up to and
 including it, by the same numpy functions whether they run over a whole history (offline: all
 cards in one vectorised call) or per micro-batch in the stream (the cards' retained history plus
-the new events, keeping the rows of the new ones). Windows are half-open on the left and end
+the new events, keeping the rows of the new ones). Card windows are half-open on the left and end
 at the current transaction: `(t - w, t]`, counting only events at or before it in event order.
+
+Terminal windows are whole UTC hours, shifted back by the label delay: for a transaction in hour
+`H`, the terminal's transactions in hours `[H - delay - w, H - delay)`. They read only what is at
+least a label delay old, so the stream keeps per terminal a count and a fraud count per hour (not
+every event), and the offline computation uses the same function on the same counts.
 
 Values when something is missing are defined, not errors: a card's first transaction has
 `card_seconds_since_prev = -1`; a transaction without a location (online) has -1 for distances
@@ -32,14 +37,18 @@ __all__ = [
     "compute_features",
     "epoch_seconds",
     "group_order",
+    "hour_of",
+    "label_delay_hours",
     "terminal_features",
+    "terminal_keys",
+    "terminal_window_features",
 ]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 FEATURE_SPEC: Final = FeatureSpec(
-    version="1",
+    version="2",
     names=(
         "amount",
         "is_weekend",
@@ -81,6 +90,8 @@ MIN_TRAVEL_S: Final = 60.0
 
 CARD_FEATURES: Final = tuple(n for n in FEATURE_SPEC.names if not n.startswith("terminal_"))
 TERMINAL_FEATURES: Final = tuple(n for n in FEATURE_SPEC.names if n.startswith("terminal_"))
+# The terminal windows, in hours.
+TERMINAL_WINDOWS_H: Final = (("1d", 24), ("7d", 7 * 24), ("30d", 30 * 24))
 
 
 def _window_start(times: FloatArray, width: float, groups: IntArray | None = None) -> IntArray:
@@ -117,7 +128,7 @@ def _haversine_km(lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: Fl
     return np.asarray(2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))), dtype=np.float64)
 
 
-def _distinct_in_window(keys: npt.NDArray[np.object_], start: IntArray) -> FloatArray:
+def _distinct_in_window(keys: npt.NDArray[np.generic], start: IntArray) -> FloatArray:
     """Number of distinct keys among rows `start[i]..i`, for each i (`start` non-decreasing, as
     window starts of rows sorted by group, then time, are).
 
@@ -145,7 +156,8 @@ def card_features(events: pd.DataFrame, groups: IntArray | None = None) -> pd.Da
 
     Args:
         events: transactions sorted by card, then event time, with columns `event_s` (epoch
-            seconds), `amount`, `terminal_id`, `channel`, `lat`, `lon`.
+            seconds), `amount`, `terminal_key` (`terminal_keys` of the terminal ids; or `terminal_id`),
+            `channel` (read for the current row's flags only), `lat`, `lon`.
         groups: the card of each row as a non-decreasing integer code; None: all rows are one card.
 
     Returns:
@@ -175,7 +187,8 @@ def card_features(events: pd.DataFrame, groups: IntArray | None = None) -> pd.Da
         out[f"card_tx_count_{label}"] = count
         out[f"card_mean_amount_{label}"] = _window_sums(amount, start) / count
     out["card_amount_ratio_30d"] = amount / out["card_mean_amount_30d"]
-    out["card_distinct_terminals_1d"] = _distinct_in_window(events["terminal_id"].to_numpy(dtype=object), day_start)
+    keys = events["terminal_key"] if "terminal_key" in events else terminal_keys(events["terminal_id"])
+    out["card_distinct_terminals_1d"] = _distinct_in_window(np.asarray(keys), day_start)
     since_prev = np.full(n, MISSING)
     has_before = np.arange(n) > first_row
     since_prev[has_before] = t[has_before] - t[np.flatnonzero(has_before) - 1]
@@ -212,34 +225,101 @@ def card_features(events: pd.DataFrame, groups: IntArray | None = None) -> pd.Da
     return pd.DataFrame({name: out[name] for name in CARD_FEATURES}, index=events.index)
 
 
-def terminal_features(events: pd.DataFrame, *, label_delay_days: float, groups: IntArray | None = None) -> pd.DataFrame:
-    """The terminal features of the events of one terminal, or of many at once: count and fraud
-    rate over 1, 7 and 30 days, shifted back by the label delay, so that only chargebacks known by
-    then are used.
+def terminal_keys(ids: pd.Series | npt.NDArray[np.object_]) -> npt.NDArray[np.uint64]:
+    """A 64-bit key per terminal id (pandas' stable hash): what a card's state keeps of a terminal,
+    and what the distinct-terminals feature counts, offline and in the stream alike."""
+    keys: npt.NDArray[np.uint64] = pd.util.hash_array(np.asarray(ids, dtype=object), categorize=False)
+    return keys
+
+
+def hour_of(event_s: FloatArray) -> IntArray:
+    """The UTC hour (hours since the epoch) of each time in epoch seconds."""
+    return np.floor(np.asarray(event_s, dtype=np.float64) / HOUR).astype(np.int64)
+
+
+def label_delay_hours(label_delay_days: float) -> int:
+    """The label delay in whole hours, as the terminal windows use it.
+
+    Raises:
+        ValueError: a delay shorter than an hour, or not a whole number of hours.
+    """
+    hours = label_delay_days * 24
+    if hours < 1 or abs(hours - round(hours)) > 1e-9:
+        raise ValueError(f"the label delay must be a whole number of hours, at least 1 (got {label_delay_days:g} days)")
+    return round(hours)
+
+
+def terminal_window_features(
+    table: tuple[IntArray, IntArray, FloatArray, FloatArray],
+    groups: IntArray,
+    hours: IntArray,
+    *,
+    delay_hours: int,
+) -> pd.DataFrame:
+    """The terminal features of transactions, from per-terminal hourly counts.
 
     Args:
-        events: transactions sorted by terminal, then event time, with columns `event_s` and
-            `known_fraud` (1 when a chargeback for it has arrived, else 0).
-        label_delay_days: the label delay.
-        groups: the terminal of each row as a non-decreasing integer code; None: one terminal.
+        table: `(group, hour, count, frauds)`, one entry per terminal and hour, sorted by group,
+            then hour: how many transactions the terminal had in that hour, and how many were fraud.
+        groups: the terminal (group code of the table) of each transaction.
+        hours: the UTC hour of each transaction (`hour_of`).
+        delay_hours: the label delay in hours.
+
+    Returns:
+        One row per transaction, columns TERMINAL_FEATURES: count and fraud rate over the hours
+        `[H - delay - w, H - delay)` of its terminal (0 and 0 with no transaction there).
+    """
+    table_groups, table_hours, counts, frauds = table
+    keys = table_groups.astype(np.float64) + 1j * table_hours.astype(np.float64)
+    count_prefix = np.concatenate([[0.0], np.cumsum(counts, dtype=np.float64)])
+    fraud_prefix = np.concatenate([[0.0], np.cumsum(frauds, dtype=np.float64)])
+    group = groups.astype(np.float64)
+    end_hour = (hours - delay_hours).astype(np.float64)
+    end = np.searchsorted(keys, group + 1j * end_hour, side="left")
+    out: dict[str, FloatArray] = {}
+    for label, width in TERMINAL_WINDOWS_H:
+        start = np.searchsorted(keys, group + 1j * (end_hour - width), side="left")
+        count = count_prefix[end] - count_prefix[start]
+        fraud = fraud_prefix[end] - fraud_prefix[start]
+        out[f"terminal_tx_count_{label}"] = count
+        out[f"terminal_fraud_rate_{label}"] = np.divide(fraud, count, out=np.zeros_like(count), where=count > 0)
+    return pd.DataFrame({name: out[name] for name in TERMINAL_FEATURES})
+
+
+def hourly_counts(
+    groups: IntArray, hours: IntArray, fraud: FloatArray
+) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
+    """Per (group, hour): transactions and frauds, sorted by group, then hour (`terminal_window_features`' table)."""
+    if len(groups) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0), np.zeros(0)
+    order = np.lexsort((hours, groups))
+    g, h = groups[order], hours[order]
+    first = np.concatenate([[True], (g[1:] != g[:-1]) | (h[1:] != h[:-1])])
+    entry = np.cumsum(first) - 1
+    counts = np.bincount(entry).astype(np.float64)
+    frauds = np.bincount(entry, weights=np.asarray(fraud, dtype=np.float64)[order])
+    return g[first], h[first], counts, frauds
+
+
+def terminal_features(events: pd.DataFrame, *, label_delay_days: float) -> pd.DataFrame:
+    """The terminal features of a history's transactions (any order): count and fraud rate over
+    1, 7 and 30 days of whole hours, shifted back by the label delay, so that only chargebacks
+    known by then are used.
+
+    Args:
+        events: transactions with columns `terminal_id`, `event_s` and `known_fraud` (1 when a
+            chargeback for it has arrived, else 0).
+        label_delay_days: the label delay (a whole number of hours).
 
     Returns:
         One row per event, columns TERMINAL_FEATURES, same index as `events`.
     """
-    t = events["event_s"].to_numpy(dtype=np.float64)
-    fraud = events["known_fraud"].to_numpy(dtype=np.float64)
-    delay = label_delay_days * DAY
-    prefix_fraud = np.concatenate([[0.0], np.cumsum(fraud)])
-    # Window (t - delay - w, t - delay]: events in it all happened at least a label delay ago.
-    end = _window_start(t, delay, groups)
-    out: dict[str, FloatArray] = {}
-    for label, width in (("1d", DAY), ("7d", 7 * DAY), ("30d", 30 * DAY)):
-        start = _window_start(t, delay + width, groups)
-        count = (end - start).astype(np.float64)
-        frauds = prefix_fraud[end] - prefix_fraud[start]
-        out[f"terminal_tx_count_{label}"] = count
-        out[f"terminal_fraud_rate_{label}"] = np.divide(frauds, count, out=np.zeros_like(count), where=count > 0)
-    return pd.DataFrame({name: out[name] for name in TERMINAL_FEATURES}, index=events.index)
+    groups = pd.factorize(events["terminal_id"])[0].astype(np.int64)
+    hours = hour_of(events["event_s"].to_numpy(dtype=np.float64))
+    table = hourly_counts(groups, hours, events["known_fraud"].to_numpy(dtype=np.float64))
+    features = terminal_window_features(table, groups, hours, delay_hours=label_delay_hours(label_delay_days))
+    return features.set_axis(events.index)
 
 
 def group_order(keys: pd.Series, times: FloatArray) -> tuple[IntArray, IntArray]:
@@ -263,7 +343,7 @@ def compute_features(transactions: pd.DataFrame, *, label_delay_days: float = 7.
         transactions: the batch-input columns (`event_time`, `card_id`, `terminal_id`, `amount`,
             optional `channel`, `lat`, `lon`) and, for the terminal features, `is_fraud` (the
             chargebacks: each arrives within the label delay, so all that the windows use are known).
-        label_delay_days: the label delay.
+        label_delay_days: the label delay (a whole number of hours).
 
     Returns:
         A frame with the same index as `transactions`.
@@ -287,11 +367,7 @@ def compute_features(transactions: pd.DataFrame, *, label_delay_days: float = 7.
     features = np.empty((len(frame), len(FEATURE_SPEC)), dtype=np.float64)
     order, cards = group_order(frame["card_id"], times)
     features[order, : len(CARD_FEATURES)] = card_features(frame.iloc[order], cards).to_numpy()
-    order, terminals = group_order(frame["terminal_id"], times)
-    terminal_part = terminal_features(
-        frame[["event_s", "known_fraud"]].iloc[order], label_delay_days=label_delay_days, groups=terminals
-    )
-    features[order, len(CARD_FEATURES) :] = terminal_part.to_numpy()
+    features[:, len(CARD_FEATURES) :] = terminal_features(frame, label_delay_days=label_delay_days).to_numpy()
     by_part = pd.DataFrame(features, columns=CARD_FEATURES + TERMINAL_FEATURES, index=transactions.index)
     return by_part[list(FEATURE_SPEC.names)]
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 
 from fraudstream.lake import AGGREGATES
-from processor.state import RecordStatus
+from processor.records import RecordStatus
 
 __all__ = ["aggregate_table"]
 

@@ -21,7 +21,7 @@ from ml_model.features import FEATURE_SPEC
 from processor.aggregates import aggregate_table
 from processor.metrics import BatchMetrics, MetricsEmitter
 from processor.quarantine import quarantine_rows
-from processor.state import RecordStatus
+from processor.records import RecordStatus
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from fraudstream.contracts import TRANSACTION_FIELDS, format_event_time
 from fraudstream.lake import QUARANTINE
-from processor.state import RecordStatus
+from processor.records import RecordStatus
 
 __all__ = ["LATE_REASON", "quarantine_rows"]
 

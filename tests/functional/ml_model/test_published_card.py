@@ -63,7 +63,7 @@ def test_client_refuses_an_endpoint_of_another_spec(
     boto_session: boto3.Session, artifact_path: Path, artifact: ModelArtifact
 ) -> None:
     name = _deploy(boto_session, artifact_path)
-    newer = FeatureSpec(version="2", names=FEATURE_SPEC.names)
+    newer = FeatureSpec(version="another", names=FEATURE_SPEC.names)
     scorer = SageMakerScorer(
         name,
         fallback=None,

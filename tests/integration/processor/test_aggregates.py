@@ -11,7 +11,7 @@ import pytest
 
 from fraudstream.contracts import format_event_time
 from processor.pipeline import card_staged
-from processor.state import RecordStatus
+from processor.records import RecordStatus
 from producer.dead_letter import DeadLetterFile
 from producer.kinesis_writer import KinesisWriter
 

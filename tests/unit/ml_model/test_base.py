@@ -77,6 +77,6 @@ def test_local_scorer_scores_reasons_above_threshold(artifact: ModelArtifact, ev
 
 
 def test_local_scorer_refuses_another_feature_spec(artifact: ModelArtifact) -> None:
-    other = FeatureSpec(version="2", names=FEATURE_SPEC.names)
+    other = FeatureSpec(version="another", names=FEATURE_SPEC.names)
     with pytest.raises(FeatureSpecMismatchError):
         LocalXGBoostScorer(artifact, spec=other).setup()

@@ -85,15 +85,61 @@ def test_travel_features_and_missing_locations() -> None:
     assert f["channel_online"].tolist() == [0, 1, 0]
 
 
-def test_terminal_risk_uses_only_transactions_a_label_delay_old() -> None:
-    day = 86_400.0
-    events = pd.DataFrame({"event_s": [T0, T0 + 3 * day, T0 + 7 * day, T0 + 7 * day + 1], "known_fraud": [1, 0, 0, 0]})
+def test_terminal_risk_counts_whole_hours_a_label_delay_old() -> None:
+    hour = 3_600.0
+    # GIVEN a fraud at T0 (hour h0), then transactions 3 days, 7 days, and 7 days and an hour later
+    events = pd.DataFrame(
+        {
+            "terminal_id": ["t"] * 4,
+            "event_s": [T0, T0 + 72 * hour, T0 + 168 * hour, T0 + 169 * hour + 1],
+            "known_fraud": [1, 0, 0, 0],
+        }
+    )
     f = terminal_features(events, label_delay_days=7)
-    # at T0+7d the window (T0+7d-7d-1d, T0+7d-7d] = (T0-1d, T0] holds the fraud at T0
-    assert f["terminal_tx_count_1d"].tolist() == [0, 0, 1, 1]
-    assert f["terminal_fraud_rate_1d"].tolist() == [0, 0, 1.0, 1.0]
-    assert f["terminal_tx_count_7d"].tolist() == [0, 0, 1, 1]
-    assert f["terminal_fraud_rate_30d"].tolist() == [0, 0, 1.0, 1.0]
+    # THEN at T0+7d the 1-day window [h0-24, h0) ends just before the fraud's hour; an hour later
+    # [h0-23, h0+1) holds it
+    assert f["terminal_tx_count_1d"].tolist() == [0, 0, 0, 1]
+    assert f["terminal_fraud_rate_1d"].tolist() == [0, 0, 0, 1.0]
+    assert f["terminal_tx_count_7d"].tolist() == [0, 0, 0, 1]
+    assert f["terminal_fraud_rate_30d"].tolist() == [0, 0, 0, 1.0]
+
+
+def test_a_label_delay_that_is_not_whole_hours_is_refused() -> None:
+    with pytest.raises(ValueError, match="whole number of hours"):
+        terminal_features(
+            pd.DataFrame({"terminal_id": ["t"], "event_s": [T0], "known_fraud": [0]}), label_delay_days=0.1
+        )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 2), st.integers(0, 800), st.booleans()), max_size=60),
+    st.sampled_from([1, 24, 168]),
+)
+def test_terminal_windows_count_the_terminals_hours_as_a_direct_count(
+    events: list[tuple[int, int, bool]], delay_hours: int
+) -> None:
+    # GIVEN transactions of a few terminals at whole hours, some of them fraud, in any order
+    frame = pd.DataFrame(
+        {
+            "terminal_id": [f"t{t}" for t, _, _ in events],
+            "event_s": [T0 + h * 3_600.0 + 59.0 for _, h, _ in events],
+            "known_fraud": [int(f) for _, _, f in events],
+        }
+    )
+    # WHEN their terminal features are computed
+    f = terminal_features(frame, label_delay_days=delay_hours / 24)
+    # THEN each counts its terminal's transactions in the hours [H - delay - w, H - delay), as a scan does
+    for i, (terminal, h, _) in enumerate(events):
+        for label, width in (("1d", 24), ("7d", 168), ("30d", 720)):
+            inside = [
+                j
+                for j, (t, hj, _) in enumerate(events)
+                if t == terminal and h - delay_hours - width <= hj < h - delay_hours
+            ]
+            frauds = sum(events[j][2] for j in inside)
+            assert f[f"terminal_tx_count_{label}"].iloc[i] == len(inside)
+            assert f[f"terminal_fraud_rate_{label}"].iloc[i] == pytest.approx(frauds / len(inside) if inside else 0.0)
 
 
 @settings(max_examples=30, deadline=None)

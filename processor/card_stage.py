@@ -1,0 +1,442 @@
+"""The card stage: per card, de-duplication, lateness, the card features, chargebacks and windows.
+
+Keyed by a hash bucket of the card (one call per bucket and micro-batch serves all of its cards);
+inside a bucket, each card's state is one entry of a MapState, read and written only when the card
+has a transaction or a chargeback in the batch. A batch therefore costs in proportion to the cards
+it touches and their own last 30 days, never to the other cards' history.
+
+Per card the entry holds, compactly (numpy records, no pandas objects):
+- its events of the 30 days before its newest one: time, amount, terminal key, location (what the
+  card features read), a 64-bit key of the transaction id (de-duplication and chargebacks) and the
+  transaction's current verdict;
+- chargebacks that arrived before their transaction (rare), until it comes.
+
+A record is late when its event time is at or before the watermark at the start of the micro-batch
+(Spark's own definition); a duplicate when its id was seen for this card at an event time the
+watermark has not passed yet (after that Spark could not have kept it either: "duplicates within
+the watermark"). Late records go to quarantine, never silently lost.
+
+Chargebacks (the labels stream) come here keyed by their card, so that a verdict counts only for a
+transaction the stream accepted: a change of verdict becomes a fraud mark (+1 or -1) for the
+terminal stage's hourly fraud counts.
+
+With `window_ms`, closed windowed aggregates of each card are emitted as rows of status
+`aggregate`: the bucket appends each batch's accepted events to a ListState (one element per
+batch) and reads it back only when the watermark passes the next window end, by event-time timer
+when no batch comes. A card whose newest event is `state_ttl` behind the watermark is dropped by a
+daily event-time sweep of the bucket (features never read it: only memory is at stake).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from pyspark.sql.streaming.stateful_processor import StatefulProcessor, StatefulProcessorHandle
+from pyspark.sql.types import BinaryType, LongType, StringType, StructField, StructType
+
+from ml_model.features import DAY, card_features_streaming, epoch_seconds, terminal_keys
+from processor.records import (
+    CARD_STAGE_SCHEMA,
+    INVALID_ROUTE,
+    RecordStatus,
+    conform,
+    emit_floor,
+    emit_times,
+)
+from processor.windows import AGGREGATE_SLIDE_MS, closed_windows, first_open_end, last_end
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from pyspark.sql.streaming.stateful_processor import ExpiredTimerInfo, TimerValues
+
+__all__ = ["CARD_EVENT", "CardStage", "transaction_keys"]
+
+_DAY_MS: Final = 86_400_000
+_HISTORY_S: Final = 30 * DAY  # the longest card window
+# One retained event of a card.
+CARD_EVENT: Final = np.dtype(
+    [
+        ("event_s", "<f8"),
+        ("amount", "<f8"),
+        ("terminal_key", "<u8"),
+        ("lat", "<f8"),
+        ("lon", "<f8"),
+        ("tx_key", "<u8"),
+        ("fraud", "i1"),
+    ]
+)
+# A chargeback whose transaction has not come (yet).
+_PENDING: Final = np.dtype([("tx_key", "<u8"), ("fraud", "i1"), ("event_s", "<f8")])
+_CARD_KEY: Final = StructType([StructField("card_id", StringType())])
+_CARD_VALUE: Final = StructType([StructField("events", BinaryType()), StructField("pending", BinaryType())])
+_WINDOW_BLOB: Final = StructType([StructField("events", BinaryType())])
+_WINDOW_EVENTS: Final = pa.schema([("card_id", pa.string()), ("event_ms", pa.int64()), ("amount", pa.float64())])
+# Per bucket: up to which time windows were emitted, the next window end, the timers set (-1: none).
+_META: Final = StructType(
+    [
+        StructField("emitted_until_ms", LongType()),
+        StructField("next_end_ms", LongType()),
+        StructField("window_timer_ms", LongType()),
+        StructField("sweep_timer_ms", LongType()),
+    ]
+)
+_NO_TIME: Final = -1
+
+
+def transaction_keys(ids: pd.Series) -> np.ndarray:
+    """The 64-bit key a card keeps of each transaction id (a collision within one card's 30 days is
+    about as likely as 1 in 10^15)."""
+    return terminal_keys(ids)
+
+
+def _card_key(card_id: str) -> tuple[str]:
+    return (card_id,)
+
+
+class _Card:
+    """One card's entry, decoded."""
+
+    __slots__ = ("events", "pending")
+
+    def __init__(self, value: tuple[Any, ...] | None) -> None:
+        self.events = np.frombuffer(value[0], CARD_EVENT).copy() if value else np.zeros(0, CARD_EVENT)
+        self.pending = np.frombuffer(value[1], _PENDING).copy() if value and value[1] else np.zeros(0, _PENDING)
+
+    def value(self) -> tuple[bytes, bytes]:
+        return self.events.tobytes(), self.pending.tobytes()
+
+
+def _events_frame(cards: list[str], entries: list[np.ndarray]) -> pd.DataFrame:
+    """The cards' retained events as one frame with a `card_id` column."""
+    events = np.concatenate(entries) if entries else np.zeros(0, CARD_EVENT)
+    frame = pd.DataFrame({name: events[name] for name in CARD_EVENT.names})
+    frame.insert(0, "card_id", np.repeat(np.asarray(cards, dtype=object), [len(e) for e in entries]))
+    frame["channel"] = None  # only the current row's channel is a feature
+    return frame
+
+
+def _records(frame: pd.DataFrame) -> np.ndarray:
+    out = np.zeros(len(frame), CARD_EVENT)
+    for name in CARD_EVENT.names:
+        out[name] = frame[name].to_numpy()
+    return out
+
+
+class CardStage(StatefulProcessor):
+    """See the module doc.
+
+    Args:
+        state_ttl_ms: forget a card whose newest event is this far behind the watermark (None: never).
+        window_ms: the aggregates' window length (None: no aggregates).
+        slide_ms: how often a window starts.
+    """
+
+    def __init__(
+        self, *, state_ttl_ms: int | None = None, window_ms: int | None = None, slide_ms: int = AGGREGATE_SLIDE_MS
+    ) -> None:
+        self.state_ttl_ms = state_ttl_ms
+        self.window_ms = window_ms
+        self.slide_ms = slide_ms
+
+    def init(self, handle: StatefulProcessorHandle) -> None:
+        self.handle = handle
+        self.cards = handle.getMapState("cards", _CARD_KEY, _CARD_VALUE)
+        self.window_events = handle.getListState("window_events", _WINDOW_BLOB)
+        self.meta = handle.getValueState("meta", _META)
+
+    def close(self) -> None:
+        pass
+
+    # -- the bucket's bookkeeping -------------------------------------------------------------------
+
+    def _load_meta(self) -> list[int]:
+        stored = self.meta.get() if self.meta.exists() else None
+        return list(stored) if stored else [_NO_TIME] * 4
+
+    def _save_meta(self, meta: list[int], before: list[int]) -> None:
+        if meta != before:
+            self.meta.update(tuple(meta))
+
+    def _schedule(self, meta: list[int], watermark_ms: int) -> None:
+        """Timers: at the next window end (a quiet bucket still closes its windows on time), and the
+        daily sweep of expired cards."""
+        emitted, next_end, window_timer, sweep_timer = meta
+        if next_end != _NO_TIME and (
+            window_timer == _NO_TIME or window_timer <= watermark_ms or next_end < window_timer
+        ):
+            self.handle.registerTimer(next_end)
+            meta[2] = next_end
+        if self.state_ttl_ms is not None and (sweep_timer == _NO_TIME or sweep_timer <= watermark_ms):
+            meta[3] = (max(watermark_ms, 0) // _DAY_MS + 1) * _DAY_MS
+            self.handle.registerTimer(meta[3])
+
+    # -- windows ------------------------------------------------------------------------------------
+
+    def _close_windows(self, meta: list[int], watermark_ms: int) -> Iterator[pd.DataFrame]:
+        """Emit the windows the watermark has closed since the last emission, once each."""
+        emitted, next_end = meta[0], meta[1]
+        if self.window_ms is None or next_end == _NO_TIME or watermark_ms < next_end:
+            return
+        tables = [pa.ipc.open_stream(blob).read_all() for (blob,) in self.window_events.get()]
+        events = pa.concat_tables(tables).to_pandas() if tables else _WINDOW_EVENTS.empty_table().to_pandas()
+        event_ms = events["event_ms"].to_numpy(dtype=np.int64)
+        windows = closed_windows(
+            events["card_id"].to_numpy(dtype=object),
+            event_ms,
+            events["amount"].to_numpy(dtype=np.float64),
+            since_ms=None if emitted == _NO_TIME else emitted,
+            until_ms=watermark_ms,
+            window_ms=self.window_ms,
+            slide_ms=self.slide_ms,
+        )
+        still_open = last_end(event_ms, window_ms=self.window_ms, slide_ms=self.slide_ms) > watermark_ms
+        kept = events[still_open]
+        if kept.empty:
+            self.window_events.clear()
+        elif len(kept) < len(events):
+            self.window_events.put([(_window_blob(kept),)])
+        meta[0] = watermark_ms
+        following = first_open_end(
+            kept["event_ms"].to_numpy(dtype=np.int64), watermark_ms, window_ms=self.window_ms, slide_ms=self.slide_ms
+        )
+        meta[1] = _NO_TIME if following is None else following
+        if windows.empty:
+            return
+        end = pd.to_datetime(windows["end_ms"], unit="ms")
+        floor = emit_floor(watermark_ms)
+        # The record columns that may not be null get placeholders: an aggregate is no record.
+        yield conform(
+            windows.assign(
+                window_start=end - pd.Timedelta(milliseconds=self.window_ms),
+                window_end=end,
+                status=RecordStatus.AGGREGATE.value,
+                route=INVALID_ROUTE,
+                emit_time=floor,
+                stream_name="",
+                shard_id="",
+                sequence_number="0",
+                arrival_time=floor,
+            ),
+            CARD_STAGE_SCHEMA,
+        )
+
+    def _open_windows(self, meta: list[int], accepted: pd.DataFrame, watermark_ms: int) -> None:
+        if self.window_ms is None or accepted.empty:
+            return
+        events = pd.DataFrame(
+            {
+                "card_id": accepted["card_id"].to_numpy(dtype=object),
+                "event_ms": np.round(accepted["event_s"].to_numpy() * 1000).astype(np.int64),
+                "amount": accepted["amount"].to_numpy(dtype=np.float64),
+            }
+        )
+        self.window_events.appendValue((_window_blob(events),))
+        first = first_open_end(
+            events["event_ms"].to_numpy(), watermark_ms, window_ms=self.window_ms, slide_ms=self.slide_ms
+        )
+        if first is not None and (meta[1] == _NO_TIME or first < meta[1]):
+            meta[1] = first
+
+    # -- Spark's callbacks --------------------------------------------------------------------------
+
+    def handleExpiredTimer(
+        self, key: Any, timerValues: TimerValues, expiredTimerInfo: ExpiredTimerInfo
+    ) -> Iterator[pd.DataFrame]:
+        watermark_ms = int(timerValues.getCurrentWatermarkInMs())
+        meta = self._load_meta()
+        before = list(meta)
+        yield from self._close_windows(meta, watermark_ms)
+        if self.state_ttl_ms is not None and meta[3] != _NO_TIME and meta[3] <= watermark_ms:
+            self._sweep(watermark_ms)
+        self._schedule(meta, watermark_ms)
+        self._save_meta(meta, before)
+
+    def _sweep(self, watermark_ms: int) -> None:
+        """Drop the cards whose newest event is `state_ttl` behind the watermark."""
+        assert self.state_ttl_ms is not None  # noqa: S101 - only called with a TTL
+        expired = []
+        for (card,), (events, _) in self.cards.iterator():
+            newest = np.frombuffer(events, CARD_EVENT)["event_s"].max(initial=-np.inf)
+            if newest * 1000 + self.state_ttl_ms <= watermark_ms:
+                expired.append(card)
+        for card in expired:
+            self.cards.removeKey((card,))
+
+    def handleInputRows(
+        self, key: Any, rows: Iterator[pd.DataFrame], timerValues: TimerValues
+    ) -> Iterator[pd.DataFrame]:
+        batch = pd.concat(list(rows), ignore_index=True)
+        watermark_ms = int(timerValues.getCurrentWatermarkInMs())
+        floor = emit_floor(watermark_ms)
+        if key[0] == INVALID_ROUTE:
+            yield conform(batch.assign(status=RecordStatus.INVALID.value, emit_time=floor), CARD_STAGE_SCHEMA)
+            return
+        meta = self._load_meta()
+        before = list(meta)
+        # Windows closed by the watermark hold only earlier events: a new one is after the watermark.
+        yield from self._close_windows(meta, watermark_ms)
+
+        is_label = batch["is_fraud"].notna()
+        # Deterministic order within the batch: event time, then where the record sat in its shard.
+        txs = batch[~is_label]
+        txs = (
+            txs.assign(_seq=txs["sequence_number"].map(int))
+            .sort_values(["event_time", "shard_id", "_seq"], kind="stable")
+            .drop(columns="_seq")
+            .reset_index(drop=True)
+        )
+        labels = batch[is_label]
+        labels = (
+            labels.assign(_seq=labels["sequence_number"].map(int))
+            .sort_values(["arrival_time", "shard_id", "_seq"], kind="stable")
+            .reset_index(drop=True)
+        )
+        txs["event_s"] = epoch_seconds(txs["event_time"])
+        txs["tx_key"] = transaction_keys(txs["transaction_id"])
+        on_time = txs["event_s"].to_numpy() > watermark_ms / 1000
+        touched = list(dict.fromkeys([*txs.loc[on_time, "card_id"], *labels["card_id"]]))
+        cards = {card: _Card(self.cards.getValue(_card_key(card))) for card in touched}
+
+        status = self._judge(txs, on_time, cards, watermark_ms)
+        txs["status"] = status
+        accepted = txs[txs["status"] == RecordStatus.OK.value]
+        marks: list[dict[str, Any]] = []
+        if not accepted.empty:
+            features = self._card_features(accepted, cards, marks)
+            txs = txs.join(features.drop(columns=[c for c in features.columns if c in txs.columns]))
+        for row in labels.itertuples(index=False):
+            self._apply_label(row, cards[row.card_id], marks)
+        for card, entry in cards.items():
+            self.cards.updateValue(_card_key(card), entry.value())
+
+        self._open_windows(meta, accepted, watermark_ms)
+        self._schedule(meta, watermark_ms)
+        self._save_meta(meta, before)
+        out = txs.drop(columns=["event_s", "tx_key"]).assign(emit_time=emit_times(txs["event_time"], floor))
+        yield conform(out, CARD_STAGE_SCHEMA)
+        if marks:
+            yield conform(pd.DataFrame(marks).assign(emit_time=floor), CARD_STAGE_SCHEMA)
+
+    # -- the steps of a batch -----------------------------------------------------------------------
+
+    @staticmethod
+    def _judge(txs: pd.DataFrame, on_time: np.ndarray, cards: dict[str, _Card], watermark_ms: int) -> list[str]:
+        """Each transaction's status: late, duplicate (of a retained event the watermark has not
+        passed, or of an earlier row of the batch) or ok."""
+        watermark_s = watermark_ms / 1000
+        known: dict[str, set[int]] = {}
+        for card, entry in cards.items():
+            recent = entry.events[entry.events["event_s"] > watermark_s]
+            known[card] = set(recent["tx_key"].tolist())
+        status = []
+        for card, tx_key, fresh in zip(txs["card_id"], txs["tx_key"].tolist(), on_time, strict=True):
+            if not fresh:
+                status.append(RecordStatus.LATE.value)
+            elif tx_key in known[card]:
+                status.append(RecordStatus.DUPLICATE.value)
+            else:
+                known[card].add(tx_key)
+                status.append(RecordStatus.OK.value)
+        return status
+
+    @staticmethod
+    def _card_features(accepted: pd.DataFrame, cards: dict[str, _Card], marks: list[dict[str, Any]]) -> pd.DataFrame:
+        """The accepted transactions' card features; their cards' entries take the new events."""
+        new = pd.DataFrame(
+            {
+                "card_id": accepted["card_id"].to_numpy(dtype=object),
+                "event_s": accepted["event_s"].to_numpy(),
+                "amount": accepted["amount"].to_numpy(dtype=np.float64),
+                "terminal_key": terminal_keys(accepted["terminal_id"]),
+                "lat": accepted["lat"].to_numpy(dtype=np.float64),
+                "lon": accepted["lon"].to_numpy(dtype=np.float64),
+                "tx_key": accepted["tx_key"].to_numpy(),
+                "fraud": np.zeros(len(accepted), dtype=np.int8),
+                "channel": accepted["channel"].to_numpy(dtype=object),
+            },
+            index=accepted.index,
+        )
+        for i, (card, tx_key) in enumerate(zip(new["card_id"], new["tx_key"].tolist(), strict=True)):
+            entry = cards[card]
+            waiting = entry.pending["tx_key"] == tx_key
+            if waiting.any():  # its chargeback came first
+                verdict = int(entry.pending["fraud"][waiting][-1])
+                entry.pending = entry.pending[~waiting]
+                new.iloc[i, new.columns.get_loc("fraud")] = verdict
+                if verdict:
+                    marks.append(_mark(accepted.iloc[i], +1))
+        with_new = list(dict.fromkeys(new["card_id"]))
+        history = _events_frame(with_new, [cards[c].events for c in with_new])
+        features, kept = card_features_streaming(history, new)
+        # `kept` holds the new events' cards, sorted by card, then time.
+        records = _records(kept)
+        ids = kept["card_id"].to_numpy(dtype=object)
+        starts = np.flatnonzero(np.concatenate([[True], ids[1:] != ids[:-1]]))
+        for start, end in zip(starts, [*starts[1:], len(ids)], strict=True):
+            cards[ids[start]].events = records[start:end]
+        for card in with_new:  # chargebacks waiting for a transaction older than any window are dropped
+            entry = cards[card]
+            newest = entry.events["event_s"].max(initial=-np.inf)
+            entry.pending = entry.pending[entry.pending["event_s"] > newest - _HISTORY_S]
+        return features
+
+    @staticmethod
+    def _apply_label(row: Any, entry: _Card, marks: list[dict[str, Any]]) -> None:
+        """A chargeback's verdict (the newest wins) for the card's transaction; a mark when it changes one."""
+        tx_key = int(transaction_keys(pd.Series([row.transaction_id]))[0])
+        verdict = int(row.is_fraud)
+        match = np.flatnonzero(entry.events["tx_key"] == tx_key)
+        if len(match) == 0:
+            pending = np.zeros(1, _PENDING)
+            pending[0] = (tx_key, verdict, epoch_seconds(pd.Series([row.event_time]))[0])
+            entry.pending = np.concatenate([entry.pending[entry.pending["tx_key"] != tx_key], pending])
+            return
+        i = match[-1]
+        if int(entry.events["fraud"][i]) == verdict:
+            return
+        entry.events["fraud"][i] = verdict
+        marks.append(
+            {
+                **_mark_source(row),
+                "terminal_id": row.terminal_id,
+                "card_id": row.card_id,
+                "transaction_id": row.transaction_id,
+                "event_time": pd.Timestamp(round(float(entry.events["event_s"][i]) * 1e6), unit="us"),
+                "is_fraud": +1 if verdict else -1,
+            }
+        )
+
+
+def _mark_source(row: Any) -> dict[str, Any]:
+    return {
+        "status": RecordStatus.FRAUD_MARK.value,
+        "route": INVALID_ROUTE,
+        "stream_name": row.stream_name,
+        "shard_id": row.shard_id,
+        "sequence_number": row.sequence_number,
+        "arrival_time": row.arrival_time,
+    }
+
+
+def _mark(tx: pd.Series, change: int) -> dict[str, Any]:
+    """A fraud mark for an accepted transaction whose chargeback came before it."""
+    return {
+        **_mark_source(tx),
+        "terminal_id": tx["terminal_id"],
+        "card_id": tx["card_id"],
+        "transaction_id": tx["transaction_id"],
+        "event_time": tx["event_time"],
+        "is_fraud": change,
+    }
+
+
+def _window_blob(events: pd.DataFrame) -> bytes:
+    table = pa.Table.from_pandas(events[_WINDOW_EVENTS.names], schema=_WINDOW_EVENTS, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, _WINDOW_EVENTS) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())

@@ -1,0 +1,127 @@
+"""The terminal stage: per terminal, its transactions and known frauds per UTC hour, and from them the
+terminal features of each accepted transaction.
+
+Keyed by a hash bucket of the terminal; inside a bucket, each terminal's state is one MapState entry
+read and written only when the terminal has a transaction or a fraud mark in the batch: its hourly
+`(hour, transactions, frauds)` of the label delay plus 30 days before its newest hour, what any
+window of a later transaction reaches. The fraud counts come from the card stage's fraud marks (a
+chargeback of a transaction the stream accepted). The features are computed by the same function as
+offline (`ml_model.features.terminal_window_features`) on the same hourly counts.
+
+Records that are not accepted transactions travel under pass-through keys and come out untouched;
+fraud marks never leave the stage.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import pandas as pd
+from pyspark.sql.streaming.stateful_processor import StatefulProcessor, StatefulProcessorHandle
+from pyspark.sql.types import BinaryType, StringType, StructField, StructType
+
+from ml_model.features import TERMINAL_WINDOWS_H, epoch_seconds, hour_of, label_delay_hours, terminal_window_features
+from processor.records import (
+    INVALID_ROUTE,
+    PASS_ROUTE_PREFIX,
+    STAGED_SCHEMA,
+    RecordStatus,
+    conform,
+    emit_floor,
+    emit_times,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from pyspark.sql.streaming.stateful_processor import TimerValues
+
+__all__ = ["TERMINAL_HOUR", "TerminalStage"]
+
+# One hour of a terminal.
+TERMINAL_HOUR: Final = np.dtype([("hour", "<i8"), ("count", "<f8"), ("frauds", "<f8")])
+_TERMINAL_KEY: Final = StructType([StructField("terminal_id", StringType())])
+_TERMINAL_VALUE: Final = StructType([StructField("hours", BinaryType())])
+_LONGEST_WINDOW_H: Final = max(width for _, width in TERMINAL_WINDOWS_H)
+
+
+def _sum_by_group_and_hour(
+    groups: np.ndarray, hours: np.ndarray, counts: np.ndarray, frauds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One entry per (group, hour), summed, sorted by group, then hour."""
+    if len(groups) == 0:
+        return groups, hours, counts, frauds
+    order = np.lexsort((hours, groups))
+    g, h = groups[order], hours[order]
+    first = np.flatnonzero(np.concatenate([[True], (g[1:] != g[:-1]) | (h[1:] != h[:-1])]))
+    return g[first], h[first], np.add.reduceat(counts[order], first), np.add.reduceat(frauds[order], first)
+
+
+class TerminalStage(StatefulProcessor):
+    """See the module doc.
+
+    Args:
+        label_delay_days: the label delay of the terminal features (a whole number of hours).
+    """
+
+    def __init__(self, *, label_delay_days: float) -> None:
+        self.delay_hours = label_delay_hours(label_delay_days)
+
+    def init(self, handle: StatefulProcessorHandle) -> None:
+        # No timers and no expiry: a terminal's entry is bounded by the pruning below, and terminals,
+        # unlike cards, are a fleet that changes slowly.
+        self.terminals = handle.getMapState("terminals", _TERMINAL_KEY, _TERMINAL_VALUE)
+
+    def close(self) -> None:
+        pass
+
+    def handleInputRows(
+        self, key: Any, rows: Iterator[pd.DataFrame], timerValues: TimerValues
+    ) -> Iterator[pd.DataFrame]:
+        batch = pd.concat(list(rows), ignore_index=True)
+        floor = emit_floor(int(timerValues.getCurrentWatermarkInMs()))
+        if key[0] == INVALID_ROUTE or key[0].startswith(PASS_ROUTE_PREFIX):
+            yield conform(batch.assign(emit_time=emit_times(batch["emit_time"], floor)), STAGED_SCHEMA)
+            return
+        status = batch["status"]
+        accepted = batch[status == RecordStatus.OK.value]
+        marks = batch[status == RecordStatus.FRAUD_MARK.value]
+        terminals = list(dict.fromkeys([*accepted["terminal_id"], *marks["terminal_id"]]))
+        stored = []
+        for terminal in terminals:
+            value = self.terminals.getValue((terminal,))
+            stored.append(np.frombuffer(value[0], TERMINAL_HOUR) if value else np.zeros(0, TERMINAL_HOUR))
+
+        code = {terminal: i for i, terminal in enumerate(terminals)}
+        accepted_codes = accepted["terminal_id"].map(code).to_numpy(dtype=np.int64)
+        accepted_hours = hour_of(epoch_seconds(accepted["event_time"]))
+        mark_codes = marks["terminal_id"].map(code).to_numpy(dtype=np.int64)
+        mark_hours = hour_of(epoch_seconds(marks["event_time"]))
+        table = _sum_by_group_and_hour(
+            np.concatenate([np.repeat(np.arange(len(stored)), [len(s) for s in stored]), accepted_codes, mark_codes]),
+            np.concatenate([*[s["hour"] for s in stored], accepted_hours, mark_hours]),
+            np.concatenate([*[s["count"] for s in stored], np.ones(len(accepted)), np.zeros(len(marks))]),
+            np.concatenate(
+                [*[s["frauds"] for s in stored], np.zeros(len(accepted)), marks["is_fraud"].to_numpy(dtype=np.float64)]
+            ),
+        )
+        features = terminal_window_features(table, accepted_codes, accepted_hours, delay_hours=self.delay_hours)
+        self._save(terminals, table)
+        out = batch[status != RecordStatus.FRAUD_MARK.value]
+        out = out.join(features.set_axis(accepted.index))
+        if not out.empty:
+            yield conform(out.assign(emit_time=emit_times(out["emit_time"], floor)), STAGED_SCHEMA)
+
+    def _save(self, terminals: list[str], table: tuple[np.ndarray, ...]) -> None:
+        groups, hours, counts, frauds = table
+        starts = np.flatnonzero(np.concatenate([[True], groups[1:] != groups[:-1]])) if len(groups) else []
+        for start, end in zip(starts, [*starts[1:], len(groups)], strict=True):
+            # What any window of a later transaction reaches: the label delay plus 30 days before
+            # the terminal's newest hour.
+            kept = slice(start, end)
+            horizon = hours[end - 1] - self.delay_hours - _LONGEST_WINDOW_H
+            keep = hours[kept] >= horizon
+            entry = np.zeros(int(keep.sum()), TERMINAL_HOUR)
+            entry["hour"], entry["count"], entry["frauds"] = hours[kept][keep], counts[kept][keep], frauds[kept][keep]
+            self.terminals.updateValue((terminals[int(groups[start])],), (entry.tobytes(),))
