@@ -79,21 +79,32 @@ def kinesis_client(session: boto3.Session | None = None, **config: Any) -> Kines
         return _session(session).client("kinesis", config=client_config(**config))
 
 
-def s3_client(session: boto3.Session | None = None, **config: Any) -> S3Client:
-    """An S3 client; keyword arguments go to `client_config`."""
+def s3_client(session: boto3.Session | None = None, *, endpoint_url: str | None = None, **config: Any) -> S3Client:
+    """An S3 client (at `endpoint_url`, else where boto3 resolves it); keyword arguments go to `client_config`."""
     with aws_errors():
-        return _session(session).client("s3", config=client_config(**config))
+        return _session(session).client("s3", endpoint_url=endpoint_url, config=client_config(**config))
 
 
-def dynamodb_client(session: boto3.Session | None = None, **config: Any) -> DynamoDBClient:
-    """A DynamoDB client; keyword arguments go to `client_config`."""
+def dynamodb_client(
+    session: boto3.Session | None = None, *, endpoint_url: str | None = None, **config: Any
+) -> DynamoDBClient:
+    """A DynamoDB client (at `endpoint_url`, else where boto3 resolves it); keyword arguments go to `client_config`."""
     with aws_errors():
-        return _session(session).client("dynamodb", config=client_config(**config))
+        return _session(session).client("dynamodb", endpoint_url=endpoint_url, config=client_config(**config))
 
 
-def s3_filesystem(session: boto3.Session | None = None) -> Any:
+def resolved_endpoints(services: tuple[str, ...], session: boto3.Session | None = None) -> dict[str, str]:
+    """The endpoint URL boto3 resolves for each service here (its standard configuration): what a
+    process that does not share this one's environment (a Spark executor) is given explicitly."""
+    session = _session(session)
+    with aws_errors():
+        return {service: session.client(service).meta.endpoint_url for service in services}  # type: ignore[call-overload]
+
+
+def s3_filesystem(session: boto3.Session | None = None, *, endpoint_url: str | None = None) -> Any:
     """pyarrow's S3 filesystem, configured as boto3 is: the endpoint boto3 resolves for S3
-    (`AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, profile settings), the session's credentials and region.
+    (`AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, profile settings) unless `endpoint_url` is given,
+    the session's credentials and region.
 
     Returns:
         A `pyarrow.fs.S3FileSystem`.
@@ -104,7 +115,7 @@ def s3_filesystem(session: boto3.Session | None = None) -> Any:
 
     session = _session(session)
     with aws_errors():
-        endpoint = urlparse(s3_client(session).meta.endpoint_url)
+        endpoint = urlparse(endpoint_url or s3_client(session).meta.endpoint_url)
         credentials = session.get_credentials()
         if credentials is None:
             raise botocore.exceptions.NoCredentialsError()

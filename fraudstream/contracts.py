@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypedDict
 
+import orjson
 import pyarrow as pa
 
 __all__ = [
@@ -136,9 +137,14 @@ def _versioned_object(raw: bytes | str | dict[str, Any], fields: tuple[str, ...]
         obj: Any = raw
     else:
         try:
-            obj = json.loads(raw)
-        except (UnicodeDecodeError, ValueError) as e:
-            return InvalidRecord("bad_json", str(e)[:200])
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            # orjson is strict where the json module is lenient (NaN, huge integers): the json module
+            # decides, so that a record means the same whichever parser saw it first.
+            try:
+                obj = json.loads(raw)
+            except (UnicodeDecodeError, ValueError) as e:
+                return InvalidRecord("bad_json", str(e)[:200])
     if not isinstance(obj, dict):
         return InvalidRecord("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
     unknown = set(obj) - set(fields)

@@ -38,6 +38,7 @@ __all__ = [
     "epoch_seconds",
     "group_order",
     "hour_of",
+    "hourly_counts",
     "label_delay_hours",
     "terminal_features",
     "terminal_keys",
@@ -287,19 +288,18 @@ def terminal_window_features(
 
 
 def hourly_counts(
-    groups: IntArray, hours: IntArray, fraud: FloatArray
+    groups: IntArray, hours: IntArray, counts: FloatArray, frauds: FloatArray
 ) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
-    """Per (group, hour): transactions and frauds, sorted by group, then hour (`terminal_window_features`' table)."""
+    """`terminal_window_features`' table: per (group, hour), the sums of `counts` and `frauds`, sorted
+    by group, then hour (offline: one row per transaction; in the stream: the kept hours and a batch's)."""
     if len(groups) == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, np.zeros(0), np.zeros(0)
+        return groups, hours, counts, frauds
     order = np.lexsort((hours, groups))
     g, h = groups[order], hours[order]
-    first = np.concatenate([[True], (g[1:] != g[:-1]) | (h[1:] != h[:-1])])
-    entry = np.cumsum(first) - 1
-    counts = np.bincount(entry).astype(np.float64)
-    frauds = np.bincount(entry, weights=np.asarray(fraud, dtype=np.float64)[order])
-    return g[first], h[first], counts, frauds
+    first = np.flatnonzero(np.concatenate([[True], (g[1:] != g[:-1]) | (h[1:] != h[:-1])]))
+    summed_counts: FloatArray = np.add.reduceat(counts[order], first)
+    summed_frauds: FloatArray = np.add.reduceat(frauds[order], first)
+    return g[first], h[first], summed_counts, summed_frauds
 
 
 def terminal_features(events: pd.DataFrame, *, label_delay_days: float) -> pd.DataFrame:
@@ -317,7 +317,7 @@ def terminal_features(events: pd.DataFrame, *, label_delay_days: float) -> pd.Da
     """
     groups = pd.factorize(events["terminal_id"])[0].astype(np.int64)
     hours = hour_of(events["event_s"].to_numpy(dtype=np.float64))
-    table = hourly_counts(groups, hours, events["known_fraud"].to_numpy(dtype=np.float64))
+    table = hourly_counts(groups, hours, np.ones(len(groups)), events["known_fraud"].to_numpy(dtype=np.float64))
     features = terminal_window_features(table, groups, hours, delay_hours=label_delay_hours(label_delay_days))
     return features.set_axis(events.index)
 

@@ -69,6 +69,7 @@ CARD_EVENT: Final = np.dtype(
         ("fraud", "i1"),
     ]
 )
+_EVENT_FIELDS: Final = tuple(CARD_EVENT.names or ())
 # A chargeback whose transaction has not come (yet).
 _PENDING: Final = np.dtype([("tx_key", "<u8"), ("fraud", "i1"), ("event_s", "<f8")])
 _CARD_KEY: Final = StructType([StructField("card_id", StringType())])
@@ -113,7 +114,7 @@ class _Card:
 def _events_frame(cards: list[str], entries: list[np.ndarray]) -> pd.DataFrame:
     """The cards' retained events as one frame with a `card_id` column."""
     events = np.concatenate(entries) if entries else np.zeros(0, CARD_EVENT)
-    frame = pd.DataFrame({name: events[name] for name in CARD_EVENT.names})
+    frame = pd.DataFrame({name: events[name] for name in _EVENT_FIELDS})
     frame.insert(0, "card_id", np.repeat(np.asarray(cards, dtype=object), [len(e) for e in entries]))
     frame["channel"] = None  # only the current row's channel is a feature
     return frame
@@ -121,7 +122,7 @@ def _events_frame(cards: list[str], entries: list[np.ndarray]) -> pd.DataFrame:
 
 def _records(frame: pd.DataFrame) -> np.ndarray:
     out = np.zeros(len(frame), CARD_EVENT)
-    for name in CARD_EVENT.names:
+    for name in _EVENT_FIELDS:
         out[name] = frame[name].to_numpy()
     return out
 

@@ -8,26 +8,23 @@ continues exactly where it stopped. The same function runs locally and under spa
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
-from fraudstream.aws import default_session, dynamodb_client, s3_filesystem
+from fraudstream.aws import dynamodb_client, resolved_endpoints, s3_filesystem
 from fraudstream.config import ResourceSettings
-from fraudstream.lake import AGGREGATES, QUARANTINE, TRANSACTIONS
-from ml_model.artifact import load_artifact
-from ml_model.scoring import ScorerType, build_scorer, endpoint_model_card
-from processor.batch import BatchHandler
+from fraudstream.lake import QUARANTINE, TRANSACTIONS
+from processor.batch import BatchHandler, SinkConfig
 from processor.exceptions import ProcessorError
 from processor.metrics import BatchMetrics, MetricsEmitter
 from processor.pipeline import staged_transactions
+from processor.scoring import ModelNotFoundError, build_job_scorer, load_model
 from processor.sinks import DynamoDBAlertSink, S3ParquetSink
 from processor.spark import build_session
 from processor.warm_up import start_warm_up
@@ -36,8 +33,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from concurrent.futures import Future
 
-    from ml_model.artifact import ModelArtifact
-    from ml_model.scoring import Scorer
     from processor.config import ProcessorSettings
 
 __all__ = ["JobSummary", "ModelNotFoundError", "run_job"]
@@ -45,10 +40,8 @@ __all__ = ["JobSummary", "ModelNotFoundError", "run_job"]
 logger = logging.getLogger(__name__)
 
 QUERY_NAME = "fraudstream-processor"
-
-
-class ModelNotFoundError(ProcessorError):
-    """Raised when no model artifact is configured or found."""
+# The services the sinks call from the executors (the last one only with an endpoint).
+SINK_SERVICES = ("s3", "dynamodb", "sagemaker-runtime")
 
 
 @dataclass
@@ -91,56 +84,13 @@ class _SummingEmitter(MetricsEmitter):
             self.on_batch(metrics)
 
 
-def _load_model(location: str | Path | None) -> ModelArtifact:
-    if location is None:
-        raise ModelNotFoundError(
-            "no model configured",
-            hint="pass --model DIR (a folder from `fraudstream train`) or an s3://.../model.tar.gz URI",
-        )
-    text = str(location)
-    if urlparse(text).scheme == "s3":
-        url = urlparse(text)
-        key = url.path.lstrip("/")
-        key = key if key.endswith(".tar.gz") else f"{key.rstrip('/')}/model.tar.gz"
-        target = Path(tempfile.mkdtemp(prefix="fraudstream-model-")) / "model.tar.gz"
-        default_session().client("s3").download_file(url.netloc, key, str(target))
-        return load_artifact(target)
-    path = Path(text)
-    if not path.exists():
-        raise ModelNotFoundError(
-            f"no model at {path}", hint="train one with `fraudstream train --generate 98 --out " + text + "`"
-        )
-    return load_artifact(path)
+def _query_id(checkpoint: str) -> str:
+    """The streaming query's id, which Spark keeps in the checkpoint's `metadata` file from its start on."""
+    from pyarrow import fs
 
-
-def build_job_scorer(settings: ProcessorSettings, artifact: ModelArtifact) -> Scorer:
-    """The endpoint client with the artifact as its fallback; the artifact alone when no endpoint is set."""
-    if not settings.endpoint_name:
-        return build_scorer(ScorerType.LOCAL, artifact, scored_by="local")
-    from ml_model.scoring.sagemaker import runtime_client
-
-    client = runtime_client()
-    card = endpoint_model_card(settings.endpoint_name, client)
-    return build_scorer(
-        ScorerType.SAGEMAKER, artifact, endpoint_name=settings.endpoint_name, client=client, endpoint_card=card
-    )
-
-
-class _AfterModel:
-    """The foreachBatch function while the model is still being trained: a batch's stateful
-    stages run first (`toPandas`), then it waits for the model and makes the real handler once."""
-
-    def __init__(self, model_ready: Future[Any], make_handler: Callable[[], BatchHandler]) -> None:
-        self.model_ready = model_ready
-        self.make_handler = make_handler
-        self.handler: BatchHandler | None = None
-
-    def __call__(self, df: Any, batch_id: int) -> None:
-        staged = df.toPandas()
-        if self.handler is None:
-            self.model_ready.result()
-            self.handler = self.make_handler()
-        self.handler.handle(staged, batch_id)
+    filesystem, root = fs.FileSystem.from_uri(checkpoint) if "://" in checkpoint else (fs.LocalFileSystem(), checkpoint)
+    with filesystem.open_input_stream(f"{root.rstrip('/')}/metadata") as f:
+        return str(json.loads(f.read().decode())["id"])
 
 
 def _spark_master(settings: ProcessorSettings) -> str | None:
@@ -181,37 +131,46 @@ def run_job(
     resources = resources or ResourceSettings()
     stop = stop or threading.Event()
     filesystem = s3_filesystem()
-    lake = S3ParquetSink(resources.lake_bucket, TRANSACTIONS, filesystem)
-    quarantine = S3ParquetSink(resources.lake_bucket, QUARANTINE, filesystem)
-    aggregates = S3ParquetSink(resources.lake_bucket, AGGREGATES, filesystem)
-    alerts = DynamoDBAlertSink(resources.alerts_table, client=dynamodb_client(), ttl_days=settings.alert_ttl_days)
-    for sink in (lake, quarantine, alerts):
+    sinks = (
+        S3ParquetSink(resources.lake_bucket, TRANSACTIONS, filesystem),
+        S3ParquetSink(resources.lake_bucket, QUARANTINE, filesystem),
+        DynamoDBAlertSink(resources.alerts_table, client=dynamodb_client()),
+    )
+    for sink in sinks:
         sink.setup()  # a missing bucket or table is one clear error before Spark starts
     summary = JobSummary()
-    scorers: list[Scorer] = []  # closed at the end
+    checkpoint = settings.checkpoint_location.rstrip("/")
 
-    def scoring_handler() -> BatchHandler:
-        artifact = _load_model(settings.model_dir)
-        scorer = build_job_scorer(settings, artifact)
-        scorers.append(scorer)
-        logger.info(
-            "model loaded", extra={"model_version": artifact.card.model_version, "scorer": type(scorer).__name__}
-        )
-        return BatchHandler(
-            lake=lake,
-            alerts=alerts,
-            quarantine=quarantine,
-            aggregates=aggregates,
-            scorer=scorer,
+    def sink_config() -> SinkConfig:
+        """Checked on the driver once (the model loads, its feature spec is the endpoint's); the
+        executors build their own scorers from the same location."""
+        artifact = load_model(settings.model_dir)
+        endpoints = resolved_endpoints(SINK_SERVICES if settings.endpoint_name else SINK_SERVICES[:2])
+        scorer = build_job_scorer(artifact, settings.endpoint_name, endpoint_url=endpoints.get("sagemaker-runtime"))
+        scorer.close()
+        endpoint_card = getattr(scorer, "endpoint_card", None)
+        logger.info("model loaded", extra={"model_version": artifact.card.model_version})
+        return SinkConfig(
+            lake_bucket=resources.lake_bucket,
+            alerts_table=resources.alerts_table,
+            alert_ttl_days=settings.alert_ttl_days,
+            aggregates=settings.aggregates,
+            model_location=str(settings.model_dir),
+            endpoint_name=settings.endpoint_name,
             threshold=settings.threshold if settings.threshold is not None else artifact.card.threshold,
-            metrics=_SummingEmitter(summary, settings.metrics, on_batch),
+            query=_query_id(checkpoint)[:8],
+            endpoints=tuple(sorted(endpoints.items())),
+            endpoint_card=json.dumps(endpoint_card.to_dict()) if endpoint_card is not None else None,
         )
 
     # A missing model is one clear error before Spark starts, unless it is still being trained.
-    handler = scoring_handler() if model_ready is None else _AfterModel(model_ready, scoring_handler)
+    if model_ready is None:
+        load_model(settings.model_dir)
+    handler = BatchHandler(
+        sink_config, metrics=_SummingEmitter(summary, settings.metrics, on_batch), model_ready=model_ready
+    )
     spark = spark or build_session(master=_spark_master(settings))
     start_warm_up(spark)  # Spark's Python helpers start on another thread while the query is set up
-    checkpoint = settings.checkpoint_location.rstrip("/")
 
     staged = staged_transactions(
         spark,
@@ -256,9 +215,6 @@ def run_job(
     except Exception as e:
         _stop_quietly(query)
         raise ProcessorError(f"the streaming query failed: {_root_cause(e)}") from e
-    finally:
-        for scorer in scorers:
-            scorer.close()
     summary.elapsed_s = time.monotonic() - started
     return summary
 

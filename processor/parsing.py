@@ -7,8 +7,10 @@ bad input and nothing is silently lost.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
+import numpy as np
 import pandas as pd
 from pyspark.sql.types import (
     DoubleType,
@@ -51,7 +53,7 @@ PARSED_SCHEMA: Final = StructType(
         StructField("detail", StringType()),
     ]
 )
-_FIELDS: Final = [f.name for f in PARSED_SCHEMA.fields]
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_records(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -63,36 +65,37 @@ def parse_records(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     return _parsed(
         batches,
         PARSED_SCHEMA,
-        lambda data, arrival: parse_transaction(data, now=arrival.to_pydatetime(), max_future=DEFAULT_MAX_FUTURE),
+        lambda data, arrival: parse_transaction(data, now=arrival, max_future=DEFAULT_MAX_FUTURE),
     )
 
 
 def _parsed(
     batches: Iterable[pd.DataFrame],
     schema: StructType,
-    parse_one: Callable[[bytes, pd.Timestamp], Mapping[str, Any] | InvalidRecord],
+    parse_one: Callable[[bytes, datetime], Mapping[str, Any] | InvalidRecord],
 ) -> Iterator[pd.DataFrame]:
     columns = schema.fieldNames()
     for pdf in batches:
-        out = []
-        for data, stream, shard, seq, arrival in zip(
-            pdf["data"],
-            pdf["stream_name"],
-            pdf["shard_id"],
-            pdf["sequence_number"],
-            pdf["approximate_arrival_timestamp"],
-            strict=True,
-        ):
-            arrival_ts = pd.Timestamp(arrival)
-            arrival_ts = arrival_ts.tz_localize("UTC") if arrival_ts.tzinfo is None else arrival_ts.tz_convert("UTC")
-            source = {"stream_name": stream, "shard_id": shard, "sequence_number": seq, "arrival_time": arrival_ts}
-            result = parse_one(bytes(data), arrival_ts)
+        n = len(pdf)
+        arrivals = pd.to_datetime(pdf["approximate_arrival_timestamp"], utc=True)
+        arrival_us = arrivals.to_numpy(dtype="datetime64[us]").astype(np.int64).tolist()
+        values: dict[str, list[Any]] = {name: [None] * n for name in columns}
+        for i, (data, us) in enumerate(zip(pdf["data"], arrival_us, strict=True)):
+            result = parse_one(bytes(data), _EPOCH + timedelta(microseconds=us))
             if isinstance(result, InvalidRecord):
-                raw = bytes(data).decode("utf-8", errors="replace")
-                out.append({**source, "raw_data": raw, "reason": result.reason, "detail": result.detail})
+                values["raw_data"][i] = bytes(data).decode("utf-8", errors="replace")
+                values["reason"][i] = result.reason
+                values["detail"][i] = result.detail
             else:
-                out.append({**{k: v for k, v in result.items() if k in columns}, **source})
-        yield _typed(pd.DataFrame(out, columns=columns), schema)
+                for name, value in result.items():
+                    if name in values:
+                        values[name][i] = value
+        frame = pd.DataFrame(values, columns=columns)
+        frame["stream_name"] = pdf["stream_name"].to_numpy()
+        frame["shard_id"] = pdf["shard_id"].to_numpy()
+        frame["sequence_number"] = pdf["sequence_number"].to_numpy()
+        frame["arrival_time"] = arrivals.to_numpy()
+        yield _typed(frame, schema)
 
 
 def _typed(frame: pd.DataFrame, schema: StructType) -> pd.DataFrame:

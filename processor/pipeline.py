@@ -21,8 +21,8 @@ from processor.records import (
     CARD_STAGE_SCHEMA,
     DEFAULT_STATE_BUCKETS,
     INVALID_ROUTE,
-    PASS_ROUTE_PREFIX,
     STAGED_SCHEMA,
+    THROUGH_ROUTE_PREFIX,
     RecordStatus,
 )
 from processor.terminal_stage import TerminalStage
@@ -150,7 +150,7 @@ def staged_transactions(
     to_terminal = F.col("status").isin(RecordStatus.OK.value, RecordStatus.FRAUD_MARK.value)
     # Rows the terminal stage only passes on are spread over keys of their own.
     passed_on = F.concat(
-        F.lit(PASS_ROUTE_PREFIX),
+        F.lit(THROUGH_ROUTE_PREFIX),
         F.pmod(F.xxhash64("card_id", "sequence_number", "window_end"), F.lit(state_buckets)).cast("string"),
     )
     routed = cards.withColumn(

@@ -32,7 +32,7 @@ __all__ = [
     "CARD_STAGE_SCHEMA",
     "DEFAULT_STATE_BUCKETS",
     "INVALID_ROUTE",
-    "PASS_ROUTE_PREFIX",
+    "THROUGH_ROUTE_PREFIX",
     "STAGED_SCHEMA",
     "RecordStatus",
     "conform",
@@ -43,7 +43,7 @@ __all__ = [
 # Invalid records have no trustworthy card id: they travel under one key of their own.
 INVALID_ROUTE: Final = "\x00invalid"
 # Rows the terminal stage only passes on (not accepted transactions) travel under keys of this prefix.
-PASS_ROUTE_PREFIX: Final = "\x00through"
+THROUGH_ROUTE_PREFIX: Final = "\x00through"
 # Keys of each stage: each is one call per micro-batch that serves all of its cards (terminals).
 # Fixed by the checkpoint (the state lives under them); at least the shuffle partitions.
 DEFAULT_STATE_BUCKETS: Final = 16

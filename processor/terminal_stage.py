@@ -21,11 +21,18 @@ import pandas as pd
 from pyspark.sql.streaming.stateful_processor import StatefulProcessor, StatefulProcessorHandle
 from pyspark.sql.types import BinaryType, StringType, StructField, StructType
 
-from ml_model.features import TERMINAL_WINDOWS_H, epoch_seconds, hour_of, label_delay_hours, terminal_window_features
+from ml_model.features import (
+    TERMINAL_WINDOWS_H,
+    epoch_seconds,
+    hour_of,
+    hourly_counts,
+    label_delay_hours,
+    terminal_window_features,
+)
 from processor.records import (
     INVALID_ROUTE,
-    PASS_ROUTE_PREFIX,
     STAGED_SCHEMA,
+    THROUGH_ROUTE_PREFIX,
     RecordStatus,
     conform,
     emit_floor,
@@ -44,18 +51,6 @@ TERMINAL_HOUR: Final = np.dtype([("hour", "<i8"), ("count", "<f8"), ("frauds", "
 _TERMINAL_KEY: Final = StructType([StructField("terminal_id", StringType())])
 _TERMINAL_VALUE: Final = StructType([StructField("hours", BinaryType())])
 _LONGEST_WINDOW_H: Final = max(width for _, width in TERMINAL_WINDOWS_H)
-
-
-def _sum_by_group_and_hour(
-    groups: np.ndarray, hours: np.ndarray, counts: np.ndarray, frauds: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One entry per (group, hour), summed, sorted by group, then hour."""
-    if len(groups) == 0:
-        return groups, hours, counts, frauds
-    order = np.lexsort((hours, groups))
-    g, h = groups[order], hours[order]
-    first = np.flatnonzero(np.concatenate([[True], (g[1:] != g[:-1]) | (h[1:] != h[:-1])]))
-    return g[first], h[first], np.add.reduceat(counts[order], first), np.add.reduceat(frauds[order], first)
 
 
 class TerminalStage(StatefulProcessor):
@@ -81,7 +76,7 @@ class TerminalStage(StatefulProcessor):
     ) -> Iterator[pd.DataFrame]:
         batch = pd.concat(list(rows), ignore_index=True)
         floor = emit_floor(int(timerValues.getCurrentWatermarkInMs()))
-        if key[0] == INVALID_ROUTE or key[0].startswith(PASS_ROUTE_PREFIX):
+        if key[0] == INVALID_ROUTE or key[0].startswith(THROUGH_ROUTE_PREFIX):
             yield conform(batch.assign(emit_time=emit_times(batch["emit_time"], floor)), STAGED_SCHEMA)
             return
         status = batch["status"]
@@ -98,7 +93,7 @@ class TerminalStage(StatefulProcessor):
         accepted_hours = hour_of(epoch_seconds(accepted["event_time"]))
         mark_codes = marks["terminal_id"].map(code).to_numpy(dtype=np.int64)
         mark_hours = hour_of(epoch_seconds(marks["event_time"]))
-        table = _sum_by_group_and_hour(
+        table = hourly_counts(
             np.concatenate([np.repeat(np.arange(len(stored)), [len(s) for s in stored]), accepted_codes, mark_codes]),
             np.concatenate([*[s["hour"] for s in stored], accepted_hours, mark_hours]),
             np.concatenate([*[s["count"] for s in stored], np.ones(len(accepted)), np.zeros(len(marks))]),
@@ -115,7 +110,9 @@ class TerminalStage(StatefulProcessor):
 
     def _save(self, terminals: list[str], table: tuple[np.ndarray, ...]) -> None:
         groups, hours, counts, frauds = table
-        starts = np.flatnonzero(np.concatenate([[True], groups[1:] != groups[:-1]])) if len(groups) else []
+        if len(groups) == 0:
+            return
+        starts = np.flatnonzero(np.concatenate([[True], groups[1:] != groups[:-1]]))
         for start, end in zip(starts, [*starts[1:], len(groups)], strict=True):
             # What any window of a later transaction reaches: the label delay plus 30 days before
             # the terminal's newest hour.

@@ -80,10 +80,15 @@ _THROTTLING_CODES: Final = frozenset(
 
 
 def runtime_client(
-    session: boto3.Session | None = None, *, timeout_s: float = 2.0, connect_timeout_s: float = 1.0, pool: int = 16
+    session: boto3.Session | None = None,
+    *,
+    endpoint_url: str | None = None,
+    timeout_s: float = 2.0,
+    connect_timeout_s: float = 1.0,
+    pool: int = 16,
 ) -> SageMakerRuntimeClient:
     """A `sagemaker-runtime` client with bounded timeouts and botocore's retries off (the scorer
-    retries, in one place). The endpoint URL is boto3's own configuration
+    retries, in one place). The endpoint URL is `endpoint_url`, else boto3's own configuration
     (`AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`, `AWS_ENDPOINT_URL`)."""
     config = Config(
         retries={"total_max_attempts": 1, "mode": "standard"},
@@ -92,7 +97,7 @@ def runtime_client(
         max_pool_connections=pool,
     )
     with aws_errors():
-        return (session or default_session()).client("sagemaker-runtime", config=config)
+        return (session or default_session()).client("sagemaker-runtime", endpoint_url=endpoint_url, config=config)
 
 
 class SageMakerScorer(Scorer):

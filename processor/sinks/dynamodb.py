@@ -98,7 +98,7 @@ class DynamoDBAlertSink(BatchSink):
         except ResourceNotFoundError as e:
             raise AlertsTableNotFoundError(str(e)) from e
 
-    def write(self, batch_id: int, table: pa.Table) -> int:
+    def write(self, batch_id: int, table: pa.Table, *, part: int = 0) -> int:
         # Within one call DynamoDB refuses two requests for the same key: last one wins here.
         items = {i["transaction_id"]["S"]: i for i in alert_items(table, ttl_days=self.ttl_days)}
         requests: list[WriteRequestTypeDef] = [{"PutRequest": {"Item": item}} for item in items.values()]

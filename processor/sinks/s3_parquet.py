@@ -1,5 +1,7 @@
-"""The Parquet lake on S3: `<table>/dt=YYYY-MM-DD/hour=HH/batch-<batch id>.parquet`, one file per
-partition per batch (no tiny-file storm), named after the batch so that a re-run overwrites it."""
+"""The Parquet lake on S3: `<table>/dt=YYYY-MM-DD/hour=HH/batch-<batch id>-<part>-<query>.parquet`,
+one file per lake partition, batch and Spark partition that wrote it (no tiny-file storm), named
+after them so that a re-run of the batch overwrites its own files, and after the streaming query so
+that two checkpoints over the same streams never overwrite each other's."""
 
 from __future__ import annotations
 
@@ -22,9 +24,10 @@ __all__ = ["S3ParquetSink", "batch_file_name"]
 logger = logging.getLogger(__name__)
 
 
-def batch_file_name(batch_id: int) -> str:
-    """The file a batch writes in each partition it touches."""
-    return f"batch-{batch_id:012d}.parquet"
+def batch_file_name(batch_id: int, part: int = 0, query: str = "") -> str:
+    """The file a batch's Spark partition `part` of streaming query `query` writes in each lake
+    partition it touches."""
+    return f"batch-{batch_id:012d}-{part:04d}{'-' + query if query else ''}.parquet"
 
 
 class S3ParquetSink(BatchSink):
@@ -35,13 +38,17 @@ class S3ParquetSink(BatchSink):
         table: which lake table (schema, prefix, partition column).
         filesystem: a pyarrow filesystem (`fraudstream.aws.s3_filesystem()`, or a local one in tests).
         compression: Parquet codec.
+        query: the streaming query's identity, in every file name (empty: none).
     """
 
-    def __init__(self, bucket: str, table: LakeTable, filesystem: FileSystem, compression: str = "zstd") -> None:
+    def __init__(
+        self, bucket: str, table: LakeTable, filesystem: FileSystem, compression: str = "zstd", *, query: str = ""
+    ) -> None:
         self.bucket = bucket
         self.table = table
         self.filesystem = filesystem
         self.compression = compression
+        self.query = query
         from pyarrow import fs
 
         self._local = isinstance(filesystem, fs.LocalFileSystem)
@@ -55,7 +62,7 @@ class S3ParquetSink(BatchSink):
 
             raise ResourceNotFoundError(f"lake bucket {self.bucket!r} does not exist")
 
-    def write(self, batch_id: int, table: pa.Table) -> int:
+    def write(self, batch_id: int, table: pa.Table, *, part: int = 0) -> int:
         if table.num_rows == 0:
             return 0
         table = table.select(self.table.schema.names).cast(self.table.schema)
@@ -64,12 +71,12 @@ class S3ParquetSink(BatchSink):
         files = 0
         for key in np.unique(keys):
             dt, hour = str(key).split("/")
-            part = table.filter(pa.array(keys == key))
+            rows = table.filter(pa.array(keys == key))
             directory = f"{self.bucket}/{self.table.prefix}{partition_path(dt, int(hour))}"
             if self._local:  # object stores have no directories to create
                 self.filesystem.create_dir(directory, recursive=True)
-            path = f"{directory}/{batch_file_name(batch_id)}"
-            pq.write_table(part, path, filesystem=self.filesystem, compression=self.compression)
+            path = f"{directory}/{batch_file_name(batch_id, part, self.query)}"
+            pq.write_table(rows, path, filesystem=self.filesystem, compression=self.compression)
             files += 1
         logger.debug("lake batch written", extra={"batch_id": batch_id, "table": self.table.name, "files": files})
         return files

@@ -74,9 +74,9 @@ def test_lake_files_are_partitioned_by_event_hour_and_a_replay_overwrites_them(
     s3 = boto_session.client("s3")
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=resources.lake_bucket)["Contents"])
     assert keys == [
-        "transactions/dt=2026-11-23/hour=22/batch-000000000007.parquet",
-        "transactions/dt=2026-11-23/hour=23/batch-000000000007.parquet",
-        "transactions/dt=2026-11-24/hour=00/batch-000000000007.parquet",
+        "transactions/dt=2026-11-23/hour=22/batch-000000000007-0000.parquet",
+        "transactions/dt=2026-11-23/hour=23/batch-000000000007-0000.parquet",
+        "transactions/dt=2026-11-24/hour=00/batch-000000000007-0000.parquet",
     ]
     back = sink.read_all()
     assert sorted(back["transaction_id"].to_pylist()) == sorted(batch["transaction_id"].to_pylist())

@@ -83,13 +83,13 @@ def _alerts(session: boto3.Session, table: str) -> list[str]:
 
 
 def _batch_ids(s3: Any, bucket: str) -> set[int]:
-    """The ids of the batches with a file in the lake (`.../batch-<id>.parquet`)."""
+    """The ids of the batches with a file in the lake (`.../batch-<id>-<partition>-<query>.parquet`)."""
     keys = [
         o["Key"]
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="transactions/")
         for o in page.get("Contents", [])
     ]
-    return {int(k.rsplit("batch-", 1)[1].removesuffix(".parquet")) for k in keys}
+    return {int(k.rsplit("/batch-", 1)[1].split("-", 1)[0]) for k in keys}
 
 
 def _process(env: dict[str, str], checkpoint: Path, model: Path, threshold: float) -> subprocess.Popen[bytes]:

@@ -1,4 +1,4 @@
-"""The per-batch handler with local sinks and a stand-in scorer: what goes where, and the figures."""
+"""A batch's partition written with local sinks and a stand-in scorer: what goes where, and the figures."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from pyarrow import fs
 
 from fraudstream.lake import QUARANTINE, TRANSACTIONS
 from ml_model.features import FEATURE_SPEC
-from processor.batch import BatchHandler
-from processor.metrics import MetricsEmitter
+from processor.batch import PartitionSinks, batch_metrics, write_partition
 from processor.parsing import PARSED_SCHEMA
 from processor.sinks.base import BatchSink
 from processor.sinks.s3_parquet import S3ParquetSink
@@ -40,7 +39,7 @@ class RecordingSink(BatchSink):
     def __init__(self) -> None:
         self.writes: list[tuple[int, pa.Table]] = []
 
-    def write(self, batch_id: int, table: pa.Table) -> int:
+    def write(self, batch_id: int, table: pa.Table, *, part: int = 0) -> int:
         self.writes.append((batch_id, table))
         return int(pa.compute.sum(table["is_alert"]).as_py() or 0) if table.num_rows else 0
 
@@ -86,17 +85,11 @@ def test_a_batch_goes_to_the_lake_alerts_and_quarantine_with_its_figures(tmp_pat
     lake = S3ParquetSink(str(tmp_path), TRANSACTIONS, local)
     quarantine = S3ParquetSink(str(tmp_path), QUARANTINE, local)
     alerts = RecordingSink()
-    handler = BatchHandler(
-        lake=lake,
-        alerts=alerts,
-        quarantine=quarantine,
-        scorer=ScoreByAmount(),
-        threshold=0.5,
-        metrics=MetricsEmitter(),
-        clock=lambda: pd.Timestamp("2026-11-23T12:00:02Z").timestamp(),
-    )
-    # WHEN handled as batch 4
-    figures = handler.handle(_staged(9), 4)
+    sinks = PartitionSinks(lake=lake, alerts=alerts, quarantine=quarantine, scorer=ScoreByAmount())
+    now = pd.Timestamp("2026-11-23T12:00:02Z").timestamp()
+    # WHEN written as partition 2 of batch 4
+    part = write_partition(_staged(9), batch_id=4, part=2, sinks=sinks, threshold=0.5, clock=lambda: now)
+    figures = batch_metrics(4, [part], started_s=now - 1)
     # THEN the lake holds the 9 accepted rows, scored, alerting from 500 up
     table = lake.read_all()
     assert sorted(table["transaction_id"].to_pylist()) == sorted(f"tx-{i}" for i in range(9))
@@ -110,18 +103,22 @@ def test_a_batch_goes_to_the_lake_alerts_and_quarantine_with_its_figures(tmp_pat
     # and the figures add up
     assert (figures.rows_in, figures.quarantined, figures.duplicates_dropped, figures.late) == (11, 1, 1, 0)
     assert figures.alerts == 5 and figures.fallback_scored == 1
-    assert figures.event_to_sink_p50_ms == pytest.approx(2000.0)
+    # the latency histogram's bins are 1.2% wide
+    assert figures.event_to_sink_p50_ms == pytest.approx(2000.0, rel=0.012)
+    assert figures.source_lag_ms == pytest.approx(2000.0)
+    # every file is named after the batch and the partition
+    assert {p.name for p in tmp_path.rglob("*.parquet")} == {"batch-000000000004-0002.parquet"}
 
 
 def test_an_empty_batch_writes_nothing_and_reports_zeros(tmp_path: Path) -> None:
     local = fs.LocalFileSystem()
-    handler = BatchHandler(
+    sinks = PartitionSinks(
         lake=S3ParquetSink(str(tmp_path), TRANSACTIONS, local),
         alerts=RecordingSink(),
         quarantine=S3ParquetSink(str(tmp_path), QUARANTINE, local),
         scorer=ScoreByAmount(),
-        threshold=0.5,
     )
-    figures = handler.handle(_staged(1).iloc[:0], 0)
+    part = write_partition(_staged(1).iloc[:0], batch_id=0, part=0, sinks=sinks, threshold=0.5)
+    figures = batch_metrics(0, [part], started_s=part.finished_s)
     assert figures.rows_in == 0 and figures.alerts == 0
     assert not list(tmp_path.iterdir())
