@@ -1,8 +1,14 @@
 """Kinesis source (Spark, Python Data Source API) drain rate vs raw GetRecords on the same emulator.
 
 Raw: a single client reads every shard to its end with GetRecords (Limit 10,000). Source: a
-streaming query drains the same backlog and only counts rows. The source reads each record twice
-(the driver plans bounded batches by looking ahead), so raw/2 is its ceiling on one machine.
+streaming query drains the same backlog and only counts rows. The source reads each record from
+Kinesis once: the driver's look-ahead, which plans the bounded batches, hands the records it read to
+the executors. The emulator serving the records is the floor of both, so raw is the source's ceiling
+on one machine (its look-ahead overlaps the calls of its shards, which raw does not).
+
+The query runs twice in one Spark session, each from an empty checkpoint over the same backlog: the
+first pays the session's start-up (JVM warm-up, Python worker daemon), about as much time again as
+the drain on this size, and is reported beside; the second is the measured drain rate.
 
 No target of its own: the source is part of the pipeline benchmark's. Size: `days` of the
 generator's default world (about 11,000 records a day). Run: `fraudstream bench --only source`.
@@ -81,33 +87,46 @@ def run(days: int = 8) -> dict[str, Any]:
         spark = build_session("bench-source", "local[2]", shuffle_partitions=2, extra={"spark.ui.enabled": "false"})
         spark.sparkContext.setLogLevel("ERROR")
         spark.dataSource.register(KinesisDataSource)
-        counted = [0]
-
-        def count(df: Any, _: int) -> None:
-            counted[0] += df.count()
-
-        query = (
-            spark.readStream.format("fraudstream-kinesis")
-            .option("streamName", stream)
-            .option("maxRecordsPerBatch", "100000")
-            .option("minGetRecordsIntervalMs", "0")
-            .load()
-            .writeStream.foreachBatch(count)
-            .option("checkpointLocation", tempfile.mkdtemp())
-            .start()
-        )
-        t0 = time.perf_counter()
-        query.processAllAvailable()
-        source = n / (time.perf_counter() - t0)
-        query.stop()
-        spark.stop()
-        assert counted[0] == n, (counted[0], n)
+        try:
+            first = n / _source_drain(spark, stream, n)  # the session's first query: start-up included
+            source = n / _source_drain(spark, stream, n)
+        finally:
+            spark.stop()
         return {
             "records": n,
             "raw_get_records_per_s": round(raw),
             "source_per_s": round(source),
             "ratio": round(source / raw, 3),
+            "first_query_source_per_s": round(first),
+            "first_query_ratio": round(first / raw, 3),
         }
+
+
+def _source_drain(spark: Any, stream: str, n: int) -> float:
+    """Seconds a new streaming query takes to drain the stream from its start, counting rows."""
+    counted = [0]
+
+    def count(df: Any, _: int) -> None:
+        counted[0] += df.count()
+
+    query = (
+        spark.readStream.format("fraudstream-kinesis")
+        .option("streamName", stream)
+        .option("maxRecordsPerBatch", "100000")
+        .option("minGetRecordsIntervalMs", "0")
+        .load()
+        .writeStream.foreachBatch(count)
+        .option("checkpointLocation", tempfile.mkdtemp())
+        .start()
+    )
+    t0 = time.perf_counter()
+    try:
+        query.processAllAvailable()
+        elapsed = time.perf_counter() - t0
+    finally:
+        query.stop()
+    assert counted[0] == n, (counted[0], n)
+    return elapsed
 
 
 def measure(quick: bool = False) -> list[BenchResult]:
@@ -120,11 +139,12 @@ def measure(quick: bool = False) -> list[BenchResult]:
             name="source",
             description=(
                 "Kinesis source on Spark (`processor/kinesis_source.py`) draining a 4-shard backlog of "
-                f"{f['records']:,} records vs raw GetRecords, same emulator"
+                f"{f['records']:,} records vs raw GetRecords, same emulator, in a warmed-up Spark session"
             ),
             measured=(
                 f"{f['source_per_s']:,} vs {f['raw_get_records_per_s']:,} records/s = **{format_ratio(f['ratio'])}x** "
-                "(each record is read twice)"
+                f"(each record read once; the session's first query, start-up included: "
+                f"{format_ratio(f['first_query_ratio'])}x)"
             ),
             figures=f,
             targets=TARGETS,

@@ -1,11 +1,21 @@
 """A Kinesis source for Spark Structured Streaming, written with Spark 4's Python Data Source API
-(no JVM packages): one input partition per shard, read on the executors.
+(no JVM packages): one input partition per shard.
 
-Offsets are per-shard sequence numbers kept in Spark's checkpoint. Kinesis has no call that tells
-the sequence number at the tip of a shard, so the driver plans each micro-batch by looking ahead
-with GetRecords (at most `maxRecordsPerBatch` records in all): the end of a batch is then the
-sequence number of a record that exists, and a batch re-run after a crash reads exactly the same
-records. Executors read each shard's range (start exclusive, end inclusive) again.
+Offsets are per-shard sequence numbers kept in Spark's checkpoint, with how many records each
+shard's last advance covered. Kinesis has no call that tells the sequence number at the tip of a
+shard, so the driver plans each micro-batch by looking ahead with GetRecords (at most
+`maxRecordsPerBatch` records in all): the end of a batch is then the sequence number of a record
+that exists, and a batch re-run after a crash reads exactly the same records (asking Kinesis for
+just that many). A bounded batch ends at one arrival time on every shard.
+
+Each record is read from Kinesis once. The driver keeps what its look-ahead read, per shard, as
+Arrow data: the records of the planned batch travel to the executors inside the input partitions
+(Arrow IPC bytes), and the records read past the batch's end wait in a read-ahead buffer where the
+next batch's look-ahead starts. A partition that comes without records (a batch re-run after a
+restart, a range the driver did not plan, or one too large to ship in a task) is read from Kinesis
+on the executor, start exclusive, end inclusive. The driver keeps one batch's worth of records: the
+batch planned and what was read past its end share each shard's part of `maxRecordsPerBatch` (plus
+the serialised copy of the planned records, until the next batch is planned).
 
 Resharding: a closed parent shard is drained before its children are read, and shards that appear
 are picked up at the next batch. Expired iterators are renewed from the last sequence number,
@@ -24,16 +34,17 @@ import logging
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
 from pyspark.sql.types import BinaryType, StringType, StructField, StructType, TimestampType
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping, Sequence
 
     from mypy_boto3_kinesis import KinesisClient
     from mypy_boto3_kinesis.type_defs import ShardTypeDef
@@ -55,6 +66,7 @@ KINESIS_SCHEMA: Final = StructType(
     ]
 )
 
+_ARRIVAL: Final = pa.timestamp("us", tz="UTC")
 _ARROW_SCHEMA: Final = pa.schema(
     [
         pa.field("data", pa.binary(), nullable=False),
@@ -62,42 +74,103 @@ _ARROW_SCHEMA: Final = pa.schema(
         pa.field("stream_name", pa.string(), nullable=False),
         pa.field("shard_id", pa.string(), nullable=False),
         pa.field("sequence_number", pa.string(), nullable=False),
-        pa.field("approximate_arrival_timestamp", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("approximate_arrival_timestamp", _ARRIVAL, nullable=False),
     ]
+)
+# The columns that differ from record to record: what the driver keeps and ships. The stream and
+# shard are the same for a whole partition and are added on the executor.
+_RECORD_SCHEMA: Final = pa.schema(
+    [_ARROW_SCHEMA.field(name) for name in _ARROW_SCHEMA.names if name not in {"stream_name", "shard_id"}]
 )
 
 GET_RECORDS_MAX: Final = 10_000  # the largest Limit GetRecords accepts
 MIN_CALL_INTERVAL_S: Final = 0.2  # Kinesis allows 5 GetRecords calls per second per shard
+# A task larger than spark.rpc.message.maxSize (128 MiB by default) fails to launch on a cluster:
+# a shard's range with more data than this is read from Kinesis on the executor instead.
+MAX_ATTACHED_BYTES: Final = 64 * 1024 * 1024
 _THROTTLED: Final = frozenset({"ProvisionedThroughputExceededException", "LimitExceededException"})
 
 
+def _epoch_seconds(value: Any) -> float:
+    """botocore's timestamp parser for this source's clients: arrival times stay epoch seconds,
+    which Arrow converts a whole response at a time, instead of one tz-aware datetime per record."""
+    if isinstance(value, int | float):
+        return float(value)
+    from botocore.utils import parse_timestamp
+
+    return parse_timestamp(value).timestamp()
+
+
 def _client(options: dict[str, str]) -> KinesisClient:
+    import os
+
     import boto3
+    import botocore.session
     from botocore.config import Config
 
-    session = boto3.Session(region_name=options.get("region") or None)
-    if session.region_name is None:
-        import os
-
-        session = boto3.Session(region_name=os.environ.get("AWS_REGION") or "us-east-1")
-    return session.client(
+    core = botocore.session.get_session()
+    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_epoch_seconds)
+    region = options.get("region") or core.get_config_variable("region") or os.environ.get("AWS_REGION") or "us-east-1"
+    return boto3.Session(botocore_session=core, region_name=region).client(
         "kinesis",
         endpoint_url=options.get("endpointurl") or None,
         config=Config(retries={"mode": "standard", "max_attempts": 10}, connect_timeout=10, read_timeout=30),
     )
 
 
+def _record_batch(records: Sequence[Mapping[str, Any]]) -> pa.RecordBatch:
+    """One GetRecords response as Arrow (`_RECORD_SCHEMA`): a few C-level conversions per column."""
+    arrivals = pa.array([r["ApproximateArrivalTimestamp"] for r in records], pa.float64())
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array([r["Data"] for r in records], pa.binary()),
+            pa.array([r["PartitionKey"] for r in records], pa.string()),
+            pa.array([r["SequenceNumber"] for r in records], pa.string()),
+            pc.round(pc.multiply(arrivals, 1_000_000)).cast(pa.int64()).cast(_ARRIVAL),
+        ],
+        schema=_RECORD_SCHEMA,
+    )
+
+
+def _with_source(batch: pa.RecordBatch, stream: str, shard_id: str) -> pa.RecordBatch:
+    """A `_RECORD_SCHEMA` batch with the stream and shard columns: a row of `KINESIS_SCHEMA` each."""
+    n = batch.num_rows
+    return pa.RecordBatch.from_arrays(
+        [
+            batch.column("data"),
+            batch.column("partition_key"),
+            pa.repeat(pa.scalar(stream, pa.string()), n),
+            pa.repeat(pa.scalar(shard_id, pa.string()), n),
+            batch.column("sequence_number"),
+            batch.column("approximate_arrival_timestamp"),
+        ],
+        schema=_ARROW_SCHEMA,
+    )
+
+
+def _ipc(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, _RECORD_SCHEMA) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
 @dataclass(frozen=True)
 class ShardRange(InputPartition):
     """One shard's part of a micro-batch: records after `start` up to and including `end_seq`.
 
-    `start` is `AFTER:<seq>`, `TRIM_HORIZON` or `AT_TIMESTAMP:<epoch seconds>`.
+    `start` is `AFTER:<seq>`, `TRIM_HORIZON` or `AT_TIMESTAMP:<epoch seconds>`. `records`, when the
+    driver read the range while planning it, is that range's records as an Arrow IPC stream (the
+    columns of `_RECORD_SCHEMA`); without it the executor reads the range from Kinesis, asking for
+    `count` records (how many were planned, when known) so as not to fetch past the range's end.
     """
 
     stream: str
     shard_id: str
     start: str
     end_seq: str
+    records: bytes | None = field(default=None, repr=False)
+    count: int | None = None
 
 
 def _iterator_args(shard_id: str, position: str) -> dict[str, Any]:
@@ -121,15 +194,15 @@ class _ShardCursor:
         self.client = client
         self.stream = stream
         self.shard_id = shard_id
-        self.position = position
+        self.position = position  # after the last record fetched
         self.min_interval_s = min_interval_s
         self.closed_and_drained = False
         self.at_tip = False  # the last call returned the shard's newest record (MillisBehindLatest 0)
         self._iterator: str | None = None
         self._last_call = 0.0
 
-    def fetch(self, limit: int) -> list[dict[str, Any]]:
-        """Up to `limit` records from the current position; [] at the tip."""
+    def fetch(self, limit: int) -> pa.RecordBatch:
+        """Up to `limit` records from the current position (`_RECORD_SCHEMA`); none at the tip."""
         from botocore.exceptions import ClientError
 
         backoff = 0.1
@@ -154,14 +227,31 @@ class _ShardCursor:
                     backoff = min(backoff * 2, 5.0)
                     continue
                 raise
-            records: list[dict[str, Any]] = [dict(r) for r in response["Records"]]
+            records = response["Records"]
             self._iterator = response.get("NextShardIterator")
             self.at_tip = response.get("MillisBehindLatest", 1) == 0
             if records:
                 self.position = f"AFTER:{records[-1]['SequenceNumber']}"
             if self._iterator is None:
                 self.closed_and_drained = True  # a closed shard, read to its end
-            return records
+            return _record_batch(records)
+
+
+@dataclass
+class _PlannedRange:
+    """The records the driver read for one shard's range of the batch it planned last."""
+
+    start: str
+    end: str
+    records: pa.Table | None
+    _ipc: bytes | None = None
+
+    def ipc(self) -> bytes:
+        # Spark may plan a batch's partitions more than once: serialise once, then keep only that.
+        if self._ipc is None:
+            self._ipc = _ipc(self.records)
+            self.records = None
+        return self._ipc
 
 
 class KinesisStreamReader(DataSourceStreamReader):
@@ -174,7 +264,14 @@ class KinesisStreamReader(DataSourceStreamReader):
         self.min_interval_s = float(options.get("mingetrecordsintervalms", str(MIN_CALL_INTERVAL_S * 1000))) / 1000
         self.starting_position = options.get("startingposition", "trim_horizon").lower()
         self._client: KinesisClient | None = None
+        self._initial: str | None = None
         self._planned: dict[str, Any] | None = None
+        # Driver-side, per shard, all following `_planned`: where each shard's look-ahead goes on
+        # (the cursor sits after the read-ahead buffer's last record), the records read past the
+        # planned end, and the records of the batch planned last (for `partitions`).
+        self._cursors: dict[str, _ShardCursor] = {}
+        self._ahead: dict[str, pa.Table] = {}
+        self._batch: dict[str, _PlannedRange] = {}
 
     @property
     def client(self) -> KinesisClient:
@@ -206,20 +303,30 @@ class KinesisStreamReader(DataSourceStreamReader):
                 return shards
             kwargs = {"NextToken": page["NextToken"]}
 
+    def _forget(self) -> None:
+        """Drop what was read ahead: it no longer follows the offset planning goes on from."""
+        self._cursors.clear()
+        self._ahead.clear()
+        self._batch.clear()
+
     def initialOffset(self) -> dict[str, Any]:
-        return {"stream": self.stream, "initial": self._initial_position(), "shards": {}}
+        # The same every time in this reader: Spark's first batch starts where the look-ahead did.
+        if self._initial is None:
+            self._initial = self._initial_position()
+        return {"stream": self.stream, "initial": self._initial, "shards": {}}
 
     def latestOffset(self) -> dict[str, Any]:
-        # NOTE: Spark 4.0 does not pass the batch's start here, so the reader looks ahead from the
+        # NOTE: Spark 4 does not pass the batch's start here, so the reader looks ahead from the
         # last offset it planned; after a restart, from the last offset in Spark's checkpoint.
         if self._planned is None:
             self._planned = self._checkpointed_offset() or self.initialOffset()
+        # Spark has planned the previous batch's partitions by now: its records are no longer needed.
+        self._batch = {}
         current = self._planned
         initial: str = current["initial"]
         positions: dict[str, dict[str, Any]] = {k: dict(v) for k, v in current["shards"].items()}
         shards = self._shards()
         known = {s["ShardId"] for s in shards}
-        budget = self.max_records
         readable = []
         for shard in shards:
             sid = shard["ShardId"]
@@ -231,20 +338,31 @@ class KinesisStreamReader(DataSourceStreamReader):
             if any(p in known and not positions.get(p, {}).get("drained", False) for p in parents):
                 continue
             readable.append(sid)
-        per_shard = max(1, budget // max(1, len(readable)))
+        for sid in set(self._cursors) - set(readable):  # drained, or gone past retention
+            del self._cursors[sid]
+            self._ahead.pop(sid, None)
+        per_shard = max(1, self.max_records // max(1, len(readable)))
+        cursors = {
+            sid: self._cursors.get(sid)
+            or _ShardCursor(self.client, self.stream, sid, positions[sid]["pos"], self.min_interval_s)
+            for sid in readable
+        }
 
-        def look_ahead(sid: str) -> tuple[_ShardCursor, list[tuple[Any, str]]]:
-            """The shard's cursor after reading up to its share, and (arrival time, sequence number) of each record."""
-            cursor = _ShardCursor(self.client, self.stream, sid, positions[sid]["pos"], self.min_interval_s)
-            marks: list[tuple[Any, str]] = []
-            while len(marks) < per_shard:
-                records = cursor.fetch(per_shard - len(marks))
-                marks.extend((r["ApproximateArrivalTimestamp"], r["SequenceNumber"]) for r in records)
+        def look_ahead(sid: str) -> pa.Table:
+            """The shard's records after its planned position: what was read ahead, then up to its share."""
+            cursor = cursors[sid]
+            ahead = self._ahead.get(sid)
+            batches: list[pa.RecordBatch] = [] if ahead is None else ahead.to_batches()
+            n = sum(b.num_rows for b in batches)
+            while n < per_shard and not cursor.closed_and_drained:
+                batch = cursor.fetch(per_shard - n)
+                batches.append(batch)
+                n += batch.num_rows
                 # At the tip the batch ends: chasing records that arrive meanwhile would keep a
                 # stream fed in real time from ever starting its batch.
-                if not records or cursor.at_tip:
+                if not batch.num_rows or cursor.at_tip:
                     break
-            return cursor, marks
+            return pa.Table.from_batches(batches, schema=_RECORD_SCHEMA)
 
         # Shards are independent: look ahead on all of them at once (the calls wait on the network).
         with ThreadPoolExecutor(max_workers=min(16, max(1, len(readable)))) as pool:
@@ -252,14 +370,31 @@ class KinesisStreamReader(DataSourceStreamReader):
         # A bounded batch ends at one arrival time on every shard: were each shard cut at its own
         # count, a backlog would leave some shards hours of event time behind the others, and the
         # watermark (which follows the newest event) would turn their records late.
-        full = [marks[-1][0] for _, marks in read.values() if len(marks) >= per_shard]
+        arrivals = {sid: t.column("approximate_arrival_timestamp").slice(0, per_shard) for sid, t in read.items()}
+        full = [a[per_shard - 1].value for a in arrivals.values() if len(a) >= per_shard]
         horizon = min(full) if full else None
-        for sid, (cursor, marks) in read.items():
-            kept = len(marks) if horizon is None else sum(1 for arrival, _ in marks if arrival <= horizon)
-            if kept == len(marks):
-                positions[sid] = {"pos": cursor.position, "drained": cursor.closed_and_drained}
+        for sid, table in read.items():
+            cursor = cursors[sid]
+            n = table.num_rows
+            kept = n
+            if horizon is not None and n:
+                kept = pc.sum(pc.less_equal(arrivals[sid].cast(pa.int64()), horizon)).as_py() or 0
+            if kept:
+                end = f"AFTER:{table.column('sequence_number')[kept - 1].as_py()}"
+                self._batch[sid] = _PlannedRange(positions[sid]["pos"], end, table.slice(0, kept))
+            if kept < n:
+                self._ahead[sid] = table.slice(kept)
+            else:
+                self._ahead.pop(sid, None)
+            self._cursors[sid] = cursor
+            if kept == n:
+                positions[sid] |= {"pos": cursor.position, "drained": cursor.closed_and_drained}
             elif kept:
-                positions[sid] = {"pos": f"AFTER:{marks[kept - 1][1]}", "drained": False}
+                positions[sid] |= {"pos": end, "drained": False}
+            if kept:
+                # How many records this advance covers: a re-run reads that many, not a whole response.
+                # Set only when the shard moves, so that an offset without new data stays the same.
+                positions[sid]["records"] = kept
         planned = {"stream": self.stream, "initial": initial, "shards": positions}
         self._planned = planned
         return planned
@@ -292,45 +427,55 @@ class KinesisStreamReader(DataSourceStreamReader):
         return None
 
     def partitions(self, start: dict[str, Any], end: dict[str, Any]) -> list[ShardRange]:
-        # Spark passes the previous batch's end (from the checkpoint on restart): plan from it.
-        self._planned = end
+        # Spark passes the previous batch's end (from the checkpoint on restart): plan from it. Any
+        # other end than the one planned last (a restart, Spark re-planning) voids the read-ahead.
+        if end != self._planned:
+            self._forget()
+            self._planned = end
         ranges = []
         for sid, state in end["shards"].items():
             before = start.get("shards", {}).get(sid, {"pos": start.get("initial", end["initial"])})
-            if state["pos"].startswith("AFTER:") and state["pos"] != before["pos"]:
-                ranges.append(ShardRange(self.stream, sid, before["pos"], state["pos"][6:]))
+            if not state["pos"].startswith("AFTER:") or state["pos"] == before["pos"]:
+                continue
+            held = self._batch.get(sid)
+            records = None
+            # Only the exact range planned: its records, no more, no fewer.
+            if held is not None and (held.start, held.end) == (before["pos"], state["pos"]):
+                records = held.ipc()
+                if len(records) > MAX_ATTACHED_BYTES:
+                    logger.info("shard range too large to ship, read on the executor", extra={"shard": sid})
+                    records = None
+            ranges.append(ShardRange(self.stream, sid, before["pos"], state["pos"][6:], records, state.get("records")))
         return ranges
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
-        # Whole Arrow record batches, one per GetRecords call: no per-row conversion in Python.
+        # Whole Arrow record batches: no per-row conversion in Python.
         if not isinstance(partition, ShardRange):
             raise TypeError(f"unexpected partition {partition!r}")
+        if partition.records is not None:
+            with pa.ipc.open_stream(partition.records) as planned:
+                for batch in planned:
+                    yield _with_source(batch, partition.stream, partition.shard_id)
+            return
         min_interval_s = float(self.options.get("mingetrecordsintervalms", str(MIN_CALL_INTERVAL_S * 1000))) / 1000
         cursor = _ShardCursor(
             _client(self.options), partition.stream, partition.shard_id, partition.start, min_interval_s
         )
         end = int(partition.end_seq)
+        left = partition.count or 0  # a hint: the loop goes on to `end` whatever it says
         while True:
-            records = cursor.fetch(GET_RECORDS_MAX)
-            if not records:
+            batch = cursor.fetch(left if left > 0 else GET_RECORDS_MAX)
+            left -= batch.num_rows
+            if not batch.num_rows:
                 raise RuntimeError(
                     f"shard {partition.shard_id} ended before sequence number {partition.end_seq}: "
                     "records planned for this batch are no longer in the stream (retention expired?)"
                 )
-            taken = [r for r in records if int(r["SequenceNumber"]) <= end]
+            seqs = batch.column("sequence_number").to_pylist()
+            taken = len(seqs) if int(seqs[-1]) <= end else next(i for i, s in enumerate(seqs) if int(s) > end)
             if taken:
-                yield pa.RecordBatch.from_arrays(
-                    [
-                        pa.array([r["Data"] for r in taken], pa.binary()),
-                        pa.array([r["PartitionKey"] for r in taken], pa.string()),
-                        pa.array([partition.stream] * len(taken), pa.string()),
-                        pa.array([partition.shard_id] * len(taken), pa.string()),
-                        pa.array([r["SequenceNumber"] for r in taken], pa.string()),
-                        pa.array([r["ApproximateArrivalTimestamp"] for r in taken], pa.timestamp("us", tz="UTC")),
-                    ],
-                    schema=_ARROW_SCHEMA,
-                )
-            if len(taken) < len(records) or int(taken[-1]["SequenceNumber"]) == end:
+                yield _with_source(batch.slice(0, taken), partition.stream, partition.shard_id)
+            if taken < len(seqs) or int(seqs[-1]) == end:
                 return
 
     def commit(self, end: dict[str, Any]) -> None:

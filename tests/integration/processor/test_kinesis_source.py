@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import itertools
 import json
+import threading
 import time
 import uuid
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
 import pytest
 
-from processor.kinesis_source import KINESIS_SCHEMA, KinesisDataSource
+from processor.kinesis_source import KINESIS_SCHEMA, KinesisDataSource, KinesisStreamReader, ShardRange
 from producer.dead_letter import DeadLetterFile
 from producer.kinesis_writer import KinesisWriter
+from tests.fault_proxy import FaultProxy, Faults
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from http.server import BaseHTTPRequestHandler
     from pathlib import Path
 
     import boto3
 
+    from fraudstream.local.emulator import EmbeddedAws
     from tests.fault_figures import FaultFigures
 
 pytestmark = pytest.mark.integration
@@ -36,31 +44,92 @@ def _put(
     return sent
 
 
-def _run(spark: Any, stream: str, checkpoint: Path, max_records: int) -> list[dict[str, Any]]:
-    """Drain what is in the stream now into a list of rows, one micro-batch at a time."""
+class _CountingProxy(FaultProxy):
+    """The test proxy without faults, counting every record GetRecords hands out (by its data)."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream, Faults())
+        self.fetched: Counter[bytes] = Counter()
+        self._count_lock = threading.Lock()
+
+    def _forward(self, request: BaseHTTPRequestHandler, body: bytes) -> tuple[int, bytes, dict[str, str]]:
+        status, payload, headers = super()._forward(request, body)
+        if status == 200 and request.headers.get("X-Amz-Target", "").endswith(".GetRecords"):
+            records = json.loads(payload)["Records"]
+            with self._count_lock:
+                self.fetched.update(base64.b64decode(r["Data"]) for r in records)
+        return status, payload, headers
+
+
+def _put_in_turns(session: boto3.Session, stream: str, turns: list[tuple[str, int]], first: int = 0) -> list[bytes]:
+    """Records `{"n": first...}` put turn by turn, each turn's on the shard holding `hash_key`: shards
+    whose arrival times interleave, so that batches end at a horizon and leave records read ahead."""
+    kinesis = session.client("kinesis")
+    sent: list[bytes] = []
+    for hash_key, count in turns:
+        data = [json.dumps({"n": first + len(sent) + i}).encode() for i in range(count)]
+        kinesis.put_records(
+            StreamName=stream,
+            Records=[{"Data": d, "PartitionKey": "k", "ExplicitHashKey": hash_key} for d in data],
+        )
+        sent += data
+    return sent
+
+
+def _run(
+    spark: Any,
+    stream: str,
+    checkpoint: Path,
+    max_records: int,
+    endpoint: str | None = None,
+    crash_in_batch: int | None = None,
+) -> list[dict[str, Any]]:
+    """Drain what is in the stream now into a list of rows, one micro-batch at a time.
+
+    With `crash_in_batch`, the sink fails in that batch after taking its rows (which are returned
+    too): the batch is in the offset log but not committed, as after a crash.
+    """
     spark.dataSource.register(KinesisDataSource)
     batches: list[tuple[int, list[dict[str, Any]]]] = []
 
     def collect(df: Any, batch_id: int) -> None:
         batches.append((batch_id, [r.asDict() for r in df.collect()]))
+        if batch_id == crash_in_batch:
+            raise RuntimeError("crash (injected by the test)")
 
-    query = (
+    reader = (
         spark.readStream.format("fraudstream-kinesis")
         .option("streamName", stream)
         .option("maxRecordsPerBatch", str(max_records))
         .option("minGetRecordsIntervalMs", "0")
         .option("checkpointLocation", str(checkpoint))
-        .load()
+    )
+    if endpoint is not None:
+        reader = reader.option("endpointUrl", endpoint)
+    query = (
+        reader.load()
         .writeStream.foreachBatch(collect)
         .option("checkpointLocation", str(checkpoint))
         .trigger(processingTime="0 seconds")
         .start()
     )
     try:
-        query.processAllAvailable()
+        if crash_in_batch is None:
+            query.processAllAvailable()
+        else:
+            with pytest.raises(Exception, match="injected by the test"):
+                query.processAllAvailable()
     finally:
         query.stop()
     return [row | {"batch_id": batch_id} for batch_id, rows in batches for row in rows]
+
+
+def _in_shard_order(rows: list[dict[str, Any]]) -> bool:
+    """Whether each shard's records came in sequence order."""
+    per_shard: dict[str, list[int]] = {}
+    for r in rows:
+        per_shard.setdefault(r["shard_id"], []).append(int(r["sequence_number"]))
+    return all(seqs == sorted(seqs) for seqs in per_shard.values())
 
 
 def test_reads_every_record_once_per_shard_in_order_in_bounded_batches(
@@ -198,3 +267,104 @@ def test_a_shard_split_and_merge_during_a_run_lose_and_duplicate_nothing_and_kee
     for r in read:
         per_card.setdefault(r["card"], []).append(r["n"])
     assert all(ns == sorted(ns) for ns in per_card.values())
+
+
+_SECOND_SHARD = str(2**127 + 1)  # an explicit hash key on the second shard of a 2-shard stream
+
+
+def _rows(reader: KinesisStreamReader, partition: ShardRange) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = pa.Table.from_batches(list(reader.read(partition))).to_pylist()
+    return rows
+
+
+def test_partitions_carry_the_planned_records_and_a_range_not_planned_last_is_read_from_kinesis(
+    boto_session: boto3.Session, stream_factory: Callable[..., str]
+) -> None:
+    # GIVEN a backlog on 2 shards whose arrival times interleave
+    stream = stream_factory(shards=2)
+    sent = _put_in_turns(boto_session, stream, [("0", 30), (_SECOND_SHARD, 30), ("0", 30)])
+    reader = KinesisStreamReader({"streamname": stream, "maxrecordsperbatch": "20", "mingetrecordsintervalms": "0"})
+    # WHEN the reader plans batches until the backlog is drained
+    offsets = [reader.initialOffset()]
+    batches: list[list[dict[str, Any]]] = []
+    while (end := reader.latestOffset()) != offsets[-1]:
+        batches.append([])
+        for partition in reader.partitions(offsets[-1], end):
+            # THEN each partition carries its records: the same rows as its range read from Kinesis
+            assert partition.records is not None
+            rows = _rows(reader, partition)
+            assert rows == _rows(reader, dataclasses.replace(partition, records=None))
+            batches[-1] += rows
+        offsets.append(end)
+    # and all records once, in bounded batches
+    assert sorted(r["data"] for batch in batches for r in batch) == sorted(sent)
+    assert len(batches) >= 5 and max(len(batch) for batch in batches) <= 20
+    # WHEN Spark asks again for the second batch (a re-run), which is not what the reader planned last
+    again = reader.partitions(offsets[1], offsets[2])
+    # THEN its partitions come without records, to be read on the executor, which asks Kinesis for
+    # as many records as were planned
+    assert again and all(p.records is None for p in again)
+    assert [p.count for p in again] == [len(_rows(reader, p)) for p in again]
+    # and planning goes on from its end exactly as the first time: what was read ahead was dropped
+    assert reader.latestOffset() == offsets[3]
+    assert all(p.records is not None for p in reader.partitions(offsets[2], offsets[3]))
+
+
+def test_each_record_is_fetched_from_kinesis_once(
+    spark: Any,
+    embedded_aws: EmbeddedAws,
+    boto_session: boto3.Session,
+    stream_factory: Callable[..., str],
+    tmp_path: Path,
+) -> None:
+    # GIVEN a backlog on 2 shards: 50 records on the first, 50 later on the second, 50 more on the first
+    stream = stream_factory(shards=2)
+    sent = _put_in_turns(boto_session, stream, [("0", 50), (_SECOND_SHARD, 50), ("0", 50)])
+    # WHEN the source drains it with at most 40 records per batch, through a proxy that counts the
+    # records GetRecords returns
+    proxy = _CountingProxy(embedded_aws.endpoint_url)
+    with proxy:
+        rows = _run(spark, stream, tmp_path / "checkpoint", max_records=40, endpoint=proxy.url)
+    # THEN each record came out of Kinesis once: the executors got the records the driver read while
+    # planning, and each batch's look-ahead started from what the previous one had read past its end
+    assert proxy.fetched == Counter(sent)
+    # and the output has every record once, in per-shard order, in bounded batches
+    assert sorted(bytes(r["data"]) for r in rows) == sorted(sent)
+    assert _in_shard_order(rows)
+    per_batch = Counter(r["batch_id"] for r in rows)
+    assert len(per_batch) >= 4 and max(per_batch.values()) <= 40
+
+
+def test_a_batch_re_run_after_a_crash_reads_exactly_its_planned_records_from_kinesis(
+    spark: Any,
+    embedded_aws: EmbeddedAws,
+    boto_session: boto3.Session,
+    stream_factory: Callable[..., str],
+    tmp_path: Path,
+) -> None:
+    # GIVEN a query that crashed in its second batch: planned and in the offset log, not committed
+    stream = stream_factory(shards=2)
+    checkpoint = tmp_path / "checkpoint"
+    sent = _put_in_turns(boto_session, stream, [("0", 30), (_SECOND_SHARD, 30), ("0", 30)])
+    rows1 = _run(spark, stream, checkpoint, max_records=40, crash_in_batch=1)
+    crashed = [r for r in rows1 if r["batch_id"] == 1]
+    assert crashed
+    # and more records that arrived since on both shards
+    sent += _put_in_turns(boto_session, stream, [("0", 20), (_SECOND_SHARD, 20)], first=len(sent))
+    # WHEN the query restarts from the checkpoint: a new reader, nothing read ahead in memory
+    proxy = _CountingProxy(embedded_aws.endpoint_url)
+    with proxy:
+        rows2 = _run(spark, stream, checkpoint, max_records=40, endpoint=proxy.url)
+    # THEN the re-run batch has exactly the crashed batch's records, no more (although more arrived)
+    rerun = [r for r in rows2 if r["batch_id"] == 1]
+
+    def by_position(r: dict[str, Any]) -> tuple[str, int]:
+        return r["shard_id"], int(r["sequence_number"])
+
+    assert sorted(rerun, key=by_position) == sorted(crashed, key=by_position)
+    # read from Kinesis again, like every other record of the second run, once
+    assert proxy.fetched == Counter(bytes(r["data"]) for r in rows2)
+    # and, with the first run's committed batch, every record came out once, in per-shard order
+    delivered = [r for r in rows1 if r["batch_id"] == 0] + rows2
+    assert sorted(bytes(r["data"]) for r in delivered) == sorted(sent)
+    assert _in_shard_order(delivered)
