@@ -18,6 +18,7 @@ import pyarrow as pa
 
 __all__ = [
     "CHANNELS",
+    "FALLBACK",
     "LABEL_FIELDS",
     "MAX_AMOUNT",
     "SCHEMA_VERSION",
@@ -34,6 +35,9 @@ __all__ = [
 SCHEMA_VERSION: Final = 1
 MAX_AMOUNT: Final = 1_000_000.0
 CHANNELS: Final = frozenset({"pos", "online", "atm"})
+# A scored row's `scored_by` when the model in process scored it because the endpoint did not
+# (otherwise `endpoint:<name>`).
+FALLBACK: Final = "fallback"
 # Events stamped further ahead of the processing clock than this are rejected as bad timestamps.
 DEFAULT_MAX_FUTURE: Final = timedelta(minutes=5)
 

@@ -23,13 +23,14 @@ import pandas as pd
 import pyarrow as pa
 from pyspark.sql.types import BinaryType, DoubleType, LongType, StructField, StructType
 
+from fraudstream.contracts import FALLBACK
 from fraudstream.lake import AGGREGATES, QUARANTINE, TRANSACTIONS
 from ml_model.features import FEATURE_SPEC, epoch_seconds
-from ml_model.scoring.base import FALLBACK
 from processor.aggregates import aggregate_table
 from processor.metrics import BatchMetrics, MetricsEmitter
 from processor.quarantine import quarantine_rows
-from processor.records import RecordStatus
+from processor.records import STAGED_SCHEMA, RecordStatus, unpack
+from processor.spark import skip_jars_on_python_path
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -299,7 +300,8 @@ def _sinks_for(config: SinkConfig) -> PartitionSinks:
 
 
 class PartitionWriter:
-    """The `mapInPandas` function that writes one partition of a batch and returns its figures (one row)."""
+    """The `mapInPandas` function that writes one partition of a batch (packed staged rows) and
+    returns its figures (one row)."""
 
     def __init__(self, config: SinkConfig, batch_id: int) -> None:
         self.config = config
@@ -308,11 +310,11 @@ class PartitionWriter:
     def __call__(self, frames: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         from pyspark import TaskContext
 
-        parts = list(frames)
-        staged = pd.concat(parts, ignore_index=True) if parts else None
+        skip_jars_on_python_path()
+        staged = unpack([blob for frame in frames for blob in frame["rows"]], STAGED_SCHEMA)
         context = TaskContext.get()
         part = context.partitionId() if context is not None else 0
-        if staged is None or staged.empty:
+        if staged.empty:
             empty = np.zeros(len(LATENCY_EDGES_MS) - 1, np.int64)
             figures = PartitionFigures(0, 0, 0, 0, 0, 0, None, time.time(), empty)
         else:

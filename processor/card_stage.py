@@ -39,13 +39,18 @@ from pyspark.sql.types import BinaryType, LongType, StringType, StructField, Str
 
 from ml_model.features import DAY, card_features_streaming, epoch_seconds, terminal_keys
 from processor.records import (
+    CARD_STAGE_INPUT_SCHEMA,
     CARD_STAGE_SCHEMA,
+    DEFAULT_STATE_BUCKETS,
     INVALID_ROUTE,
+    THROUGH_ROUTE_PREFIX,
     RecordStatus,
-    conform,
+    bucket_routes,
     emit_floor,
-    emit_times,
+    packed,
+    unpack,
 )
+from processor.spark import skip_jars_on_python_path
 from processor.windows import AGGREGATE_SLIDE_MS, closed_windows, first_open_end, last_end
 
 if TYPE_CHECKING:
@@ -130,20 +135,32 @@ def _records(frame: pd.DataFrame) -> np.ndarray:
 class CardStage(StatefulProcessor):
     """See the module doc.
 
+    Input and output rows are packed (`processor.records`); the output goes to the terminal stage,
+    under the terminal's bucket for accepted transactions and fraud marks, and under a pass-through
+    key for every other row.
+
     Args:
         state_ttl_ms: forget a card whose newest event is this far behind the watermark (None: never).
         window_ms: the aggregates' window length (None: no aggregates).
         slide_ms: how often a window starts.
+        terminal_buckets: keys of the terminal stage.
     """
 
     def __init__(
-        self, *, state_ttl_ms: int | None = None, window_ms: int | None = None, slide_ms: int = AGGREGATE_SLIDE_MS
+        self,
+        *,
+        state_ttl_ms: int | None = None,
+        window_ms: int | None = None,
+        slide_ms: int = AGGREGATE_SLIDE_MS,
+        terminal_buckets: int = DEFAULT_STATE_BUCKETS,
     ) -> None:
         self.state_ttl_ms = state_ttl_ms
         self.window_ms = window_ms
         self.slide_ms = slide_ms
+        self.terminal_buckets = terminal_buckets
 
     def init(self, handle: StatefulProcessorHandle) -> None:
+        skip_jars_on_python_path()
         self.handle = handle
         self.cards = handle.getMapState("cards", _CARD_KEY, _CARD_VALUE)
         self.window_events = handle.getListState("window_events", _WINDOW_BLOB)
@@ -177,11 +194,11 @@ class CardStage(StatefulProcessor):
 
     # -- windows ------------------------------------------------------------------------------------
 
-    def _close_windows(self, meta: list[int], watermark_ms: int) -> Iterator[pd.DataFrame]:
-        """Emit the windows the watermark has closed since the last emission, once each."""
+    def _close_windows(self, meta: list[int], watermark_ms: int) -> pd.DataFrame | None:
+        """The windows the watermark has closed since the last emission (each once), as rows of status `aggregate`."""
         emitted, next_end = meta[0], meta[1]
         if self.window_ms is None or next_end == _NO_TIME or watermark_ms < next_end:
-            return
+            return None
         tables = [pa.ipc.open_stream(blob).read_all() for (blob,) in self.window_events.get()]
         events = pa.concat_tables(tables).to_pandas() if tables else _WINDOW_EVENTS.empty_table().to_pandas()
         event_ms = events["event_ms"].to_numpy(dtype=np.int64)
@@ -206,23 +223,18 @@ class CardStage(StatefulProcessor):
         )
         meta[1] = _NO_TIME if following is None else following
         if windows.empty:
-            return
-        end = pd.to_datetime(windows["end_ms"], unit="ms")
-        floor = emit_floor(watermark_ms)
+            return None
+        end = pd.to_datetime(windows["end_ms"], unit="ms", utc=True)
         # The record columns that may not be null get placeholders: an aggregate is no record.
-        yield conform(
-            windows.assign(
-                window_start=end - pd.Timedelta(milliseconds=self.window_ms),
-                window_end=end,
-                status=RecordStatus.AGGREGATE.value,
-                route=INVALID_ROUTE,
-                emit_time=floor,
-                stream_name="",
-                shard_id="",
-                sequence_number="0",
-                arrival_time=floor,
-            ),
-            CARD_STAGE_SCHEMA,
+        return windows.assign(
+            window_start=end - pd.Timedelta(milliseconds=self.window_ms),
+            window_end=end,
+            status=RecordStatus.AGGREGATE.value,
+            route=INVALID_ROUTE,
+            stream_name="",
+            shard_id="",
+            sequence_number="0",
+            arrival_time=emit_floor(watermark_ms).tz_localize("UTC"),
         )
 
     def _open_windows(self, meta: list[int], accepted: pd.DataFrame, watermark_ms: int) -> None:
@@ -250,11 +262,22 @@ class CardStage(StatefulProcessor):
         watermark_ms = int(timerValues.getCurrentWatermarkInMs())
         meta = self._load_meta()
         before = list(meta)
-        yield from self._close_windows(meta, watermark_ms)
+        windows = self._close_windows(meta, watermark_ms)
         if self.state_ttl_ms is not None and meta[3] != _NO_TIME and meta[3] <= watermark_ms:
             self._sweep(watermark_ms)
         self._schedule(meta, watermark_ms)
         self._save_meta(meta, before)
+        if windows is not None:
+            yield self._out([windows], key[0], watermark_ms)
+
+    def _out(self, frames: list[pd.DataFrame], key: str, watermark_ms: int) -> pd.DataFrame:
+        """The stage's output rows, packed per key of the terminal stage."""
+        rows = pd.concat(frames, ignore_index=True)
+        to_terminal = rows["status"].isin([RecordStatus.OK.value, RecordStatus.FRAUD_MARK.value]).to_numpy()
+        routes = np.full(len(rows), THROUGH_ROUTE_PREFIX + key, dtype=object)
+        if to_terminal.any():
+            routes[to_terminal] = bucket_routes(rows.loc[to_terminal, "terminal_id"], self.terminal_buckets, "t")
+        return packed(rows, routes, CARD_STAGE_SCHEMA, emit_floor(watermark_ms))
 
     def _sweep(self, watermark_ms: int) -> None:
         """Drop the cards whose newest event is `state_ttl` behind the watermark."""
@@ -270,16 +293,15 @@ class CardStage(StatefulProcessor):
     def handleInputRows(
         self, key: Any, rows: Iterator[pd.DataFrame], timerValues: TimerValues
     ) -> Iterator[pd.DataFrame]:
-        batch = pd.concat(list(rows), ignore_index=True)
+        batch = unpack([blob for frame in rows for blob in frame["rows"]], CARD_STAGE_INPUT_SCHEMA)
         watermark_ms = int(timerValues.getCurrentWatermarkInMs())
-        floor = emit_floor(watermark_ms)
         if key[0] == INVALID_ROUTE:
-            yield conform(batch.assign(status=RecordStatus.INVALID.value, emit_time=floor), CARD_STAGE_SCHEMA)
+            yield self._out([batch.assign(status=RecordStatus.INVALID.value)], key[0], watermark_ms)
             return
         meta = self._load_meta()
         before = list(meta)
         # Windows closed by the watermark hold only earlier events: a new one is after the watermark.
-        yield from self._close_windows(meta, watermark_ms)
+        windows = self._close_windows(meta, watermark_ms)
 
         is_label = batch["is_fraud"].notna()
         # Deterministic order within the batch: event time, then where the record sat in its shard.
@@ -317,10 +339,10 @@ class CardStage(StatefulProcessor):
         self._open_windows(meta, accepted, watermark_ms)
         self._schedule(meta, watermark_ms)
         self._save_meta(meta, before)
-        out = txs.drop(columns=["event_s", "tx_key"]).assign(emit_time=emit_times(txs["event_time"], floor))
-        yield conform(out, CARD_STAGE_SCHEMA)
-        if marks:
-            yield conform(pd.DataFrame(marks).assign(emit_time=floor), CARD_STAGE_SCHEMA)
+        out = [txs.drop(columns=["event_s", "tx_key"])]
+        out += [pd.DataFrame(marks)] if marks else []
+        out += [windows] if windows is not None else []
+        yield self._out(out, key[0], watermark_ms)
 
     # -- the steps of a batch -----------------------------------------------------------------------
 
@@ -406,7 +428,7 @@ class CardStage(StatefulProcessor):
                 "terminal_id": row.terminal_id,
                 "card_id": row.card_id,
                 "transaction_id": row.transaction_id,
-                "event_time": pd.Timestamp(round(float(entry.events["event_s"][i]) * 1e6), unit="us"),
+                "event_time": pd.Timestamp(round(float(entry.events["event_s"][i]) * 1e6), unit="us", tz="UTC"),
                 "is_fraud": +1 if verdict else -1,
             }
         )

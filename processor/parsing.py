@@ -22,6 +22,7 @@ from pyspark.sql.types import (
 )
 
 from fraudstream.contracts import DEFAULT_MAX_FUTURE, InvalidRecord, parse_label, parse_transaction
+from processor.spark import skip_jars_on_python_path
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -74,6 +75,7 @@ def _parsed(
     schema: StructType,
     parse_one: Callable[[bytes, datetime], Mapping[str, Any] | InvalidRecord],
 ) -> Iterator[pd.DataFrame]:
+    skip_jars_on_python_path()
     columns = schema.fieldNames()
     for pdf in batches:
         n = len(pdf)

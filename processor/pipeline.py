@@ -4,39 +4,41 @@ for accepted transactions, every feature of the spec.
     transactions ─ parse ─┐
     labels ─────── parse ─┴─ watermark ─ card stage (key: card) ─ terminal stage (key: terminal) ─> staged
 
-Kept apart from the job's sinks so that tests run exactly the plan the job runs.
+Rows travel packed between the steps (`processor.records`): the parse step routes each record to
+its card's key and packs the rows of each key, the stages unpack, work and pack again. Kept apart
+from the job's sinks so that tests run exactly the plan the job runs; `unpacked` turns a step's
+packed output back into rows.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
-from pyspark.sql import functions as F
+import numpy as np
+import pandas as pd
 
 from processor.card_stage import CardStage
 from processor.kinesis_source import KinesisDataSource
-from processor.parsing import LABELS_SCHEMA, PARSED_SCHEMA, parse_label_records, parse_records
+from processor.parsing import parse_label_records, parse_records
 from processor.records import (
     CARD_STAGE_INPUT_SCHEMA,
-    CARD_STAGE_SCHEMA,
     DEFAULT_STATE_BUCKETS,
     INVALID_ROUTE,
-    STAGED_SCHEMA,
-    THROUGH_ROUTE_PREFIX,
-    RecordStatus,
+    PACKED_SCHEMA,
+    bucket_routes,
+    packed,
+    unpack,
 )
 from processor.terminal_stage import TerminalStage
 from processor.windows import AGGREGATE_WINDOW_MS
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from collections.abc import Iterable, Iterator
 
-__all__ = ["card_staged", "staged_transactions"]
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
 
-
-def _bucket(entity: str, buckets: int, prefix: str = "b") -> Column:
-    """The stage key of a card (terminal): a hash bucket, so that one call serves many cards."""
-    return F.concat(F.lit(prefix), F.pmod(F.xxhash64(F.col(entity)), F.lit(buckets)).cast("string"))
+__all__ = ["RecordRouter", "card_staged", "staged_transactions", "unpacked"]
 
 
 def _kinesis(spark: SparkSession, stream: str, options: dict[str, str] | None) -> DataFrame:
@@ -47,18 +49,45 @@ def _kinesis(spark: SparkSession, stream: str, options: dict[str, str] | None) -
     return reader.load()
 
 
-def _card_stage_input(frame: DataFrame, columns: dict[str, Column], buckets: int) -> DataFrame:
-    """`frame` in CARD_STAGE_INPUT_SCHEMA: routed by card bucket when valid, else to the invalid key."""
-    valid = F.col("reason").isNull()
-    columns = {"route": F.coalesce(F.when(valid, _bucket("card_id", buckets)), F.lit(INVALID_ROUTE)), **columns}
-    return frame.select(
-        *[
-            (columns[f.name] if f.name in columns else F.col(f.name) if f.name in frame.columns else F.lit(None))
-            .cast(f.dataType)
-            .alias(f.name)
-            for f in CARD_STAGE_INPUT_SCHEMA.fields
-        ]
-    )
+class RecordRouter:
+    """`mapInPandas` function: Kinesis records in, parsed (CARD_STAGE_INPUT_SCHEMA) and packed per
+    card-stage key out. A valid record goes to its card's bucket, an invalid one to the invalid key;
+    a chargeback travels as a row of its card at its transaction's event time, with `is_fraud`.
+
+    Each packed row's event time is the newest valid transaction's in it (Spark's watermark follows
+    transactions only).
+
+    Args:
+        kind: which stream the records come from.
+        buckets: keys of the card stage.
+    """
+
+    def __init__(self, kind: Literal["transactions", "labels"], buckets: int) -> None:
+        self.kind = kind
+        self.buckets = buckets
+
+    def __call__(self, batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        parse = parse_records if self.kind == "transactions" else parse_label_records
+        for records in parse(batches):
+            valid = records["reason"].isna().to_numpy()
+            routes = np.full(len(records), INVALID_ROUTE, dtype=object)
+            routes[valid] = bucket_routes(records.loc[valid, "card_id"], self.buckets, "b")
+            if self.kind == "labels":
+                records = records.rename(columns={"tx_event_time": "event_time"})
+                watermark = pd.Series(pd.NaT, index=records.index)
+            else:
+                watermark = records["event_time"].where(valid)
+            yield packed(records.assign(route=routes), routes, CARD_STAGE_INPUT_SCHEMA, watermark)
+
+
+def unpacked(frame: DataFrame, schema: StructType) -> DataFrame:
+    """The rows of a step's packed output, in `schema` (for tests and tools that read staged rows)."""
+
+    def rows(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            yield unpack(batch["rows"], schema)
+
+    return frame.mapInPandas(rows, schema)
 
 
 def card_staged(
@@ -72,7 +101,8 @@ def card_staged(
     aggregates: bool = False,
     source_options: dict[str, str] | None = None,
 ) -> DataFrame:
-    """Parsed transactions (and chargebacks) after the card stage (CARD_STAGE_SCHEMA), watermarked on `emit_time`.
+    """Parsed transactions (and chargebacks) after the card stage: packed CARD_STAGE_SCHEMA rows
+    keyed for the terminal stage, watermarked on `event_time`.
 
     Args:
         spark: the session.
@@ -80,32 +110,36 @@ def card_staged(
         labels_stream: the chargebacks stream; None: no labels (fraud rates stay 0).
         allowed_lateness: how far event time may trail the newest event seen (the watermark delay).
         state_ttl_ms: forget a card not seen for this long (None: never).
-        state_buckets: keys of the stage (fixed by the checkpoint).
+        state_buckets: keys of each stage (fixed by the checkpoint).
         aggregates: also emit each card's closed 10-minute windows (sliding every 5) as rows of
             status `aggregate`.
         source_options: further options of the Kinesis sources (checkpointLocation, startingPosition, ...).
     """
-    records = _card_stage_input(
-        _kinesis(spark, stream, source_options).mapInPandas(parse_records, PARSED_SCHEMA), {}, state_buckets
+    records = _kinesis(spark, stream, source_options).mapInPandas(
+        RecordRouter("transactions", state_buckets), PACKED_SCHEMA
     )
     if labels_stream is not None:
-        labels = _kinesis(spark, labels_stream, source_options).mapInPandas(parse_label_records, LABELS_SCHEMA)
-        # A chargeback travels as a row of its card, at its transaction's event time, with `is_fraud`.
-        records = records.unionByName(_card_stage_input(labels, {"event_time": F.col("tx_event_time")}, state_buckets))
-    valid_transaction = F.col("reason").isNull() & F.col("is_fraud").isNull()
+        labels = _kinesis(spark, labels_stream, source_options).mapInPandas(
+            RecordRouter("labels", state_buckets), PACKED_SCHEMA
+        )
+        records = records.unionByName(labels)
     return (
-        # The watermark follows valid transactions only, and its column is dropped before the stage:
-        # Spark would otherwise drop late rows silently, where the stage sends them to quarantine.
-        records.withColumn("_watermark_time", F.when(valid_transaction, F.col("event_time")))
+        # The watermark column is dropped before the stage: Spark would otherwise drop late rows
+        # silently, where the stage sends them to quarantine.
+        records.withColumnRenamed("event_time", "_watermark_time")
         .withWatermark("_watermark_time", allowed_lateness)
         .drop("_watermark_time")
         .groupBy("route")
         .transformWithStateInPandas(
-            CardStage(state_ttl_ms=state_ttl_ms, window_ms=AGGREGATE_WINDOW_MS if aggregates else None),
-            CARD_STAGE_SCHEMA,
+            CardStage(
+                state_ttl_ms=state_ttl_ms,
+                window_ms=AGGREGATE_WINDOW_MS if aggregates else None,
+                terminal_buckets=state_buckets,
+            ),
+            PACKED_SCHEMA,
             "Append",
             "EventTime",
-            eventTimeColumnName="emit_time",
+            eventTimeColumnName="event_time",
         )
     )
 
@@ -122,9 +156,9 @@ def staged_transactions(
     aggregates: bool = False,
     source_options: dict[str, str] | None = None,
 ) -> DataFrame:
-    """Every record of the transactions stream once, in STAGED_SCHEMA: a `status` (ok, duplicate,
-    late, invalid, or aggregate for a closed window) and, for accepted transactions, the features of
-    FEATURE_SPEC.
+    """Every record of the transactions stream once, packed STAGED_SCHEMA rows (`unpacked` reads
+    them): a `status` (ok, duplicate, late, invalid, or aggregate for a closed window) and, for
+    accepted transactions, the features of FEATURE_SPEC.
 
     Args:
         spark: the session.
@@ -147,15 +181,6 @@ def staged_transactions(
         aggregates=aggregates,
         source_options=source_options,
     )
-    to_terminal = F.col("status").isin(RecordStatus.OK.value, RecordStatus.FRAUD_MARK.value)
-    # Rows the terminal stage only passes on are spread over keys of their own.
-    passed_on = F.concat(
-        F.lit(THROUGH_ROUTE_PREFIX),
-        F.pmod(F.xxhash64("card_id", "sequence_number", "window_end"), F.lit(state_buckets)).cast("string"),
-    )
-    routed = cards.withColumn(
-        "route", F.when(to_terminal, _bucket("terminal_id", state_buckets, prefix="t")).otherwise(passed_on)
-    )
-    return routed.groupBy("route").transformWithStateInPandas(
-        TerminalStage(label_delay_days=label_delay_days), STAGED_SCHEMA, "Append", "None"
+    return cards.groupBy("route").transformWithStateInPandas(
+        TerminalStage(label_delay_days=label_delay_days), PACKED_SCHEMA, "Append", "None"
     )

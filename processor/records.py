@@ -1,20 +1,29 @@
-"""What flows between the processor's stages: each row's status and route, and the Spark schemas of
-the stages' inputs and outputs.
+"""What flows between the processor's stages: each row's status and route, the schemas of the
+stages' rows, and how rows travel between stages.
 
     parsed transactions + parsed labels ──> card stage ──> terminal stage ──> staged rows (the sinks')
 
 Every record of the transactions stream leaves the stages once, with a status. Labels and the
 fraud marks that the card stage derives from them are internal: they never reach the sinks.
+
+Rows travel packed: one Spark row per stage key and upstream partition (`PACKED_SCHEMA`: the key,
+an event time for Spark's watermark, and the rows themselves as one Arrow IPC blob). PySpark's
+transformWithStateInPandas otherwise rebuilds every input row as a Python tuple to group it by key
+(tens of microseconds per row and stage); packed, a stage decodes each key's rows in one call.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Final
+from functools import cache
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import (
+    BinaryType,
     DoubleType,
     IntegerType,
     LongType,
@@ -27,17 +36,23 @@ from pyspark.sql.types import (
 from ml_model.features import CARD_FEATURES, TERMINAL_FEATURES
 from processor.parsing import PARSED_SCHEMA
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
 __all__ = [
     "CARD_STAGE_INPUT_SCHEMA",
     "CARD_STAGE_SCHEMA",
     "DEFAULT_STATE_BUCKETS",
     "INVALID_ROUTE",
-    "THROUGH_ROUTE_PREFIX",
+    "PACKED_SCHEMA",
     "STAGED_SCHEMA",
+    "THROUGH_ROUTE_PREFIX",
     "RecordStatus",
+    "bucket_routes",
     "conform",
     "emit_floor",
-    "emit_times",
+    "pack",
+    "unpack",
 ]
 
 # Invalid records have no trustworthy card id: they travel under one key of their own.
@@ -80,9 +95,6 @@ CARD_STAGE_SCHEMA: Final = StructType(
     [
         *CARD_STAGE_INPUT_SCHEMA.fields,
         StructField("status", StringType(), False),
-        # The stage's output event time for Spark: the event time, or just after the watermark for a
-        # late or invalid record (Spark refuses to see a stage emit a row at or before the watermark).
-        StructField("emit_time", TimestampType(), False),
         *[StructField(n, DoubleType()) for n in CARD_FEATURES if n not in PARSED_SCHEMA.names],
         *_WINDOW_FIELDS,
     ]
@@ -92,6 +104,16 @@ STAGED_SCHEMA: Final = StructType(
     [*CARD_STAGE_SCHEMA.fields, *[StructField(n, DoubleType()) for n in TERMINAL_FEATURES]]
 )
 _TYPES: Final = {f.name: f.dataType for f in STAGED_SCHEMA.fields}
+# One Spark row per stage key and upstream partition: the key, an event time (the newest valid
+# transaction's for the watermark, on the way in; just after the watermark on the way out: Spark
+# refuses rows a stage emits at or before it) and the rows, Arrow IPC.
+PACKED_SCHEMA: Final = StructType(
+    [
+        StructField("route", StringType(), False),
+        StructField("event_time", TimestampType()),
+        StructField("rows", BinaryType(), False),
+    ]
+)
 
 
 def _missing(dtype: Any, n: int) -> pd.Series:
@@ -121,7 +143,47 @@ def emit_floor(watermark_ms: int) -> pd.Timestamp:
     return pd.Timestamp(max(watermark_ms, 0) + 1, unit="ms")
 
 
-def emit_times(times: pd.Series, floor: pd.Timestamp) -> pd.Series:
-    """Each row's event time, raised to `floor` where it is behind it (naive UTC, as Spark passes them)."""
-    naive = pd.to_datetime(times, utc=True).dt.tz_convert(None)
-    return naive.where(naive >= floor, floor)
+@cache
+def _arrow_schema(schema: StructType) -> pa.Schema:
+    return to_arrow_schema(schema)
+
+
+def pack(frame: pd.DataFrame, schema: StructType) -> bytes:
+    """`frame`'s rows in `schema` (missing columns null) as one Arrow IPC stream."""
+    arrow = _arrow_schema(schema)
+    table = pa.Table.from_pandas(conform(frame, schema), schema=arrow, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, arrow) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def unpack(blobs: Iterable[bytes], schema: StructType) -> pd.DataFrame:
+    """The rows of packed blobs, in order, as one frame of `schema` (timestamps tz-aware UTC)."""
+    tables = [pa.ipc.open_stream(blob).read_all() for blob in blobs]
+    table = pa.concat_tables(tables) if tables else _arrow_schema(schema).empty_table()
+    frame: pd.DataFrame = table.to_pandas(types_mapper={pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}.get)
+    return frame
+
+
+def packed(frame: pd.DataFrame, routes: pd.Series | np.ndarray, schema: StructType, event_time: Any) -> pd.DataFrame:
+    """`frame` as PACKED_SCHEMA rows, one per route, all at `event_time` (a timestamp, or a Series
+    aligned with `frame` whose newest value per route is taken)."""
+    routes = np.asarray(routes, dtype=object)
+    out = []
+    for route in pd.unique(routes):
+        rows = frame[routes == route]
+        if isinstance(event_time, pd.Series):
+            times = event_time[routes == route].dropna()
+            time = times.max() if len(times) else pd.NaT
+        else:
+            time = event_time
+        out.append({"route": route, "event_time": time, "rows": pack(rows, schema)})
+    return pd.DataFrame(out, columns=PACKED_SCHEMA.fieldNames())
+
+
+def bucket_routes(ids: pd.Series, buckets: int, prefix: str) -> np.ndarray:
+    """The stage key of each id (a card or a terminal): `prefix` and a hash bucket, so that one call
+    of a stage serves all of a bucket's ids. The same in every process (pandas' stable hash)."""
+    codes = pd.util.hash_array(ids.to_numpy(dtype=object), categorize=False) % np.uint64(buckets)
+    return np.char.add(prefix, codes.astype(str)).astype(object)

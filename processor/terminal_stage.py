@@ -9,7 +9,7 @@ chargeback of a transaction the stream accepted). The features are computed by t
 offline (`ml_model.features.terminal_window_features`) on the same hourly counts.
 
 Records that are not accepted transactions travel under pass-through keys and come out untouched;
-fraud marks never leave the stage.
+fraud marks never leave the stage. Rows come and go packed (`processor.records`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
-import pandas as pd
 from pyspark.sql.streaming.stateful_processor import StatefulProcessor, StatefulProcessorHandle
 from pyspark.sql.types import BinaryType, StringType, StructField, StructType
 
@@ -30,18 +29,20 @@ from ml_model.features import (
     terminal_window_features,
 )
 from processor.records import (
-    INVALID_ROUTE,
+    CARD_STAGE_SCHEMA,
     STAGED_SCHEMA,
     THROUGH_ROUTE_PREFIX,
     RecordStatus,
-    conform,
     emit_floor,
-    emit_times,
+    packed,
+    unpack,
 )
+from processor.spark import skip_jars_on_python_path
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    import pandas as pd
     from pyspark.sql.streaming.stateful_processor import TimerValues
 
 __all__ = ["TERMINAL_HOUR", "TerminalStage"]
@@ -64,6 +65,7 @@ class TerminalStage(StatefulProcessor):
         self.delay_hours = label_delay_hours(label_delay_days)
 
     def init(self, handle: StatefulProcessorHandle) -> None:
+        skip_jars_on_python_path()
         # No timers and no expiry: a terminal's entry is bounded by the pruning below, and terminals,
         # unlike cards, are a fleet that changes slowly.
         self.terminals = handle.getMapState("terminals", _TERMINAL_KEY, _TERMINAL_VALUE)
@@ -74,10 +76,10 @@ class TerminalStage(StatefulProcessor):
     def handleInputRows(
         self, key: Any, rows: Iterator[pd.DataFrame], timerValues: TimerValues
     ) -> Iterator[pd.DataFrame]:
-        batch = pd.concat(list(rows), ignore_index=True)
+        batch = unpack([blob for frame in rows for blob in frame["rows"]], CARD_STAGE_SCHEMA)
         floor = emit_floor(int(timerValues.getCurrentWatermarkInMs()))
-        if key[0] == INVALID_ROUTE or key[0].startswith(THROUGH_ROUTE_PREFIX):
-            yield conform(batch.assign(emit_time=emit_times(batch["emit_time"], floor)), STAGED_SCHEMA)
+        if key[0].startswith(THROUGH_ROUTE_PREFIX):
+            yield packed(batch, np.full(len(batch), key[0], dtype=object), STAGED_SCHEMA, floor)
             return
         status = batch["status"]
         accepted = batch[status == RecordStatus.OK.value]
@@ -106,7 +108,7 @@ class TerminalStage(StatefulProcessor):
         out = batch[status != RecordStatus.FRAUD_MARK.value]
         out = out.join(features.set_axis(accepted.index))
         if not out.empty:
-            yield conform(out.assign(emit_time=emit_times(out["emit_time"], floor)), STAGED_SCHEMA)
+            yield packed(out, np.full(len(out), key[0], dtype=object), STAGED_SCHEMA, floor)
 
     def _save(self, terminals: list[str], table: tuple[np.ndarray, ...]) -> None:
         groups, hours, counts, frauds = table

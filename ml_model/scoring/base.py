@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from fraudstream.contracts import FALLBACK
 from ml_model.exceptions import FeatureColumnsError
 
 if TYPE_CHECKING:
@@ -35,7 +36,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FALLBACK: Final = "fallback"
 TOP_REASONS: Final = 3
 
 

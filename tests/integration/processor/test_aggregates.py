@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from fraudstream.contracts import format_event_time
-from processor.pipeline import card_staged
-from processor.records import RecordStatus
+from processor.pipeline import card_staged, unpacked
+from processor.records import CARD_STAGE_SCHEMA, RecordStatus
 from producer.dead_letter import DeadLetterFile
 from producer.kinesis_writer import KinesisWriter
 
@@ -46,8 +46,11 @@ def test_sliding_windows_are_emitted_once_the_watermark_closes_them(
         writer.put(card, json.dumps(event).encode())
 
     windows: list[dict[str, Any]] = []
-    staged = card_staged(
-        spark, stream, allowed_lateness="1 minute", aggregates=True, source_options={"minGetRecordsIntervalMs": "0"}
+    staged = unpacked(
+        card_staged(
+            spark, stream, allowed_lateness="1 minute", aggregates=True, source_options={"minGetRecordsIntervalMs": "0"}
+        ),
+        CARD_STAGE_SCHEMA,
     )
     query = (
         staged.where(staged["status"] == RecordStatus.AGGREGATE.value)

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from fraudstream.contracts import format_event_time
-from processor.pipeline import staged_transactions
+from processor.pipeline import staged_transactions, unpacked
+from processor.records import STAGED_SCHEMA
 from producer.dead_letter import DeadLetterFile
 from producer.kinesis_writer import KinesisWriter
 
@@ -51,7 +52,7 @@ def test_duplicates_are_dropped_and_late_events_marked_across_batches(
             statuses.setdefault(r["transaction_id"] or r["raw_data"], []).append(r["status"])
 
     query = (
-        staged_transactions(spark, stream, source_options={"minGetRecordsIntervalMs": "0"})
+        unpacked(staged_transactions(spark, stream, source_options={"minGetRecordsIntervalMs": "0"}), STAGED_SCHEMA)
         .writeStream.foreachBatch(collect)
         .option("checkpointLocation", str(tmp_path / "cp"))
         .trigger(processingTime="0 seconds")
