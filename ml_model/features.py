@@ -386,11 +386,17 @@ def card_features_streaming(history: pd.DataFrame, new: pd.DataFrame) -> tuple[p
         The new events' features (indexed like `new`) and the history to keep, sorted by card and
         time: each card's last 30 days before its newest event (what any later window can reach).
     """
-    combined = pd.concat([history.assign(_new=False), new.assign(_new=True)], ignore_index=True)
-    order, cards = group_order(combined["card_id"], combined["event_s"].to_numpy())
-    combined = combined.iloc[order]
-    flags = combined["_new"].to_numpy(dtype=bool)
-    features = card_features(combined, cards)[flags].set_axis(new.index[order[flags] - len(history)])
-    newest = combined.groupby(cards)["event_s"].transform("max").to_numpy()
-    kept = combined.loc[combined["event_s"].to_numpy() > newest - 30 * DAY].drop(columns="_new")
+    columns = list(new.columns)
+    values = {c: np.concatenate([history[c].to_numpy(), new[c].to_numpy()]) for c in columns}
+    order, cards = group_order(pd.Series(values["card_id"]), values["event_s"].astype(np.float64))
+    combined = pd.DataFrame({c: v[order] for c, v in values.items()})
+    is_new = order >= len(history)
+    features = card_features(combined, cards)[is_new].set_axis(new.index[order[is_new] - len(history)])
+    # Each card's newest time on all its rows: the group's maximum, spread back over its rows.
+    times = combined["event_s"].to_numpy(dtype=np.float64)
+    newest = times
+    if len(cards):
+        first = np.flatnonzero(np.concatenate([[True], cards[1:] != cards[:-1]]))
+        newest = np.repeat(np.maximum.reduceat(times, first), np.diff(np.append(first, len(cards))))
+    kept = combined[times > newest - 30 * DAY]
     return features.loc[new.index], kept.reset_index(drop=True)

@@ -34,10 +34,11 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql.streaming.stateful_processor import StatefulProcessor, StatefulProcessorHandle
 from pyspark.sql.types import BinaryType, LongType, StringType, StructField, StructType
 
-from ml_model.features import DAY, card_features_streaming, epoch_seconds, terminal_keys
+from ml_model.features import DAY, card_features_streaming, terminal_keys
 from processor.records import (
     CARD_STAGE_INPUT_SCHEMA,
     CARD_STAGE_SCHEMA,
@@ -46,9 +47,13 @@ from processor.records import (
     THROUGH_ROUTE_PREFIX,
     RecordStatus,
     bucket_routes,
+    column,
     emit_floor,
+    epoch_us,
+    ipc,
     packed,
-    unpack,
+    read_packed,
+    table_of,
 )
 from processor.spark import skip_jars_on_python_path
 from processor.windows import AGGREGATE_SLIDE_MS, closed_windows, first_open_end, last_end
@@ -91,16 +96,18 @@ _META: Final = StructType(
     ]
 )
 _NO_TIME: Final = -1
+# The card features the stage adds to a row (the others are event fields).
+_ADDED_FEATURES: Final = tuple(
+    f.name
+    for f in CARD_STAGE_SCHEMA.fields
+    if f.name not in CARD_STAGE_INPUT_SCHEMA.names and f.name.startswith(("card_", "is_", "channel_"))
+)
 
 
-def transaction_keys(ids: pd.Series) -> np.ndarray:
+def transaction_keys(ids: Any) -> np.ndarray:
     """The 64-bit key a card keeps of each transaction id (a collision within one card's 30 days is
     about as likely as 1 in 10^15)."""
-    return terminal_keys(ids)
-
-
-def _card_key(card_id: str) -> tuple[str]:
-    return (card_id,)
+    return terminal_keys(np.asarray(ids, dtype=object))
 
 
 class _Card:
@@ -130,6 +137,13 @@ def _records(frame: pd.DataFrame) -> np.ndarray:
     for name in _EVENT_FIELDS:
         out[name] = frame[name].to_numpy()
     return out
+
+
+def _arrival_order(table: pa.Table, time_column: str) -> np.ndarray:
+    """Rows in a deterministic order: by `time_column`, then where each sat in its shard (sequence
+    numbers are decimal strings beyond 64 bits: by length, then text)."""
+    seq = column(table, "sequence_number").astype(str)
+    return np.lexsort((seq, np.char.str_len(seq), column(table, "shard_id").astype(str), epoch_us(table, time_column)))
 
 
 class CardStage(StatefulProcessor):
@@ -182,7 +196,7 @@ class CardStage(StatefulProcessor):
     def _schedule(self, meta: list[int], watermark_ms: int) -> None:
         """Timers: at the next window end (a quiet bucket still closes its windows on time), and the
         daily sweep of expired cards."""
-        emitted, next_end, window_timer, sweep_timer = meta
+        _, next_end, window_timer, sweep_timer = meta
         if next_end != _NO_TIME and (
             window_timer == _NO_TIME or window_timer <= watermark_ms or next_end < window_timer
         ):
@@ -192,65 +206,80 @@ class CardStage(StatefulProcessor):
             meta[3] = (max(watermark_ms, 0) // _DAY_MS + 1) * _DAY_MS
             self.handle.registerTimer(meta[3])
 
+    def _out(self, tables: list[pa.Table], key: str, watermark_ms: int) -> pd.DataFrame:
+        """The stage's output rows, packed per key of the terminal stage."""
+        rows = pa.concat_tables(tables)
+        status = column(rows, "status")
+        to_terminal = (status == RecordStatus.OK.value) | (status == RecordStatus.FRAUD_MARK.value)
+        routes = np.full(rows.num_rows, THROUGH_ROUTE_PREFIX + key, dtype=object)
+        if to_terminal.any():
+            routes[to_terminal] = bucket_routes(column(rows, "terminal_id")[to_terminal], self.terminal_buckets, "t")
+        return packed(rows, routes, emit_floor(watermark_ms))
+
     # -- windows ------------------------------------------------------------------------------------
 
-    def _close_windows(self, meta: list[int], watermark_ms: int) -> pd.DataFrame | None:
+    def _close_windows(self, meta: list[int], watermark_ms: int) -> pa.Table | None:
         """The windows the watermark has closed since the last emission (each once), as rows of status `aggregate`."""
         emitted, next_end = meta[0], meta[1]
         if self.window_ms is None or next_end == _NO_TIME or watermark_ms < next_end:
             return None
         tables = [pa.ipc.open_stream(blob).read_all() for (blob,) in self.window_events.get()]
-        events = pa.concat_tables(tables).to_pandas() if tables else _WINDOW_EVENTS.empty_table().to_pandas()
-        event_ms = events["event_ms"].to_numpy(dtype=np.int64)
+        events = pa.concat_tables(tables) if tables else _WINDOW_EVENTS.empty_table()
+        event_ms = column(events, "event_ms").astype(np.int64)
         windows = closed_windows(
-            events["card_id"].to_numpy(dtype=object),
+            column(events, "card_id"),
             event_ms,
-            events["amount"].to_numpy(dtype=np.float64),
+            column(events, "amount").astype(np.float64),
             since_ms=None if emitted == _NO_TIME else emitted,
             until_ms=watermark_ms,
             window_ms=self.window_ms,
             slide_ms=self.slide_ms,
         )
         still_open = last_end(event_ms, window_ms=self.window_ms, slide_ms=self.slide_ms) > watermark_ms
-        kept = events[still_open]
-        if kept.empty:
+        if not still_open.any():
             self.window_events.clear()
-        elif len(kept) < len(events):
-            self.window_events.put([(_window_blob(kept),)])
+        elif not still_open.all():
+            self.window_events.put([(ipc(events.filter(pa.array(still_open))),)])
         meta[0] = watermark_ms
-        following = first_open_end(
-            kept["event_ms"].to_numpy(dtype=np.int64), watermark_ms, window_ms=self.window_ms, slide_ms=self.slide_ms
-        )
+        following = first_open_end(event_ms[still_open], watermark_ms, window_ms=self.window_ms, slide_ms=self.slide_ms)
         meta[1] = _NO_TIME if following is None else following
         if windows.empty:
             return None
-        end = pd.to_datetime(windows["end_ms"], unit="ms", utc=True)
+        end_us = windows["end_ms"].to_numpy(dtype=np.int64) * 1000
+        n = len(windows)
         # The record columns that may not be null get placeholders: an aggregate is no record.
-        return windows.assign(
-            window_start=end - pd.Timedelta(milliseconds=self.window_ms),
-            window_end=end,
-            status=RecordStatus.AGGREGATE.value,
-            route=INVALID_ROUTE,
-            stream_name="",
-            shard_id="",
-            sequence_number="0",
-            arrival_time=emit_floor(watermark_ms).tz_localize("UTC"),
+        return table_of(
+            CARD_STAGE_SCHEMA,
+            columns={
+                "card_id": windows["card_id"].to_numpy(dtype=object),
+                "window_start": pa.array(end_us - self.window_ms * 1000, pa.timestamp("us", tz="UTC")),
+                "window_end": pa.array(end_us, pa.timestamp("us", tz="UTC")),
+                "tx_count": windows["tx_count"].to_numpy(),
+                "amount_sum": windows["amount_sum"].to_numpy(),
+                "amount_mean": windows["amount_mean"].to_numpy(),
+                "amount_max": windows["amount_max"].to_numpy(),
+                "status": np.full(n, RecordStatus.AGGREGATE.value, dtype=object),
+                "route": np.full(n, INVALID_ROUTE, dtype=object),
+                "stream_name": np.full(n, "", dtype=object),
+                "shard_id": np.full(n, "", dtype=object),
+                "sequence_number": np.full(n, "0", dtype=object),
+                "arrival_time": pa.array(np.full(n, max(watermark_ms, 0) * 1000 + 1000), pa.timestamp("us", tz="UTC")),
+            },
+            rows=n,
         )
 
-    def _open_windows(self, meta: list[int], accepted: pd.DataFrame, watermark_ms: int) -> None:
-        if self.window_ms is None or accepted.empty:
+    def _open_windows(
+        self, meta: list[int], card_ids: np.ndarray, event_s: np.ndarray, amounts: np.ndarray, watermark_ms: int
+    ) -> None:
+        if self.window_ms is None or len(card_ids) == 0:
             return
-        events = pd.DataFrame(
-            {
-                "card_id": accepted["card_id"].to_numpy(dtype=object),
-                "event_ms": np.round(accepted["event_s"].to_numpy() * 1000).astype(np.int64),
-                "amount": accepted["amount"].to_numpy(dtype=np.float64),
-            }
+        event_ms = np.round(event_s * 1000).astype(np.int64)
+        events = pa.Table.from_arrays(
+            [pa.array(card_ids, pa.string()), pa.array(event_ms), pa.array(amounts, pa.float64())],
+            schema=_WINDOW_EVENTS,
         )
-        self.window_events.appendValue((_window_blob(events),))
-        first = first_open_end(
-            events["event_ms"].to_numpy(), watermark_ms, window_ms=self.window_ms, slide_ms=self.slide_ms
-        )
+        self.window_events.appendValue((ipc(events),))
+        first = first_open_end(event_ms, watermark_ms, window_ms=self.window_ms, slide_ms=self.slide_ms)
         if first is not None and (meta[1] == _NO_TIME or first < meta[1]):
             meta[1] = first
 
@@ -270,15 +299,6 @@ class CardStage(StatefulProcessor):
         if windows is not None:
             yield self._out([windows], key[0], watermark_ms)
 
-    def _out(self, frames: list[pd.DataFrame], key: str, watermark_ms: int) -> pd.DataFrame:
-        """The stage's output rows, packed per key of the terminal stage."""
-        rows = pd.concat(frames, ignore_index=True)
-        to_terminal = rows["status"].isin([RecordStatus.OK.value, RecordStatus.FRAUD_MARK.value]).to_numpy()
-        routes = np.full(len(rows), THROUGH_ROUTE_PREFIX + key, dtype=object)
-        if to_terminal.any():
-            routes[to_terminal] = bucket_routes(rows.loc[to_terminal, "terminal_id"], self.terminal_buckets, "t")
-        return packed(rows, routes, CARD_STAGE_SCHEMA, emit_floor(watermark_ms))
-
     def _sweep(self, watermark_ms: int) -> None:
         """Drop the cards whose newest event is `state_ttl` behind the watermark."""
         assert self.state_ttl_ms is not None  # noqa: S101 - only called with a TTL
@@ -293,61 +313,60 @@ class CardStage(StatefulProcessor):
     def handleInputRows(
         self, key: Any, rows: Iterator[pd.DataFrame], timerValues: TimerValues
     ) -> Iterator[pd.DataFrame]:
-        batch = unpack([blob for frame in rows for blob in frame["rows"]], CARD_STAGE_INPUT_SCHEMA)
+        table = read_packed([blob for frame in rows for blob in frame["rows"]], CARD_STAGE_INPUT_SCHEMA)
         watermark_ms = int(timerValues.getCurrentWatermarkInMs())
         if key[0] == INVALID_ROUTE:
-            yield self._out([batch.assign(status=RecordStatus.INVALID.value)], key[0], watermark_ms)
+            invalid = np.full(table.num_rows, RecordStatus.INVALID.value, dtype=object)
+            yield self._out([table_of(CARD_STAGE_SCHEMA, table, {"status": invalid})], key[0], watermark_ms)
             return
         meta = self._load_meta()
         before = list(meta)
         # Windows closed by the watermark hold only earlier events: a new one is after the watermark.
         windows = self._close_windows(meta, watermark_ms)
 
-        is_label = batch["is_fraud"].notna()
-        # Deterministic order within the batch: event time, then where the record sat in its shard.
-        txs = batch[~is_label]
-        txs = (
-            txs.assign(_seq=txs["sequence_number"].map(int))
-            .sort_values(["event_time", "shard_id", "_seq"], kind="stable")
-            .drop(columns="_seq")
-            .reset_index(drop=True)
-        )
-        labels = batch[is_label]
-        labels = (
-            labels.assign(_seq=labels["sequence_number"].map(int))
-            .sort_values(["arrival_time", "shard_id", "_seq"], kind="stable")
-            .reset_index(drop=True)
-        )
-        txs["event_s"] = epoch_seconds(txs["event_time"])
-        txs["tx_key"] = transaction_keys(txs["transaction_id"])
-        on_time = txs["event_s"].to_numpy() > watermark_ms / 1000
-        touched = list(dict.fromkeys([*txs.loc[on_time, "card_id"], *labels["card_id"]]))
-        cards = {card: _Card(self.cards.getValue(_card_key(card))) for card in touched}
+        is_label = table.column("is_fraud").is_valid()
+        txs = table.filter(pc.invert(is_label))
+        txs = txs.take(pa.array(_arrival_order(txs, "event_time")))
+        labels = table.filter(is_label)
+        labels = labels.take(pa.array(_arrival_order(labels, "arrival_time")))
+        card_ids = column(txs, "card_id")
+        event_s = epoch_us(txs, "event_time") / 1e6
+        tx_keys = transaction_keys(column(txs, "transaction_id"))
+        on_time = event_s > watermark_ms / 1000
+        touched = list(dict.fromkeys([*card_ids[on_time], *column(labels, "card_id")]))
+        cards = {card: _Card(self.cards.getValue((card,))) for card in touched}
 
-        status = self._judge(txs, on_time, cards, watermark_ms)
-        txs["status"] = status
-        accepted = txs[txs["status"] == RecordStatus.OK.value]
+        status = self._judge(card_ids, tx_keys, on_time, cards, watermark_ms)
+        accepted = np.flatnonzero(status == RecordStatus.OK.value)
         marks: list[dict[str, Any]] = []
-        if not accepted.empty:
-            features = self._card_features(accepted, cards, marks)
-            txs = txs.join(features.drop(columns=[c for c in features.columns if c in txs.columns]))
-        for row in labels.itertuples(index=False):
-            self._apply_label(row, cards[row.card_id], marks)
+        added: dict[str, Any] = {"status": status}
+        if len(accepted):
+            features = self._card_features(txs, accepted, event_s, tx_keys, cards, marks)
+            for name in _ADDED_FEATURES:
+                values = np.full(txs.num_rows, np.nan)
+                values[accepted] = features[name].to_numpy()
+                added[name] = values
+        for label in labels.to_pylist():
+            self._apply_label(label, cards[label["card_id"]], marks)
         for card, entry in cards.items():
-            self.cards.updateValue(_card_key(card), entry.value())
+            self.cards.updateValue((card,), entry.value())
 
-        self._open_windows(meta, accepted, watermark_ms)
+        self._open_windows(meta, card_ids[accepted], event_s[accepted], column(txs, "amount")[accepted], watermark_ms)
         self._schedule(meta, watermark_ms)
         self._save_meta(meta, before)
-        out = [txs.drop(columns=["event_s", "tx_key"])]
-        out += [pd.DataFrame(marks)] if marks else []
-        out += [windows] if windows is not None else []
+        out = [table_of(CARD_STAGE_SCHEMA, txs, added)]
+        if marks:
+            out.append(pa.Table.from_pylist(marks, schema=table_of(CARD_STAGE_SCHEMA).schema))
+        if windows is not None:
+            out.append(windows)
         yield self._out(out, key[0], watermark_ms)
 
     # -- the steps of a batch -----------------------------------------------------------------------
 
     @staticmethod
-    def _judge(txs: pd.DataFrame, on_time: np.ndarray, cards: dict[str, _Card], watermark_ms: int) -> list[str]:
+    def _judge(
+        card_ids: np.ndarray, tx_keys: np.ndarray, on_time: np.ndarray, cards: dict[str, _Card], watermark_ms: int
+    ) -> np.ndarray:
         """Each transaction's status: late, duplicate (of a retained event the watermark has not
         passed, or of an earlier row of the batch) or ok."""
         watermark_s = watermark_ms / 1000
@@ -355,43 +374,54 @@ class CardStage(StatefulProcessor):
         for card, entry in cards.items():
             recent = entry.events[entry.events["event_s"] > watermark_s]
             known[card] = set(recent["tx_key"].tolist())
-        status = []
-        for card, tx_key, fresh in zip(txs["card_id"], txs["tx_key"].tolist(), on_time, strict=True):
+        status = np.empty(len(card_ids), dtype=object)
+        for i, (card, tx_key, fresh) in enumerate(zip(card_ids, tx_keys.tolist(), on_time, strict=True)):
             if not fresh:
-                status.append(RecordStatus.LATE.value)
+                status[i] = RecordStatus.LATE.value
             elif tx_key in known[card]:
-                status.append(RecordStatus.DUPLICATE.value)
+                status[i] = RecordStatus.DUPLICATE.value
             else:
                 known[card].add(tx_key)
-                status.append(RecordStatus.OK.value)
+                status[i] = RecordStatus.OK.value
         return status
 
     @staticmethod
-    def _card_features(accepted: pd.DataFrame, cards: dict[str, _Card], marks: list[dict[str, Any]]) -> pd.DataFrame:
-        """The accepted transactions' card features; their cards' entries take the new events."""
+    def _card_features(
+        txs: pa.Table,
+        accepted: np.ndarray,
+        event_s: np.ndarray,
+        tx_keys: np.ndarray,
+        cards: dict[str, _Card],
+        marks: list[dict[str, Any]],
+    ) -> pd.DataFrame:
+        """The accepted transactions' card features (one row each, in order); their cards' entries
+        take the new events."""
+        rows = txs.take(pa.array(accepted))
         new = pd.DataFrame(
             {
-                "card_id": accepted["card_id"].to_numpy(dtype=object),
-                "event_s": accepted["event_s"].to_numpy(),
-                "amount": accepted["amount"].to_numpy(dtype=np.float64),
-                "terminal_key": terminal_keys(accepted["terminal_id"]),
-                "lat": accepted["lat"].to_numpy(dtype=np.float64),
-                "lon": accepted["lon"].to_numpy(dtype=np.float64),
-                "tx_key": accepted["tx_key"].to_numpy(),
+                "card_id": column(rows, "card_id"),
+                "event_s": event_s[accepted],
+                "amount": column(rows, "amount").astype(np.float64),
+                "terminal_key": terminal_keys(column(rows, "terminal_id")),
+                "lat": column(rows, "lat").astype(np.float64),
+                "lon": column(rows, "lon").astype(np.float64),
+                "tx_key": tx_keys[accepted],
                 "fraud": np.zeros(len(accepted), dtype=np.int8),
-                "channel": accepted["channel"].to_numpy(dtype=object),
-            },
-            index=accepted.index,
+                "channel": column(rows, "channel"),
+            }
         )
+        fraud = new["fraud"].to_numpy().copy()
         for i, (card, tx_key) in enumerate(zip(new["card_id"], new["tx_key"].tolist(), strict=True)):
             entry = cards[card]
+            if not len(entry.pending):
+                continue
             waiting = entry.pending["tx_key"] == tx_key
             if waiting.any():  # its chargeback came first
-                verdict = int(entry.pending["fraud"][waiting][-1])
+                fraud[i] = int(entry.pending["fraud"][waiting][-1])
                 entry.pending = entry.pending[~waiting]
-                new.iloc[i, new.columns.get_loc("fraud")] = verdict
-                if verdict:
-                    marks.append(_mark(accepted.iloc[i], +1))
+                if fraud[i]:
+                    marks.append(_mark(rows.slice(i, 1).to_pylist()[0], +1))
+        new["fraud"] = fraud
         with_new = list(dict.fromkeys(new["card_id"]))
         history = _events_frame(with_new, [cards[c].events for c in with_new])
         features, kept = card_features_streaming(history, new)
@@ -403,63 +433,47 @@ class CardStage(StatefulProcessor):
             cards[ids[start]].events = records[start:end]
         for card in with_new:  # chargebacks waiting for a transaction older than any window are dropped
             entry = cards[card]
-            newest = entry.events["event_s"].max(initial=-np.inf)
-            entry.pending = entry.pending[entry.pending["event_s"] > newest - _HISTORY_S]
+            if len(entry.pending):
+                newest = entry.events["event_s"].max(initial=-np.inf)
+                entry.pending = entry.pending[entry.pending["event_s"] > newest - _HISTORY_S]
         return features
 
     @staticmethod
-    def _apply_label(row: Any, entry: _Card, marks: list[dict[str, Any]]) -> None:
+    def _apply_label(label: dict[str, Any], entry: _Card, marks: list[dict[str, Any]]) -> None:
         """A chargeback's verdict (the newest wins) for the card's transaction; a mark when it changes one."""
-        tx_key = int(transaction_keys(pd.Series([row.transaction_id]))[0])
-        verdict = int(row.is_fraud)
+        tx_key = int(transaction_keys([label["transaction_id"]])[0])
+        verdict = int(label["is_fraud"])
         match = np.flatnonzero(entry.events["tx_key"] == tx_key)
         if len(match) == 0:
             pending = np.zeros(1, _PENDING)
-            pending[0] = (tx_key, verdict, epoch_seconds(pd.Series([row.event_time]))[0])
+            pending[0] = (tx_key, verdict, label["event_time"].timestamp())
             entry.pending = np.concatenate([entry.pending[entry.pending["tx_key"] != tx_key], pending])
             return
         i = match[-1]
         if int(entry.events["fraud"][i]) == verdict:
             return
         entry.events["fraud"][i] = verdict
-        marks.append(
-            {
-                **_mark_source(row),
-                "terminal_id": row.terminal_id,
-                "card_id": row.card_id,
-                "transaction_id": row.transaction_id,
-                "event_time": pd.Timestamp(round(float(entry.events["event_s"][i]) * 1e6), unit="us", tz="UTC"),
-                "is_fraud": +1 if verdict else -1,
-            }
-        )
+        at = pd.Timestamp(round(float(entry.events["event_s"][i]) * 1e6), unit="us", tz="UTC").to_pydatetime()
+        marks.append(_mark({**label, "event_time": at}, +1 if verdict else -1))
 
 
-def _mark_source(row: Any) -> dict[str, Any]:
+def _mark(row: dict[str, Any], change: int) -> dict[str, Any]:
+    """A fraud mark: +1 or -1 to the fraud count of the transaction's terminal and hour."""
     return {
         "status": RecordStatus.FRAUD_MARK.value,
         "route": INVALID_ROUTE,
-        "stream_name": row.stream_name,
-        "shard_id": row.shard_id,
-        "sequence_number": row.sequence_number,
-        "arrival_time": row.arrival_time,
-    }
-
-
-def _mark(tx: pd.Series, change: int) -> dict[str, Any]:
-    """A fraud mark for an accepted transaction whose chargeback came before it."""
-    return {
-        **_mark_source(tx),
-        "terminal_id": tx["terminal_id"],
-        "card_id": tx["card_id"],
-        "transaction_id": tx["transaction_id"],
-        "event_time": tx["event_time"],
         "is_fraud": change,
+        **{
+            name: row[name]
+            for name in (
+                "transaction_id",
+                "card_id",
+                "terminal_id",
+                "event_time",
+                "stream_name",
+                "shard_id",
+                "sequence_number",
+                "arrival_time",
+            )
+        },
     }
-
-
-def _window_blob(events: pd.DataFrame) -> bytes:
-    table = pa.Table.from_pandas(events[_WINDOW_EVENTS.names], schema=_WINDOW_EVENTS, preserve_index=False)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, _WINDOW_EVENTS) as writer:
-        writer.write_table(table)
-    return bytes(sink.getvalue().to_pybytes())

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient
     from mypy_boto3_kinesis.type_defs import ShardTypeDef
 
-__all__ = ["KINESIS_SCHEMA", "KinesisDataSource", "KinesisStreamReader", "ShardRange"]
+__all__ = ["KINESIS_SCHEMA", "KinesisDataSource", "KinesisStreamReader", "ShardRange", "ShardRanges"]
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +88,10 @@ MIN_CALL_INTERVAL_S: Final = 0.2  # Kinesis allows 5 GetRecords calls per second
 # A task larger than spark.rpc.message.maxSize (128 MiB by default) fails to launch on a cluster:
 # a shard's range with more data than this is read from Kinesis on the executor instead.
 MAX_ATTACHED_BYTES: Final = 64 * 1024 * 1024
+# Shard ranges whose records the driver holds are grouped into tasks of about this many records: a
+# task has a fixed cost (its Python workers' turn, the stages after it), so a small live batch is one
+# task, and a backlog spreads over as many tasks as it has shards.
+RECORDS_PER_TASK: Final = 20_000
 _THROTTLED: Final = frozenset({"ProvisionedThroughputExceededException", "LimitExceededException"})
 
 
@@ -171,6 +175,24 @@ class ShardRange(InputPartition):
     end_seq: str
     records: bytes | None = field(default=None, repr=False)
     count: int | None = None
+
+
+@dataclass(frozen=True)
+class ShardRanges(InputPartition):
+    """What one task reads: shard ranges, each in order."""
+
+    ranges: tuple[ShardRange, ...]
+
+
+def _grouped(ranges: list[ShardRange]) -> list[ShardRanges]:
+    """The tasks of a batch: the ranges the driver holds in groups of about RECORDS_PER_TASK records
+    (the largest first into the lightest group), every other range in a task of its own."""
+    held = sorted((r for r in ranges if r.records is not None), key=lambda r: -(r.count or 0))
+    total = sum(r.count or 0 for r in held)
+    groups: list[list[ShardRange]] = [[] for _ in range(min(len(held), max(1, -(-total // RECORDS_PER_TASK))))]
+    for shard_range in held:
+        min(groups, key=lambda g: sum(r.count or 0 for r in g)).append(shard_range)
+    return [ShardRanges(tuple(g)) for g in groups] + [ShardRanges((r,)) for r in ranges if r.records is None]
 
 
 def _iterator_args(shard_id: str, position: str) -> dict[str, Any]:
@@ -426,7 +448,7 @@ class KinesisStreamReader(DataSourceStreamReader):
                 return offset
         return None
 
-    def partitions(self, start: dict[str, Any], end: dict[str, Any]) -> list[ShardRange]:
+    def partitions(self, start: dict[str, Any], end: dict[str, Any]) -> list[ShardRanges]:
         # Spark passes the previous batch's end (from the checkpoint on restart): plan from it. Any
         # other end than the one planned last (a restart, Spark re-planning) voids the read-ahead.
         if end != self._planned:
@@ -446,12 +468,16 @@ class KinesisStreamReader(DataSourceStreamReader):
                     logger.info("shard range too large to ship, read on the executor", extra={"shard": sid})
                     records = None
             ranges.append(ShardRange(self.stream, sid, before["pos"], state["pos"][6:], records, state.get("records")))
-        return ranges
+        return _grouped(ranges)
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
-        # Whole Arrow record batches: no per-row conversion in Python.
-        if not isinstance(partition, ShardRange):
+        if not isinstance(partition, ShardRanges):
             raise TypeError(f"unexpected partition {partition!r}")
+        for shard_range in partition.ranges:
+            yield from self.read_range(shard_range)
+
+    def read_range(self, partition: ShardRange) -> Iterator[pa.RecordBatch]:
+        """One shard range's records: whole Arrow record batches, no per-row conversion in Python."""
         if partition.records is not None:
             with pa.ipc.open_stream(partition.records) as planned:
                 for batch in planned:

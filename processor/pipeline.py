@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import pandas as pd
 
 from processor.card_stage import CardStage
 from processor.kinesis_source import KinesisDataSource
@@ -26,6 +25,7 @@ from processor.records import (
     INVALID_ROUTE,
     PACKED_SCHEMA,
     bucket_routes,
+    frame_table,
     packed,
     unpack,
 )
@@ -35,6 +35,7 @@ from processor.windows import AGGREGATE_WINDOW_MS
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
+    import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
@@ -74,10 +75,10 @@ class RecordRouter:
             routes[valid] = bucket_routes(records.loc[valid, "card_id"], self.buckets, "b")
             if self.kind == "labels":
                 records = records.rename(columns={"tx_event_time": "event_time"})
-                watermark = pd.Series(pd.NaT, index=records.index)
+                watermark = np.full(len(records), np.datetime64("NaT"), dtype="datetime64[us]")
             else:
-                watermark = records["event_time"].where(valid)
-            yield packed(records.assign(route=routes), routes, CARD_STAGE_INPUT_SCHEMA, watermark)
+                watermark = records["event_time"].where(valid).dt.tz_convert(None).to_numpy(dtype="datetime64[us]")
+            yield packed(frame_table(records.assign(route=routes), CARD_STAGE_INPUT_SCHEMA), routes, watermark)
 
 
 def unpacked(frame: DataFrame, schema: StructType) -> DataFrame:

@@ -37,7 +37,7 @@ from ml_model.features import CARD_FEATURES, TERMINAL_FEATURES
 from processor.parsing import PARSED_SCHEMA
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
 __all__ = [
     "CARD_STAGE_INPUT_SCHEMA",
@@ -48,10 +48,17 @@ __all__ = [
     "STAGED_SCHEMA",
     "THROUGH_ROUTE_PREFIX",
     "RecordStatus",
+    "arrow_schema",
     "bucket_routes",
+    "column",
     "conform",
     "emit_floor",
-    "pack",
+    "epoch_us",
+    "frame_table",
+    "ipc",
+    "packed",
+    "read_packed",
+    "table_of",
     "unpack",
 ]
 
@@ -61,7 +68,7 @@ INVALID_ROUTE: Final = "\x00invalid"
 THROUGH_ROUTE_PREFIX: Final = "\x00through"
 # Keys of each stage: each is one call per micro-batch that serves all of its cards (terminals).
 # Fixed by the checkpoint (the state lives under them); at least the shuffle partitions.
-DEFAULT_STATE_BUCKETS: Final = 16
+DEFAULT_STATE_BUCKETS: Final = 8
 
 
 class RecordStatus(StrEnum):
@@ -144,46 +151,92 @@ def emit_floor(watermark_ms: int) -> pd.Timestamp:
 
 
 @cache
-def _arrow_schema(schema: StructType) -> pa.Schema:
+def arrow_schema(schema: StructType) -> pa.Schema:
+    """The Arrow schema of a Spark schema (timestamps in microseconds, UTC), as Spark exchanges it."""
     return to_arrow_schema(schema)
 
 
-def pack(frame: pd.DataFrame, schema: StructType) -> bytes:
-    """`frame`'s rows in `schema` (missing columns null) as one Arrow IPC stream."""
-    arrow = _arrow_schema(schema)
-    table = pa.Table.from_pandas(conform(frame, schema), schema=arrow, preserve_index=False)
+def table_of(
+    schema: StructType, table: pa.Table | None = None, columns: Mapping[str, Any] | None = None, rows: int = 0
+) -> pa.Table:
+    """A table of `schema`: each column from `columns` (arrays, NaN and None as null), else from
+    `table`, else all null (`rows` rows when there is no table)."""
+    columns = columns or {}
+    n = table.num_rows if table is not None else rows
+    arrays = []
+    for field in arrow_schema(schema):
+        if field.name in columns:
+            array = pa.array(columns[field.name], type=field.type, from_pandas=True)
+        elif table is not None and field.name in table.column_names:
+            array = table.column(field.name)
+            array = array if array.type == field.type else array.cast(field.type)
+        else:
+            array = pa.nulls(n, field.type)
+        arrays.append(array)
+    return pa.Table.from_arrays(arrays, schema=arrow_schema(schema))
+
+
+def frame_table(frame: pd.DataFrame, schema: StructType) -> pa.Table:
+    """`frame` (missing columns null) as a table of `schema`."""
+    return pa.Table.from_pandas(conform(frame, schema), schema=arrow_schema(schema), preserve_index=False)
+
+
+def ipc(table: pa.Table) -> bytes:
+    """A table as one Arrow IPC stream."""
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, arrow) as writer:
+    with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
     return bytes(sink.getvalue().to_pybytes())
 
 
-def unpack(blobs: Iterable[bytes], schema: StructType) -> pd.DataFrame:
-    """The rows of packed blobs, in order, as one frame of `schema` (timestamps tz-aware UTC)."""
+def read_packed(blobs: Iterable[bytes], schema: StructType) -> pa.Table:
+    """The rows of packed blobs, in order, as one table of `schema`."""
     tables = [pa.ipc.open_stream(blob).read_all() for blob in blobs]
-    table = pa.concat_tables(tables) if tables else _arrow_schema(schema).empty_table()
-    frame: pd.DataFrame = table.to_pandas(types_mapper={pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}.get)
+    return pa.concat_tables(tables) if tables else arrow_schema(schema).empty_table()
+
+
+def unpack(blobs: Iterable[bytes], schema: StructType) -> pd.DataFrame:
+    """The rows of packed blobs as a pandas frame (timestamps tz-aware UTC, nullable integers)."""
+    frame: pd.DataFrame = read_packed(blobs, schema).to_pandas(
+        types_mapper={pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}.get
+    )
     return frame
 
 
-def packed(frame: pd.DataFrame, routes: pd.Series | np.ndarray, schema: StructType, event_time: Any) -> pd.DataFrame:
-    """`frame` as PACKED_SCHEMA rows, one per route, all at `event_time` (a timestamp, or a Series
-    aligned with `frame` whose newest value per route is taken)."""
+def packed(table: pa.Table, routes: np.ndarray, event_time: Any) -> pd.DataFrame:
+    """`table`'s rows as PACKED_SCHEMA rows, one per route, all at `event_time` (a timestamp, or an
+    array aligned with the rows whose newest value per route is taken)."""
     routes = np.asarray(routes, dtype=object)
+    order = np.argsort(routes, kind="stable")
+    ordered = routes[order]
+    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]])) if len(routes) else np.zeros(0, int)
+    table = table.take(pa.array(order))
+    per_row = isinstance(event_time, np.ndarray)
+    times = pd.Series(event_time[order]).groupby(ordered).max() if per_row else None
     out = []
-    for route in pd.unique(routes):
-        rows = frame[routes == route]
-        if isinstance(event_time, pd.Series):
-            times = event_time[routes == route].dropna()
-            time = times.max() if len(times) else pd.NaT
-        else:
-            time = event_time
-        out.append({"route": route, "event_time": time, "rows": pack(rows, schema)})
+    for start, end in zip(starts, [*starts[1:], len(routes)], strict=True):
+        route = ordered[start]
+        time = times[route] if times is not None else event_time
+        out.append({"route": route, "event_time": time, "rows": ipc(table.slice(start, end - start))})
     return pd.DataFrame(out, columns=PACKED_SCHEMA.fieldNames())
 
 
-def bucket_routes(ids: pd.Series, buckets: int, prefix: str) -> np.ndarray:
+def column(table: pa.Table, name: str) -> np.ndarray:
+    """A column as numpy (objects for strings, NaN for null numbers)."""
+    values: np.ndarray = table.column(name).to_numpy(zero_copy_only=False)
+    return values
+
+
+def epoch_us(table: pa.Table, name: str) -> np.ndarray:
+    """A timestamp column as integer microseconds since the epoch (null as the smallest int64)."""
+    values: np.ndarray = table.column(name).cast(pa.int64()).fill_null(np.iinfo(np.int64).min).to_numpy()
+    return values
+
+
+def bucket_routes(ids: Iterable[Any], buckets: int, prefix: str) -> np.ndarray:
     """The stage key of each id (a card or a terminal): `prefix` and a hash bucket, so that one call
     of a stage serves all of a bucket's ids. The same in every process (pandas' stable hash)."""
-    codes = pd.util.hash_array(ids.to_numpy(dtype=object), categorize=False) % np.uint64(buckets)
+    codes = pd.util.hash_array(
+        np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=object), categorize=False
+    ) % np.uint64(buckets)
     return np.char.add(prefix, codes.astype(str)).astype(object)

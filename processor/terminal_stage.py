@@ -17,12 +17,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 from pyspark.sql.streaming.stateful_processor import StatefulProcessor, StatefulProcessorHandle
 from pyspark.sql.types import BinaryType, StringType, StructField, StructType
 
 from ml_model.features import (
     TERMINAL_WINDOWS_H,
-    epoch_seconds,
     hour_of,
     hourly_counts,
     label_delay_hours,
@@ -33,16 +34,18 @@ from processor.records import (
     STAGED_SCHEMA,
     THROUGH_ROUTE_PREFIX,
     RecordStatus,
+    column,
     emit_floor,
+    epoch_us,
     packed,
-    unpack,
+    read_packed,
+    table_of,
 )
 from processor.spark import skip_jars_on_python_path
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    import pandas as pd
     from pyspark.sql.streaming.stateful_processor import TimerValues
 
 __all__ = ["TERMINAL_HOUR", "TerminalStage"]
@@ -76,39 +79,49 @@ class TerminalStage(StatefulProcessor):
     def handleInputRows(
         self, key: Any, rows: Iterator[pd.DataFrame], timerValues: TimerValues
     ) -> Iterator[pd.DataFrame]:
-        batch = unpack([blob for frame in rows for blob in frame["rows"]], CARD_STAGE_SCHEMA)
+        table = read_packed([blob for frame in rows for blob in frame["rows"]], CARD_STAGE_SCHEMA)
         floor = emit_floor(int(timerValues.getCurrentWatermarkInMs()))
+        routes = np.full(table.num_rows, key[0], dtype=object)
         if key[0].startswith(THROUGH_ROUTE_PREFIX):
-            yield packed(batch, np.full(len(batch), key[0], dtype=object), STAGED_SCHEMA, floor)
+            yield packed(table_of(STAGED_SCHEMA, table), routes, floor)
             return
-        status = batch["status"]
-        accepted = batch[status == RecordStatus.OK.value]
-        marks = batch[status == RecordStatus.FRAUD_MARK.value]
-        terminals = list(dict.fromkeys([*accepted["terminal_id"], *marks["terminal_id"]]))
+        status = column(table, "status")
+        is_mark = status == RecordStatus.FRAUD_MARK.value
+        accepted = np.flatnonzero(status == RecordStatus.OK.value)
+        terminal_ids = column(table, "terminal_id")
+        codes = pd.factorize(terminal_ids)[0].astype(np.int64)
+        terminals = list(pd.unique(terminal_ids))
         stored = []
         for terminal in terminals:
             value = self.terminals.getValue((terminal,))
             stored.append(np.frombuffer(value[0], TERMINAL_HOUR) if value else np.zeros(0, TERMINAL_HOUR))
-
-        code = {terminal: i for i, terminal in enumerate(terminals)}
-        accepted_codes = accepted["terminal_id"].map(code).to_numpy(dtype=np.int64)
-        accepted_hours = hour_of(epoch_seconds(accepted["event_time"]))
-        mark_codes = marks["terminal_id"].map(code).to_numpy(dtype=np.int64)
-        mark_hours = hour_of(epoch_seconds(marks["event_time"]))
-        table = hourly_counts(
-            np.concatenate([np.repeat(np.arange(len(stored)), [len(s) for s in stored]), accepted_codes, mark_codes]),
-            np.concatenate([*[s["hour"] for s in stored], accepted_hours, mark_hours]),
+        hours = hour_of(epoch_us(table, "event_time") / 1e6)
+        marks = np.flatnonzero(is_mark)
+        table_hours = hourly_counts(
+            np.concatenate(
+                [np.repeat(np.arange(len(stored)), [len(s) for s in stored]), codes[accepted], codes[marks]]
+            ),
+            np.concatenate([*[s["hour"] for s in stored], hours[accepted], hours[marks]]),
             np.concatenate([*[s["count"] for s in stored], np.ones(len(accepted)), np.zeros(len(marks))]),
             np.concatenate(
-                [*[s["frauds"] for s in stored], np.zeros(len(accepted)), marks["is_fraud"].to_numpy(dtype=np.float64)]
+                [
+                    *[s["frauds"] for s in stored],
+                    np.zeros(len(accepted)),
+                    column(table, "is_fraud")[marks].astype(np.float64),
+                ]
             ),
         )
-        features = terminal_window_features(table, accepted_codes, accepted_hours, delay_hours=self.delay_hours)
-        self._save(terminals, table)
-        out = batch[status != RecordStatus.FRAUD_MARK.value]
-        out = out.join(features.set_axis(accepted.index))
-        if not out.empty:
-            yield packed(out, np.full(len(out), key[0], dtype=object), STAGED_SCHEMA, floor)
+        features = terminal_window_features(table_hours, codes[accepted], hours[accepted], delay_hours=self.delay_hours)
+        self._save(terminals, table_hours)
+        # Fraud marks stop here; every other row goes on with its terminal features.
+        kept = np.flatnonzero(~is_mark)
+        added = {}
+        for name in features.columns:
+            values = np.full(table.num_rows, np.nan)
+            values[accepted] = features[name].to_numpy()
+            added[name] = values[kept]
+        if len(kept):
+            yield packed(table_of(STAGED_SCHEMA, table.take(pa.array(kept)), added), routes[kept], floor)
 
     def _save(self, terminals: list[str], table: tuple[np.ndarray, ...]) -> None:
         groups, hours, counts, frauds = table

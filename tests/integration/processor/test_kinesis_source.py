@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pytest
 
-from processor.kinesis_source import KINESIS_SCHEMA, KinesisDataSource, KinesisStreamReader, ShardRange
+from processor.kinesis_source import (
+    KINESIS_SCHEMA,
+    RECORDS_PER_TASK,
+    KinesisDataSource,
+    KinesisStreamReader,
+    ShardRange,
+    ShardRanges,
+    _grouped,
+)
 from producer.dead_letter import DeadLetterFile
 from producer.kinesis_writer import KinesisWriter
 from tests.fault_proxy import FaultProxy, Faults
@@ -273,8 +281,12 @@ _SECOND_SHARD = str(2**127 + 1)  # an explicit hash key on the second shard of a
 
 
 def _rows(reader: KinesisStreamReader, partition: ShardRange) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = pa.Table.from_batches(list(reader.read(partition))).to_pylist()
+    rows: list[dict[str, Any]] = pa.Table.from_batches(list(reader.read_range(partition))).to_pylist()
     return rows
+
+
+def _ranges(partitions: list[ShardRanges]) -> list[ShardRange]:
+    return [r for p in partitions for r in p.ranges]
 
 
 def test_partitions_carry_the_planned_records_and_a_range_not_planned_last_is_read_from_kinesis(
@@ -289,7 +301,7 @@ def test_partitions_carry_the_planned_records_and_a_range_not_planned_last_is_re
     batches: list[list[dict[str, Any]]] = []
     while (end := reader.latestOffset()) != offsets[-1]:
         batches.append([])
-        for partition in reader.partitions(offsets[-1], end):
+        for partition in _ranges(reader.partitions(offsets[-1], end)):
             # THEN each partition carries its records: the same rows as its range read from Kinesis
             assert partition.records is not None
             rows = _rows(reader, partition)
@@ -300,14 +312,14 @@ def test_partitions_carry_the_planned_records_and_a_range_not_planned_last_is_re
     assert sorted(r["data"] for batch in batches for r in batch) == sorted(sent)
     assert len(batches) >= 5 and max(len(batch) for batch in batches) <= 20
     # WHEN Spark asks again for the second batch (a re-run), which is not what the reader planned last
-    again = reader.partitions(offsets[1], offsets[2])
+    again = _ranges(reader.partitions(offsets[1], offsets[2]))
     # THEN its partitions come without records, to be read on the executor, which asks Kinesis for
     # as many records as were planned
     assert again and all(p.records is None for p in again)
     assert [p.count for p in again] == [len(_rows(reader, p)) for p in again]
     # and planning goes on from its end exactly as the first time: what was read ahead was dropped
     assert reader.latestOffset() == offsets[3]
-    assert all(p.records is not None for p in reader.partitions(offsets[2], offsets[3]))
+    assert all(p.records is not None for p in _ranges(reader.partitions(offsets[2], offsets[3])))
 
 
 def test_each_record_is_fetched_from_kinesis_once(
@@ -368,3 +380,23 @@ def test_a_batch_re_run_after_a_crash_reads_exactly_its_planned_records_from_kin
     delivered = [r for r in rows1 if r["batch_id"] == 0] + rows2
     assert sorted(bytes(r["data"]) for r in delivered) == sorted(sent)
     assert _in_shard_order(delivered)
+
+
+def test_ranges_the_driver_holds_are_grouped_into_tasks_of_about_records_per_task() -> None:
+    # GIVEN three shard ranges whose records the driver holds (two large, one small) and one it does not
+    def held(shard: str, count: int) -> ShardRange:
+        return ShardRange("s", shard, "TRIM_HORIZON", "1", records=b"held", count=count)
+
+    ranges = [
+        held("a", RECORDS_PER_TASK * 3 // 4),
+        held("b", RECORDS_PER_TASK * 3 // 4),
+        held("c", 10),
+        ShardRange("s", "d", "TRIM_HORIZON", "1"),
+    ]
+    # WHEN they are grouped into tasks
+    tasks = [[r.shard_id for r in task.ranges] for task in _grouped(ranges)]
+    # THEN the held ones fill as many tasks as their records need, the large ones apart, and the
+    # range to read from Kinesis is a task of its own
+    assert sorted(map(sorted, tasks)) == [["a", "c"], ["b"], ["d"]]
+    # and a small live batch is one task
+    assert [[r.shard_id for r in t.ranges] for t in _grouped([held("a", 300), held("b", 200)])] == [["a", "b"]]
