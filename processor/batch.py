@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -197,16 +198,18 @@ def write_partition(
     """
     processed_at = datetime.fromtimestamp(clock(), UTC)
     windows = staged["status"] == RecordStatus.AGGREGATE.value
+    writes = []
     if sinks.aggregates is not None and windows.any():
-        sinks.aggregates.write(batch_id, aggregate_table(staged[windows], batch_id), part=part)
+        writes.append((sinks.aggregates, aggregate_table(staged[windows], batch_id)))
     staged = staged[~windows]  # the rest are records of the stream
     status = staged["status"]
     accepted = staged[status == RecordStatus.OK.value].reset_index(drop=True)
     lake_table = _scored_table(accepted, sinks.scorer, threshold, batch_id, processed_at)
-    sinks.lake.write(batch_id, lake_table, part=part)
-    alerts = sinks.alerts.write(batch_id, lake_table, part=part)
     bad = quarantine_rows(staged, batch_id, now=processed_at)
-    sinks.quarantine.write(batch_id, bad, part=part)
+    writes += [(sinks.lake, lake_table), (sinks.alerts, lake_table), (sinks.quarantine, bad)]
+    # The sinks wait on the network: they write side by side (a failure fails the partition).
+    written = {sink: _WRITERS.submit(sink.write, batch_id, table, part=part) for sink, table in writes}
+    alerts = {sink: future.result() for sink, future in written.items()}[sinks.alerts]
 
     finished = clock()
     # Latency from the moment Kinesis received the record to the moment its partition is written.
@@ -281,6 +284,7 @@ def batch_metrics(batch_id: int, parts: Iterable[PartitionFigures], *, started_s
     )
 
 
+_WRITERS: Final = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sink")
 # Per executor Python process: the sinks and scorer of the configurations it has written with (a
 # scorer loads the model and, with an endpoint, checks its feature spec once).
 _SINKS: OrderedDict[SinkConfig, PartitionSinks] = OrderedDict()

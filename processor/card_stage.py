@@ -56,6 +56,7 @@ from processor.records import (
     table_of,
 )
 from processor.spark import skip_jars_on_python_path
+from processor.state_calls import get_values, update_values
 from processor.windows import AGGREGATE_SLIDE_MS, closed_windows, first_open_end, last_end
 
 if TYPE_CHECKING:
@@ -334,7 +335,8 @@ class CardStage(StatefulProcessor):
         tx_keys = transaction_keys(column(txs, "transaction_id"))
         on_time = event_s > watermark_ms / 1000
         touched = list(dict.fromkeys([*card_ids[on_time], *column(labels, "card_id")]))
-        cards = {card: _Card(self.cards.getValue((card,))) for card in touched}
+        stored = get_values(self.cards, [(card,) for card in touched])
+        cards = {card: _Card(value) for card, value in zip(touched, stored, strict=True)}
 
         status = self._judge(card_ids, tx_keys, on_time, cards, watermark_ms)
         accepted = np.flatnonzero(status == RecordStatus.OK.value)
@@ -348,8 +350,7 @@ class CardStage(StatefulProcessor):
                 added[name] = values
         for label in labels.to_pylist():
             self._apply_label(label, cards[label["card_id"]], marks)
-        for card, entry in cards.items():
-            self.cards.updateValue((card,), entry.value())
+        update_values(self.cards, [((card,), entry.value()) for card, entry in cards.items()])
 
         self._open_windows(meta, card_ids[accepted], event_s[accepted], column(txs, "amount")[accepted], watermark_ms)
         self._schedule(meta, watermark_ms)

@@ -92,6 +92,8 @@ MAX_ATTACHED_BYTES: Final = 64 * 1024 * 1024
 # task has a fixed cost (its Python workers' turn, the stages after it), so a small live batch is one
 # task, and a backlog spreads over as many tasks as it has shards.
 RECORDS_PER_TASK: Final = 20_000
+# How long a listing of the stream's shards is used when no shard was drained meanwhile.
+SHARD_LIST_TTL_S: Final = 10.0
 _THROTTLED: Final = frozenset({"ProvisionedThroughputExceededException", "LimitExceededException"})
 
 
@@ -294,6 +296,8 @@ class KinesisStreamReader(DataSourceStreamReader):
         self._cursors: dict[str, _ShardCursor] = {}
         self._ahead: dict[str, pa.Table] = {}
         self._batch: dict[str, _PlannedRange] = {}
+        # The last listing of the shards: when, which shards were drained then, the shards.
+        self._listing: tuple[float, frozenset[str], list[ShardTypeDef]] | None = None
 
     @property
     def client(self) -> KinesisClient:
@@ -315,13 +319,21 @@ class KinesisStreamReader(DataSourceStreamReader):
             f"startingPosition {self.starting_position!r}: use trim_horizon, latest or at_timestamp:<ISO-8601 time>"
         )
 
-    def _shards(self) -> list[ShardTypeDef]:
+    def _shards(self, positions: dict[str, dict[str, Any]]) -> list[ShardTypeDef]:
+        """The stream's shards, listed again when a shard was drained since the last listing (a
+        reshard closes shards: their children are new) or when the listing is SHARD_LIST_TTL_S old,
+        and otherwise as listed: a ListShards call per micro-batch is latency on every batch."""
+        drained = frozenset(sid for sid, state in positions.items() if state.get("drained"))
+        listed = self._listing
+        if listed is not None and listed[1] == drained and time.monotonic() - listed[0] < SHARD_LIST_TTL_S:
+            return listed[2]
         shards: list[ShardTypeDef] = []
         kwargs: dict[str, Any] = {"StreamName": self.stream}
         while True:
             page = self.client.list_shards(**kwargs)
             shards.extend(page["Shards"])
             if not page.get("NextToken"):
+                self._listing = (time.monotonic(), drained, shards)
                 return shards
             kwargs = {"NextToken": page["NextToken"]}
 
@@ -347,7 +359,7 @@ class KinesisStreamReader(DataSourceStreamReader):
         current = self._planned
         initial: str = current["initial"]
         positions: dict[str, dict[str, Any]] = {k: dict(v) for k, v in current["shards"].items()}
-        shards = self._shards()
+        shards = self._shards(positions)
         known = {s["ShardId"] for s in shards}
         readable = []
         for shard in shards:

@@ -42,6 +42,7 @@ from processor.records import (
     table_of,
 )
 from processor.spark import skip_jars_on_python_path
+from processor.state_calls import get_values, update_values
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -54,6 +55,7 @@ __all__ = ["TERMINAL_HOUR", "TerminalStage"]
 TERMINAL_HOUR: Final = np.dtype([("hour", "<i8"), ("count", "<f8"), ("frauds", "<f8")])
 _TERMINAL_KEY: Final = StructType([StructField("terminal_id", StringType())])
 _TERMINAL_VALUE: Final = StructType([StructField("hours", BinaryType())])
+
 _LONGEST_WINDOW_H: Final = max(width for _, width in TERMINAL_WINDOWS_H)
 
 
@@ -91,10 +93,10 @@ class TerminalStage(StatefulProcessor):
         terminal_ids = column(table, "terminal_id")
         codes = pd.factorize(terminal_ids)[0].astype(np.int64)
         terminals = list(pd.unique(terminal_ids))
-        stored = []
-        for terminal in terminals:
-            value = self.terminals.getValue((terminal,))
-            stored.append(np.frombuffer(value[0], TERMINAL_HOUR) if value else np.zeros(0, TERMINAL_HOUR))
+        stored = [
+            np.frombuffer(value[0], TERMINAL_HOUR) if value else np.zeros(0, TERMINAL_HOUR)
+            for value in get_values(self.terminals, [(terminal,) for terminal in terminals])
+        ]
         hours = hour_of(epoch_us(table, "event_time") / 1e6)
         marks = np.flatnonzero(is_mark)
         table_hours = hourly_counts(
@@ -128,6 +130,7 @@ class TerminalStage(StatefulProcessor):
         if len(groups) == 0:
             return
         starts = np.flatnonzero(np.concatenate([[True], groups[1:] != groups[:-1]]))
+        written = []
         for start, end in zip(starts, [*starts[1:], len(groups)], strict=True):
             # What any window of a later transaction reaches: the label delay plus 30 days before
             # the terminal's newest hour.
@@ -136,4 +139,5 @@ class TerminalStage(StatefulProcessor):
             keep = hours[kept] >= horizon
             entry = np.zeros(int(keep.sum()), TERMINAL_HOUR)
             entry["hour"], entry["count"], entry["frauds"] = hours[kept][keep], counts[kept][keep], frauds[kept][keep]
-            self.terminals.updateValue((terminals[int(groups[start])],), (entry.tobytes(),))
+            written.append(((terminals[int(groups[start])],), (entry.tobytes(),)))
+        update_values(self.terminals, written)

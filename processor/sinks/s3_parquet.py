@@ -6,7 +6,8 @@ that two checkpoints over the same streams never overwrite each other's."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
 __all__ = ["S3ParquetSink", "batch_file_name"]
 
 logger = logging.getLogger(__name__)
+
+
+_FILE_WRITERS: Final = ThreadPoolExecutor(max_workers=4, thread_name_prefix="parquet")
 
 
 def batch_file_name(batch_id: int, part: int = 0, query: str = "") -> str:
@@ -68,18 +72,22 @@ class S3ParquetSink(BatchSink):
         table = table.select(self.table.schema.names).cast(self.table.schema)
         times = table[self.table.partition_time_column]
         keys = pc.strftime(times, format="%Y-%m-%d/%H", locale="C").to_numpy(zero_copy_only=False)
-        files = 0
-        for key in np.unique(keys):
-            dt, hour = str(key).split("/")
+
+        def write_file(key: str) -> None:
+            dt, hour = key.split("/")
             rows = table.filter(pa.array(keys == key))
             directory = f"{self.bucket}/{self.table.prefix}{partition_path(dt, int(hour))}"
             if self._local:  # object stores have no directories to create
                 self.filesystem.create_dir(directory, recursive=True)
             path = f"{directory}/{batch_file_name(batch_id, part, self.query)}"
             pq.write_table(rows, path, filesystem=self.filesystem, compression=self.compression)
-            files += 1
-        logger.debug("lake batch written", extra={"batch_id": batch_id, "table": self.table.name, "files": files})
-        return files
+
+        # Each file is a PUT that waits on the network: the files of several hours go side by side.
+        hours = [str(key) for key in np.unique(keys)]
+        for _ in _FILE_WRITERS.map(write_file, hours):
+            pass
+        logger.debug("lake batch written", extra={"batch_id": batch_id, "table": self.table.name, "files": len(hours)})
+        return len(hours)
 
     def read_all(self) -> pa.Table:
         """Every row of the table (for tests and small local queries)."""
