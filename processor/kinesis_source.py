@@ -1,30 +1,38 @@
 """A Kinesis source for Spark Structured Streaming, written with Spark 4's Python Data Source API
-(no JVM packages): one input partition per shard.
+(no JVM packages): one source reads one stream or several, each micro-batch a range of every shard
+that has new records, the ranges grouped into tasks.
 
 Offsets are per-shard sequence numbers kept in Spark's checkpoint, with how many records each
 shard's last advance covered. Kinesis has no call that tells the sequence number at the tip of a
 shard, so the driver plans each micro-batch by looking ahead with GetRecords (at most
-`maxRecordsPerBatch` records in all): the end of a batch is then the sequence number of a record
-that exists, and a batch re-run after a crash reads exactly the same records (asking Kinesis for
-just that many). A bounded batch ends at one arrival time on every shard.
+`maxRecordsPerBatch` records in all, over all the streams): the end of a batch is then the sequence
+number of a record that exists, and a batch re-run after a crash reads exactly the same records
+(asking Kinesis for just that many). A bounded batch ends at one arrival time on every shard of
+every stream, so that a backlog of several streams stays aligned in arrival time.
+
+An offset of one stream is `{"stream": <name>, "initial": <position>, "shards": {<shard id>:
+{"pos", "drained", "records"}}}`; of several, `{"streams": {<name>: {"initial", "shards"}, ...}}`
+with the names in sorted order. A source finds its offset in the checkpoint by its set of streams.
 
 Each record is read from Kinesis once. The driver keeps what its look-ahead read, per shard, as
 Arrow data: the records of the planned batch travel to the executors inside the input partitions
 (Arrow IPC bytes), and the records read past the batch's end wait in a read-ahead buffer where the
-next batch's look-ahead starts. A partition that comes without records (a batch re-run after a
+next batch's look-ahead starts. A range that comes without records (a batch re-run after a
 restart, a range the driver did not plan, or one too large to ship in a task) is read from Kinesis
 on the executor, start exclusive, end inclusive. The driver keeps one batch's worth of records: the
 batch planned and what was read past its end share each shard's part of `maxRecordsPerBatch` (plus
 the serialised copy of the planned records, until the next batch is planned).
 
-Resharding: a closed parent shard is drained before its children are read, and shards that appear
-are picked up at the next batch. Expired iterators are renewed from the last sequence number,
-throttling backs off, and each reader keeps to Kinesis' 5 GetRecords calls/s per shard.
+Resharding (per stream): a closed parent shard is drained before its children are read, and shards
+that appear are picked up at the next batch. Expired iterators are renewed from the last sequence
+number, throttling backs off, and each reader keeps to Kinesis' 5 GetRecords calls/s per shard. The
+driver looks ahead on every shard of every stream at once.
 
 Usage::
 
     spark.dataSource.register(KinesisDataSource)
     spark.readStream.format("fraudstream-kinesis").option("streamName", "transactions").load()
+    spark.readStream.format("fraudstream-kinesis").option("streamNames", "transactions,labels").load()
 """
 
 from __future__ import annotations
@@ -278,26 +286,57 @@ class _PlannedRange:
         return self._ipc
 
 
+_Key = tuple[str, str]  # (stream, shard id)
+
+
+def _stream_names(options: Mapping[str, str]) -> tuple[str, ...]:
+    """The streams a source reads, sorted (the order of an offset's entries): `streamNames`
+    (comma-separated) or `streamName`."""
+    if "streamname" in options and "streamnames" in options:
+        raise ValueError("give the fraudstream-kinesis source streamName or streamNames, not both")
+    if "streamnames" in options:
+        names = {name.strip() for name in options["streamnames"].split(",")} - {""}
+    else:
+        names = {options.get("streamname", "").strip()} - {""}
+    if not names:
+        raise ValueError(
+            "the fraudstream-kinesis source needs .option('streamName', ...) or .option('streamNames', ...)"
+        )
+    return tuple(sorted(names))
+
+
+def _entries(offset: Any) -> dict[str, dict[str, Any]] | None:
+    """An offset of this source as `{stream: {"initial", "shards"}}`, whichever of its two forms it
+    has; None for anything else (another source's offset in the same log)."""
+    if not isinstance(offset, dict):
+        return None
+    if isinstance(offset.get("streams"), dict):
+        return dict(offset["streams"])
+    if all(isinstance(offset.get(k), t) for k, t in (("stream", str), ("initial", str), ("shards", dict))):
+        return {offset["stream"]: {"initial": offset["initial"], "shards": offset["shards"]}}
+    return None
+
+
 class KinesisStreamReader(DataSourceStreamReader):
     """Plans micro-batches on the driver and reads shard ranges on the executors."""
 
     def __init__(self, options: dict[str, str]) -> None:
         self.options = options
-        self.stream = options["streamname"]
+        self.streams = _stream_names(options)
         self.max_records = int(options.get("maxrecordsperbatch", "100000"))
         self.min_interval_s = float(options.get("mingetrecordsintervalms", str(MIN_CALL_INTERVAL_S * 1000))) / 1000
         self.starting_position = options.get("startingposition", "trim_horizon").lower()
         self._client: KinesisClient | None = None
         self._initial: str | None = None
         self._planned: dict[str, Any] | None = None
-        # Driver-side, per shard, all following `_planned`: where each shard's look-ahead goes on
-        # (the cursor sits after the read-ahead buffer's last record), the records read past the
-        # planned end, and the records of the batch planned last (for `partitions`).
-        self._cursors: dict[str, _ShardCursor] = {}
-        self._ahead: dict[str, pa.Table] = {}
-        self._batch: dict[str, _PlannedRange] = {}
-        # The last listing of the shards: when, which shards were drained then, the shards.
-        self._listing: tuple[float, frozenset[str], list[ShardTypeDef]] | None = None
+        # Driver-side, per (stream, shard), all following `_planned`: where each shard's look-ahead
+        # goes on (the cursor sits after the read-ahead buffer's last record), the records read past
+        # the planned end, and the records of the batch planned last (for `partitions`).
+        self._cursors: dict[_Key, _ShardCursor] = {}
+        self._ahead: dict[_Key, pa.Table] = {}
+        self._batch: dict[_Key, _PlannedRange] = {}
+        # Per stream, the last listing of its shards: when, which shards were drained then, the shards.
+        self._listings: dict[str, tuple[float, frozenset[str], list[ShardTypeDef]]] = {}
 
     @property
     def client(self) -> KinesisClient:
@@ -319,21 +358,44 @@ class KinesisStreamReader(DataSourceStreamReader):
             f"startingPosition {self.starting_position!r}: use trim_horizon, latest or at_timestamp:<ISO-8601 time>"
         )
 
-    def _shards(self, positions: dict[str, dict[str, Any]]) -> list[ShardTypeDef]:
+    def _offset(self, entries: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+        """The offset Spark keeps: a single stream's in the form it has always had (checkpoints
+        written before several streams stay this source's), several streams' in sorted order."""
+        if len(self.streams) == 1:
+            (name,) = self.streams
+            return {"stream": name, "initial": entries[name]["initial"], "shards": entries[name]["shards"]}
+        return {
+            "streams": {
+                name: {"initial": entries[name]["initial"], "shards": entries[name]["shards"]} for name in self.streams
+            }
+        }
+
+    def _own(self, offset: Any) -> dict[str, dict[str, Any]]:
+        """The per-stream entries of an offset Spark passes back, which must be of these streams."""
+        entries = _entries(offset)
+        if entries is None or set(entries) != set(self.streams):
+            found = sorted(entries) if entries is not None else offset
+            raise ValueError(
+                f"offset of streams {found} for a source of streams {list(self.streams)}: the streams a query "
+                "reads cannot change over its checkpoint"
+            )
+        return entries
+
+    def _shards(self, stream: str, positions: dict[str, dict[str, Any]]) -> list[ShardTypeDef]:
         """The stream's shards, listed again when a shard was drained since the last listing (a
         reshard closes shards: their children are new) or when the listing is SHARD_LIST_TTL_S old,
         and otherwise as listed: a ListShards call per micro-batch is latency on every batch."""
         drained = frozenset(sid for sid, state in positions.items() if state.get("drained"))
-        listed = self._listing
+        listed = self._listings.get(stream)
         if listed is not None and listed[1] == drained and time.monotonic() - listed[0] < SHARD_LIST_TTL_S:
             return listed[2]
         shards: list[ShardTypeDef] = []
-        kwargs: dict[str, Any] = {"StreamName": self.stream}
+        kwargs: dict[str, Any] = {"StreamName": stream}
         while True:
             page = self.client.list_shards(**kwargs)
             shards.extend(page["Shards"])
             if not page.get("NextToken"):
-                self._listing = (time.monotonic(), drained, shards)
+                self._listings[stream] = (time.monotonic(), drained, shards)
                 return shards
             kwargs = {"NextToken": page["NextToken"]}
 
@@ -347,7 +409,7 @@ class KinesisStreamReader(DataSourceStreamReader):
         # The same every time in this reader: Spark's first batch starts where the look-ahead did.
         if self._initial is None:
             self._initial = self._initial_position()
-        return {"stream": self.stream, "initial": self._initial, "shards": {}}
+        return self._offset({name: {"initial": self._initial, "shards": {}} for name in self.streams})
 
     def latestOffset(self) -> dict[str, Any]:
         # NOTE: Spark 4 does not pass the batch's start here, so the reader looks ahead from the
@@ -356,85 +418,96 @@ class KinesisStreamReader(DataSourceStreamReader):
             self._planned = self._checkpointed_offset() or self.initialOffset()
         # Spark has planned the previous batch's partitions by now: its records are no longer needed.
         self._batch = {}
-        current = self._planned
-        initial: str = current["initial"]
-        positions: dict[str, dict[str, Any]] = {k: dict(v) for k, v in current["shards"].items()}
-        shards = self._shards(positions)
-        known = {s["ShardId"] for s in shards}
-        readable = []
-        for shard in shards:
-            sid = shard["ShardId"]
-            state = positions.setdefault(sid, {"pos": initial, "drained": False})
-            if state["drained"]:
-                continue
-            parents = [p for p in (shard.get("ParentShardId"), shard.get("AdjacentParentShardId")) if p]
-            # A child is read only once its parents are drained (or gone past retention).
-            if any(p in known and not positions.get(p, {}).get("drained", False) for p in parents):
-                continue
-            readable.append(sid)
-        for sid in set(self._cursors) - set(readable):  # drained, or gone past retention
-            del self._cursors[sid]
-            self._ahead.pop(sid, None)
-        per_shard = max(1, self.max_records // max(1, len(readable)))
-        cursors = {
-            sid: self._cursors.get(sid)
-            or _ShardCursor(self.client, self.stream, sid, positions[sid]["pos"], self.min_interval_s)
-            for sid in readable
+        current = self._own(self._planned)
+        initial = {name: str(current[name]["initial"]) for name in self.streams}
+        positions: dict[str, dict[str, dict[str, Any]]] = {
+            name: {sid: dict(state) for sid, state in current[name]["shards"].items()} for name in self.streams
         }
+        # Shards and streams are independent: list and look ahead on all of them at once (the calls
+        # wait on the network), so that a source of several streams waits once per batch, not once
+        # per stream.
+        client = self.client  # made once here, not by the first threads that need it
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            listed = dict(
+                zip(self.streams, pool.map(lambda s: self._shards(s, positions[s]), self.streams), strict=True)
+            )
+            readable: list[_Key] = []
+            for name, shards in listed.items():
+                known = {s["ShardId"] for s in shards}
+                for shard in shards:
+                    sid = shard["ShardId"]
+                    state = positions[name].setdefault(sid, {"pos": initial[name], "drained": False})
+                    if state["drained"]:
+                        continue
+                    parents = [p for p in (shard.get("ParentShardId"), shard.get("AdjacentParentShardId")) if p]
+                    # A child is read only once its parents are drained (or gone past retention).
+                    if any(p in known and not positions[name].get(p, {}).get("drained", False) for p in parents):
+                        continue
+                    readable.append((name, sid))
+            for key in set(self._cursors) - set(readable):  # drained, or gone past retention
+                del self._cursors[key]
+                self._ahead.pop(key, None)
+            per_shard = max(1, self.max_records // max(1, len(readable)))
+            cursors = {
+                key: self._cursors.get(key)
+                or _ShardCursor(client, key[0], key[1], positions[key[0]][key[1]]["pos"], self.min_interval_s)
+                for key in readable
+            }
 
-        def look_ahead(sid: str) -> pa.Table:
-            """The shard's records after its planned position: what was read ahead, then up to its share."""
-            cursor = cursors[sid]
-            ahead = self._ahead.get(sid)
-            batches: list[pa.RecordBatch] = [] if ahead is None else ahead.to_batches()
-            n = sum(b.num_rows for b in batches)
-            while n < per_shard and not cursor.closed_and_drained:
-                batch = cursor.fetch(per_shard - n)
-                batches.append(batch)
-                n += batch.num_rows
-                # At the tip the batch ends: chasing records that arrive meanwhile would keep a
-                # stream fed in real time from ever starting its batch.
-                if not batch.num_rows or cursor.at_tip:
-                    break
-            return pa.Table.from_batches(batches, schema=_RECORD_SCHEMA)
+            def look_ahead(key: _Key) -> pa.Table:
+                """The shard's records after its planned position: what was read ahead, then up to its share."""
+                cursor = cursors[key]
+                ahead = self._ahead.get(key)
+                batches: list[pa.RecordBatch] = [] if ahead is None else ahead.to_batches()
+                n = sum(b.num_rows for b in batches)
+                while n < per_shard and not cursor.closed_and_drained:
+                    batch = cursor.fetch(per_shard - n)
+                    batches.append(batch)
+                    n += batch.num_rows
+                    # At the tip the batch ends: chasing records that arrive meanwhile would keep a
+                    # stream fed in real time from ever starting its batch.
+                    if not batch.num_rows or cursor.at_tip:
+                        break
+                return pa.Table.from_batches(batches, schema=_RECORD_SCHEMA)
 
-        # Shards are independent: look ahead on all of them at once (the calls wait on the network).
-        with ThreadPoolExecutor(max_workers=min(16, max(1, len(readable)))) as pool:
             read = dict(zip(readable, pool.map(look_ahead, readable), strict=True))
-        # A bounded batch ends at one arrival time on every shard: were each shard cut at its own
-        # count, a backlog would leave some shards hours of event time behind the others, and the
-        # watermark (which follows the newest event) would turn their records late.
-        arrivals = {sid: t.column("approximate_arrival_timestamp").slice(0, per_shard) for sid, t in read.items()}
+        # A bounded batch ends at one arrival time on every shard of every stream: were each shard
+        # cut at its own count, a backlog would leave some shards (or a whole stream) hours of event
+        # time behind the others, and the watermark (which follows the newest event) would turn
+        # their records late.
+        arrivals = {key: t.column("approximate_arrival_timestamp").slice(0, per_shard) for key, t in read.items()}
         full = [a[per_shard - 1].value for a in arrivals.values() if len(a) >= per_shard]
         horizon = min(full) if full else None
-        for sid, table in read.items():
-            cursor = cursors[sid]
+        for key, table in read.items():
+            cursor = cursors[key]
+            state = positions[key[0]][key[1]]
             n = table.num_rows
             kept = n
             if horizon is not None and n:
-                kept = pc.sum(pc.less_equal(arrivals[sid].cast(pa.int64()), horizon)).as_py() or 0
+                kept = pc.sum(pc.less_equal(arrivals[key].cast(pa.int64()), horizon)).as_py() or 0
             if kept:
                 end = f"AFTER:{table.column('sequence_number')[kept - 1].as_py()}"
-                self._batch[sid] = _PlannedRange(positions[sid]["pos"], end, table.slice(0, kept))
+                self._batch[key] = _PlannedRange(state["pos"], end, table.slice(0, kept))
             if kept < n:
-                self._ahead[sid] = table.slice(kept)
+                self._ahead[key] = table.slice(kept)
             else:
-                self._ahead.pop(sid, None)
-            self._cursors[sid] = cursor
+                self._ahead.pop(key, None)
+            self._cursors[key] = cursor
             if kept == n:
-                positions[sid] |= {"pos": cursor.position, "drained": cursor.closed_and_drained}
+                state |= {"pos": cursor.position, "drained": cursor.closed_and_drained}
             elif kept:
-                positions[sid] |= {"pos": end, "drained": False}
+                state |= {"pos": end, "drained": False}
             if kept:
                 # How many records this advance covers: a re-run reads that many, not a whole response.
                 # Set only when the shard moves, so that an offset without new data stays the same.
-                positions[sid]["records"] = kept
-        planned = {"stream": self.stream, "initial": initial, "shards": positions}
+                state["records"] = kept
+        planned = self._offset({name: {"initial": initial[name], "shards": positions[name]} for name in self.streams})
         self._planned = planned
         return planned
 
     def _checkpointed_offset(self) -> dict[str, Any] | None:
-        """This stream's offset in the newest entry of the query's offset log, if there is one.
+        """This source's offset in the newest entry of the query's offset log, if there is one: the
+        one of the same set of streams.
 
         The log (`<checkpoint>/offsets/<batch id>`) is Spark's: a version line, a metadata line,
         then one JSON offset per source, in the order of the query's sources.
@@ -453,11 +526,11 @@ class KinesisStreamReader(DataSourceStreamReader):
             lines = f.read().decode().splitlines()
         for line in lines[2:]:
             try:
-                offset = json.loads(line)
+                entries = _entries(json.loads(line))
             except ValueError:
                 continue
-            if isinstance(offset, dict) and offset.get("stream") == self.stream:
-                return offset
+            if entries is not None and set(entries) == set(self.streams):
+                return self._offset(entries)
         return None
 
     def partitions(self, start: dict[str, Any], end: dict[str, Any]) -> list[ShardRanges]:
@@ -466,20 +539,25 @@ class KinesisStreamReader(DataSourceStreamReader):
         if end != self._planned:
             self._forget()
             self._planned = end
+        starts, ends = self._own(start), self._own(end)
         ranges = []
-        for sid, state in end["shards"].items():
-            before = start.get("shards", {}).get(sid, {"pos": start.get("initial", end["initial"])})
-            if not state["pos"].startswith("AFTER:") or state["pos"] == before["pos"]:
-                continue
-            held = self._batch.get(sid)
-            records = None
-            # Only the exact range planned: its records, no more, no fewer.
-            if held is not None and (held.start, held.end) == (before["pos"], state["pos"]):
-                records = held.ipc()
-                if len(records) > MAX_ATTACHED_BYTES:
-                    logger.info("shard range too large to ship, read on the executor", extra={"shard": sid})
-                    records = None
-            ranges.append(ShardRange(self.stream, sid, before["pos"], state["pos"][6:], records, state.get("records")))
+        for name in self.streams:
+            first, last = starts[name], ends[name]
+            for sid, state in last["shards"].items():
+                before = first["shards"].get(sid, {"pos": first.get("initial", last["initial"])})
+                if not state["pos"].startswith("AFTER:") or state["pos"] == before["pos"]:
+                    continue
+                held = self._batch.get((name, sid))
+                records = None
+                # Only the exact range planned: its records, no more, no fewer.
+                if held is not None and (held.start, held.end) == (before["pos"], state["pos"]):
+                    records = held.ipc()
+                    if len(records) > MAX_ATTACHED_BYTES:
+                        logger.info(
+                            "shard range too large to ship, read on the executor", extra={"stream": name, "shard": sid}
+                        )
+                        records = None
+                ranges.append(ShardRange(name, sid, before["pos"], state["pos"][6:], records, state.get("records")))
         return _grouped(ranges)
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
@@ -517,17 +595,22 @@ class KinesisStreamReader(DataSourceStreamReader):
                 return
 
     def commit(self, end: dict[str, Any]) -> None:
-        logger.debug("kinesis batch committed", extra={"stream": self.stream, "offset": describe_offset(end)})
+        logger.debug(
+            "kinesis batch committed", extra={"streams": ",".join(self.streams), "offset": describe_offset(end)}
+        )
 
 
 class KinesisDataSource(DataSource):
     """`spark.readStream.format("fraudstream-kinesis")`.
 
-    Options: `streamName` (required), `checkpointLocation` (the query's own, so that the source
-    resumes planning where the checkpoint is after a restart), `startingPosition` (`trim_horizon`
-    (default), `latest`, `at_timestamp:<ISO-8601>`), `maxRecordsPerBatch` (default 100000),
-    `endpointUrl` and `region` (default: boto3's configuration), `minGetRecordsIntervalMs`
-    (default 200: 5 calls/s per shard).
+    Options: `streamName` (one stream) or `streamNames` (comma-separated: one source reads them all,
+    its batches aligned in arrival time across them; each row's `stream_name` tells them apart), one
+    of the two required; `checkpointLocation` (the query's own, so that the source resumes planning
+    where the checkpoint is after a restart; it finds its offset there by its set of streams, which
+    cannot change over a checkpoint), `startingPosition` (`trim_horizon` (default), `latest`,
+    `at_timestamp:<ISO-8601>`; for every stream), `maxRecordsPerBatch` (default 100000, over all
+    the streams), `endpointUrl` and `region` (default: boto3's configuration),
+    `minGetRecordsIntervalMs` (default 200: 5 calls/s per shard).
     """
 
     @classmethod
@@ -540,11 +623,10 @@ class KinesisDataSource(DataSource):
     def streamReader(self, schema: StructType) -> DataSourceStreamReader:
         # Spark's options are case-insensitive: the reader sees them lower-cased.
         options = {k.lower(): v for k, v in self.options.items()}
-        if "streamname" not in options:
-            raise ValueError("the fraudstream-kinesis source needs .option('streamName', ...)")
         return KinesisStreamReader(options)
 
 
 def describe_offset(offset: dict[str, Any]) -> str:
-    """A short human summary of an offset, for logs."""
-    return json.dumps({sid: s["pos"] for sid, s in offset.get("shards", {}).items()})
+    """A short human summary of an offset, for logs: each stream's shard positions."""
+    entries = _entries(offset) or {}
+    return json.dumps({name: {sid: s["pos"] for sid, s in e["shards"].items()} for name, e in entries.items()})
