@@ -7,8 +7,9 @@ as the job's sink does:
 
 plain      rate -> foreachBatch: no state, no Python stage; Spark's micro-batch machinery alone.
 one stage  rate -> watermark -> transformWithStateInPandas (pass-through, one ValueState update
-           per key, 32 keys) -> foreachBatch: the smallest query of the processor's kind. The job
-           chains two such stages and adds a Python source, parsing, features and scoring.
+           per key, as many keys as the job's stages) -> foreachBatch: the smallest query of the
+           processor's kind. The job chains two such stages and adds a Python source, parsing,
+           features and scoring.
 
 A row's latency is from its `rate` timestamp (when the source made it available) to the end of the
 `foreachBatch` call that received it; the first batches (workers starting) are left out. No
@@ -30,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from bench.results import BenchResult
+from processor.records import DEFAULT_STATE_BUCKETS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
 
 SIZE: dict[str, Any] = {"tps": 1_000, "warmup_s": 10, "measured_s": 40}
 QUICK_SIZE: dict[str, Any] = {"tps": 200, "warmup_s": 5, "measured_s": 10}
-KEYS = 32  # as many as the job's state buckets
+KEYS = DEFAULT_STATE_BUCKETS  # as many as the job's state buckets
 MODES = ("plain", "one stage")
 
 

@@ -109,6 +109,7 @@ def run_job(
     on_batch: Callable[[BatchMetrics], None] | None = None,
     spark: Any = None,
     model_ready: Future[Any] | None = None,
+    source: Any = None,
 ) -> JobSummary:
     """Run the streaming job until idle, for a duration, or until `stop` is set; then stop after the current batch.
 
@@ -124,6 +125,8 @@ def run_job(
         model_ready: the model at `settings.model_dir` is still being trained (the demo): the query
             starts at once and its first batch computes its state, then waits for this future
             before it loads the model; the future's error, if any, fails the query.
+        source: records to read instead of the streams' (a streaming DataFrame of KINESIS_SCHEMA
+            rows; the processor-only benchmark replays files).
 
     Raises:
         ProcessorError: a sink or the model is missing, or the query failed.
@@ -185,6 +188,7 @@ def run_job(
             "startingPosition": settings.starting_position,
             "maxRecordsPerBatch": str(settings.max_records_per_batch),
         },
+        source=source,
     )
     query = _start(staged, QUERY_NAME, handler, checkpoint, settings.trigger_interval)
     started = time.monotonic()

@@ -1,13 +1,14 @@
 """The streaming plan, from Kinesis records to staged rows: every record once, with its status and,
 for accepted transactions, every feature of the spec.
 
-    transactions ─ parse ─┐
-    labels ─────── parse ─┴─ watermark ─ card stage (key: card) ─ terminal stage (key: terminal) ─> staged
+    transactions ─┬─ parse ─ watermark ─ card stage (key: card) ─ terminal stage (key: terminal) ─> staged
+    labels ───────┘
 
-Rows travel packed between the steps (`processor.records`): the parse step routes each record to
-its card's key and packs the rows of each key, the stages unpack, work and pack again. Kept apart
-from the job's sinks so that tests run exactly the plan the job runs; `unpacked` turns a step's
-packed output back into rows.
+One Kinesis source reads both streams (one look-ahead for both on every micro-batch, and a batch
+ends at one arrival time on all their shards). Rows travel packed between the steps
+(`processor.records`): the parse step routes each record to its card's key and packs the rows of
+each key, the stages unpack, work and pack again. Kept apart from the job's sinks so that tests run
+exactly the plan the job runs; `unpacked` turns a step's packed output back into rows.
 """
 
 from __future__ import annotations
@@ -42,38 +43,47 @@ if TYPE_CHECKING:
 __all__ = ["RecordRouter", "card_staged", "staged_transactions", "unpacked"]
 
 
-def _kinesis(spark: SparkSession, stream: str, options: dict[str, str] | None) -> DataFrame:
+def _kinesis(spark: SparkSession, streams: list[str], options: dict[str, str] | None) -> DataFrame:
     spark.dataSource.register(KinesisDataSource)
-    reader = spark.readStream.format("fraudstream-kinesis").option("streamName", stream)
+    reader = spark.readStream.format("fraudstream-kinesis").option("streamNames", ",".join(streams))
     for key, value in (options or {}).items():
         reader = reader.option(key, value)
     return reader.load()
 
 
 class RecordRouter:
-    """`mapInPandas` function: Kinesis records in, parsed (CARD_STAGE_INPUT_SCHEMA) and packed per
-    card-stage key out. A valid record goes to its card's bucket, an invalid one to the invalid key;
-    a chargeback travels as a row of its card at its transaction's event time, with `is_fraud`.
+    """`mapInPandas` function: Kinesis records of the transactions and labels streams in, parsed
+    (CARD_STAGE_INPUT_SCHEMA) and packed per card-stage key out. A valid record goes to its card's
+    bucket, an invalid one to the invalid key; a chargeback travels as a row of its card at its
+    transaction's event time, with `is_fraud`.
 
     Each packed row's event time is the newest valid transaction's in it (Spark's watermark follows
     transactions only).
 
     Args:
-        kind: which stream the records come from.
+        labels_stream: the name of the chargebacks stream (every other record is a transaction).
         buckets: keys of the card stage.
     """
 
-    def __init__(self, kind: Literal["transactions", "labels"], buckets: int) -> None:
-        self.kind = kind
+    def __init__(self, labels_stream: str | None, buckets: int) -> None:
+        self.labels_stream = labels_stream
         self.buckets = buckets
 
     def __call__(self, batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        parse = parse_records if self.kind == "transactions" else parse_label_records
-        for records in parse(batches):
+        for batch in batches:
+            is_label = (batch["stream_name"] == self.labels_stream).to_numpy()
+            if (~is_label).any():
+                yield from self._routed("transactions", batch[~is_label])
+            if is_label.any():
+                yield from self._routed("labels", batch[is_label])
+
+    def _routed(self, kind: Literal["transactions", "labels"], rows: pd.DataFrame) -> Iterator[pd.DataFrame]:
+        parse = parse_records if kind == "transactions" else parse_label_records
+        for records in parse([rows]):
             valid = records["reason"].isna().to_numpy()
             routes = np.full(len(records), INVALID_ROUTE, dtype=object)
             routes[valid] = bucket_routes(records.loc[valid, "card_id"], self.buckets, "b")
-            if self.kind == "labels":
+            if kind == "labels":
                 records = records.rename(columns={"tx_event_time": "event_time"})
                 watermark = np.full(len(records), np.datetime64("NaT"), dtype="datetime64[us]")
             else:
@@ -101,6 +111,7 @@ def card_staged(
     state_buckets: int = DEFAULT_STATE_BUCKETS,
     aggregates: bool = False,
     source_options: dict[str, str] | None = None,
+    source: DataFrame | None = None,
 ) -> DataFrame:
     """Parsed transactions (and chargebacks) after the card stage: packed CARD_STAGE_SCHEMA rows
     keyed for the terminal stage, watermarked on `event_time`.
@@ -114,16 +125,13 @@ def card_staged(
         state_buckets: keys of each stage (fixed by the checkpoint).
         aggregates: also emit each card's closed 10-minute windows (sliding every 5) as rows of
             status `aggregate`.
-        source_options: further options of the Kinesis sources (checkpointLocation, startingPosition, ...).
+        source_options: further options of the Kinesis source (checkpointLocation, startingPosition, ...).
+        source: the records to read instead of the Kinesis streams' (a streaming DataFrame in the
+            Kinesis source's schema, KINESIS_SCHEMA; the processor-only benchmark replays files).
     """
-    records = _kinesis(spark, stream, source_options).mapInPandas(
-        RecordRouter("transactions", state_buckets), PACKED_SCHEMA
-    )
-    if labels_stream is not None:
-        labels = _kinesis(spark, labels_stream, source_options).mapInPandas(
-            RecordRouter("labels", state_buckets), PACKED_SCHEMA
-        )
-        records = records.unionByName(labels)
+    if source is None:
+        source = _kinesis(spark, [stream, *([labels_stream] if labels_stream else [])], source_options)
+    records = source.mapInPandas(RecordRouter(labels_stream, state_buckets), PACKED_SCHEMA)
     return (
         # The watermark column is dropped before the stage: Spark would otherwise drop late rows
         # silently, where the stage sends them to quarantine.
@@ -156,6 +164,7 @@ def staged_transactions(
     state_buckets: int = DEFAULT_STATE_BUCKETS,
     aggregates: bool = False,
     source_options: dict[str, str] | None = None,
+    source: DataFrame | None = None,
 ) -> DataFrame:
     """Every record of the transactions stream once, packed STAGED_SCHEMA rows (`unpacked` reads
     them): a `status` (ok, duplicate, late, invalid, or aggregate for a closed window) and, for
@@ -170,7 +179,8 @@ def staged_transactions(
         state_ttl_ms: forget a card not seen for this long (None: never).
         state_buckets: keys of each stage (fixed by the checkpoint).
         aggregates: also emit each card's closed windows (rows of status `aggregate`).
-        source_options: further options of both Kinesis sources.
+        source_options: further options of the Kinesis source.
+        source: the records to read instead of the streams' (see `card_staged`).
     """
     cards = card_staged(
         spark,
@@ -181,6 +191,7 @@ def staged_transactions(
         state_buckets=state_buckets,
         aggregates=aggregates,
         source_options=source_options,
+        source=source,
     )
     return cards.groupBy("route").transformWithStateInPandas(
         TerminalStage(label_delay_days=label_delay_days), PACKED_SCHEMA, "Append", "None"
