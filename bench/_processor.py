@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
     from fraudstream.config import ResourceSettings
 
-__all__ = ["Drain", "drain", "model", "put_history"]
+__all__ = ["Drain", "drain", "model", "put_history", "replay_files"]
 
 
 def model(history: pd.DataFrame, folder: Path) -> Path:
@@ -56,6 +57,49 @@ def put_history(frames: Iterable[pd.DataFrame], resources: ResourceSettings, kin
     for writer in writers.values():
         writer.flush()
         writer.close()
+    return n
+
+
+def replay_files(
+    frames: Iterable[pd.DataFrame], resources: ResourceSettings, folder: Path, records_per_file: int
+) -> int:
+    """Writes the days' transactions and chargebacks as the Kinesis source's rows (KINESIS_SCHEMA:
+    payload, stream, two shards by partition key, sequence numbers and arrival times in order) to
+    Parquet files of `records_per_file` records, for a file source to replay; returns how many
+    transactions."""
+    from datetime import UTC, datetime, timedelta
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    streams = {StreamKind.TRANSACTIONS: resources.transactions_stream, StreamKind.LABELS: resources.labels_stream}
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    rows: list[dict[str, Any]] = []
+    n = files = 0
+
+    def flush() -> None:
+        nonlocal files
+        pq.write_table(pa.Table.from_pylist(rows), folder / f"records-{files:05d}.parquet")
+        files += 1
+        rows.clear()
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, d in enumerate(deliveries(frames, DeliveryConfig(label_delay_days=1.0))):
+        rows.append(
+            {
+                "data": d.data,
+                "partition_key": d.partition_key,
+                "stream_name": streams[d.stream],
+                "shard_id": f"shardId-{zlib.crc32(d.partition_key.encode()) % 2:012d}",
+                "sequence_number": str(10**20 + i),
+                "approximate_arrival_timestamp": start + timedelta(microseconds=i),
+            }
+        )
+        n += d.stream is StreamKind.TRANSACTIONS
+        if len(rows) == records_per_file:
+            flush()
+    if rows:
+        flush()
     return n
 
 
@@ -98,8 +142,9 @@ class Drain:
         }
 
 
-def drain(settings: Any, resources: ResourceSettings, spark: Any) -> Drain:
-    """`run_job(until_idle=True)`, with the end time and rows of every batch that read records."""
+def drain(settings: Any, resources: ResourceSettings, spark: Any, source: Any = None) -> Drain:
+    """`run_job(until_idle=True)`, with the end time and rows of every batch that read records
+    (`source`: records to read instead of the streams')."""
     from processor.job import run_job
 
     figures = Drain()
@@ -110,7 +155,7 @@ def drain(settings: Any, resources: ResourceSettings, spark: Any) -> Drain:
             figures.ends.append(time.monotonic() - started)
             figures.batch_rows.append(metrics.rows_in)
 
-    summary = run_job(settings, resources, until_idle=True, spark=spark, on_batch=on_batch)
+    summary = run_job(settings, resources, until_idle=True, spark=spark, on_batch=on_batch, source=source)
     figures.elapsed_s = summary.elapsed_s
     figures.rows = summary.rows_in
     return figures

@@ -10,7 +10,10 @@ raw      a single client reads the backlog's transactions stream to its end with
 empty    a new checkpoint drains the backlog;
 history  on a second pair of streams, a checkpoint first drains the 30 days before the backlog (not
          measured), then the backlog is put on the streams and drained on the same checkpoint: every
-         card and terminal has its 30 days of history in state.
+         card and terminal has its 30 days of history in state;
+alone    the same plan, stages and sinks fed from Parquet files of the backlog's records instead of
+         Kinesis (Spark's file source, one file per batch): the processor's own ceiling, beside the
+         emulator's read rate.
 
 Figures per drain: the rate over the batches after the first (a backlog's batches run back to back),
 the median time of a batch, the query's start and first batch, and the rate with the start included.
@@ -33,7 +36,7 @@ from typing import Any
 import boto3
 
 from bench._emulator import emulator_process
-from bench._processor import drain, model, put_history
+from bench._processor import drain, model, put_history, replay_files
 from bench.bench_source import _raw_drain
 from bench.results import BenchResult, Target, format_ratio
 from fraudstream.config import ResourceSettings
@@ -93,6 +96,7 @@ def run(days: int, cards: int, history_days: int, max_records_per_batch: int, sh
         empty = drain(settings("empty"), empty_streams, spark)
         put_history(backlog, history_streams, kinesis)
         with_history = drain(settings("history"), history_streams, spark)
+        alone = _alone(spark, backlog, empty_streams, workdir, settings("alone"), max_records_per_batch)
         spark.stop()
     assert empty.rows == with_history.rows >= n, (empty.rows, with_history.rows, n)
     return {
@@ -102,10 +106,23 @@ def run(days: int, cards: int, history_days: int, max_records_per_batch: int, sh
         "raw_get_records_per_s": round(raw),
         **empty.figures("empty"),
         **with_history.figures("history"),
+        **alone.figures("alone"),
         "ratio": round(empty.steady_per_s / raw, 3),
         "rate_ratio": round(with_history.steady_per_s / empty.steady_per_s, 3),
         "batch_ratio": round(with_history.batch_s / empty.batch_s, 3),
     }
+
+
+def _alone(
+    spark: Any, backlog: list[Any], resources: ResourceSettings, workdir: Path, settings: Any, per_file: int
+) -> Any:
+    """The drain fed from Parquet replay files of the backlog's records (the same rows Kinesis gives)."""
+    from processor.kinesis_source import KINESIS_SCHEMA
+
+    files = workdir / "replay"
+    replay_files(backlog, resources, files, per_file)
+    source = spark.readStream.schema(KINESIS_SCHEMA).option("maxFilesPerTrigger", 1).parquet(str(files))
+    return drain(settings, resources, spark, source=source)
 
 
 def measure(quick: bool = False) -> list[BenchResult]:
@@ -146,6 +163,21 @@ def measure(quick: bool = False) -> list[BenchResult]:
             ),
             figures=f,
             targets=HISTORY_TARGETS,
+            size=size,
+        ),
+        BenchResult(
+            benchmark="pipeline",
+            name="pipeline-alone",
+            description=(
+                "the processor alone: the same plan, stages and sinks fed from Parquet files of the backlog's "
+                "records (one per batch) instead of Kinesis"
+            ),
+            measured=(
+                f"{f['alone_per_s']:,} transactions/s (a batch every {f['alone_batch_s']:g} s), "
+                f"vs the emulator's {f['raw_get_records_per_s']:,}/s GetRecords"
+            ),
+            figures=f,
+            target_note="(the processor's own ceiling on this machine)",
             size=size,
         ),
     ]
