@@ -119,16 +119,17 @@ class PartitionSinks:
 
     @classmethod
     def build(cls, config: SinkConfig) -> PartitionSinks:
-        from fraudstream.aws import dynamodb_client, s3_filesystem
+        from fraudstream.aws import dynamodb_client, s3_client, s3_filesystem
         from ml_model.artifact import ModelCard
         from processor.scoring import build_job_scorer, load_model
         from processor.sinks import DynamoDBAlertSink, S3ParquetSink
 
         endpoints = dict(config.endpoints)
         filesystem = s3_filesystem(endpoint_url=endpoints.get("s3"))
+        s3 = s3_client(endpoint_url=endpoints.get("s3"))
 
         def lake_table(table: Any) -> S3ParquetSink:
-            return S3ParquetSink(config.lake_bucket, table, filesystem, query=config.query)
+            return S3ParquetSink(config.lake_bucket, table, filesystem, query=config.query, s3=s3)
 
         alerts_client = dynamodb_client(endpoint_url=endpoints.get("dynamodb"))
         return cls(

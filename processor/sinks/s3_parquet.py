@@ -18,6 +18,7 @@ from fraudstream.lake import LakeTable, partition_path
 from processor.sinks.base import BatchSink
 
 if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
     from pyarrow.fs import FileSystem
 
 __all__ = ["S3ParquetSink", "batch_file_name"]
@@ -43,16 +44,28 @@ class S3ParquetSink(BatchSink):
         filesystem: a pyarrow filesystem (`fraudstream.aws.s3_filesystem()`, or a local one in tests).
         compression: Parquet codec.
         query: the streaming query's identity, in every file name (empty: none).
+        s3: a boto3 S3 client: each file is then encoded in memory and uploaded with one PutObject.
+            pyarrow's S3 output stream uploads every file as a multipart upload (three requests);
+            for the lake's files, of one partition's rows of one hour, one request is a tenth of the
+            time on the emulator and a third of the requests on S3.
     """
 
     def __init__(
-        self, bucket: str, table: LakeTable, filesystem: FileSystem, compression: str = "zstd", *, query: str = ""
+        self,
+        bucket: str,
+        table: LakeTable,
+        filesystem: FileSystem,
+        compression: str = "zstd",
+        *,
+        query: str = "",
+        s3: S3Client | None = None,
     ) -> None:
         self.bucket = bucket
         self.table = table
         self.filesystem = filesystem
         self.compression = compression
         self.query = query
+        self.s3 = s3
         from pyarrow import fs
 
         self._local = isinstance(filesystem, fs.LocalFileSystem)
@@ -80,7 +93,13 @@ class S3ParquetSink(BatchSink):
             if self._local:  # object stores have no directories to create
                 self.filesystem.create_dir(directory, recursive=True)
             path = f"{directory}/{batch_file_name(batch_id, part, self.query)}"
-            pq.write_table(rows, path, filesystem=self.filesystem, compression=self.compression)
+            if self.s3 is None:
+                pq.write_table(rows, path, filesystem=self.filesystem, compression=self.compression)
+                return
+            encoded = pa.BufferOutputStream()
+            pq.write_table(rows, encoded, compression=self.compression)
+            bucket, key = path.split("/", 1)
+            self.s3.put_object(Bucket=bucket, Key=key, Body=encoded.getvalue().to_pybytes())
 
         # Each file is a PUT that waits on the network: the files of several hours go side by side.
         hours = [str(key) for key in np.unique(keys)]

@@ -60,11 +60,14 @@ def resources(boto_session: boto3.Session, unique_resources: ResourceSettings) -
     return unique_resources
 
 
+@pytest.mark.parametrize("upload", ["put_object", "pyarrow"])
 def test_lake_files_are_partitioned_by_event_hour_and_a_replay_overwrites_them(
-    resources: ResourceSettings, boto_session: boto3.Session
+    resources: ResourceSettings, boto_session: boto3.Session, upload: str
 ) -> None:
-    # GIVEN a batch of 6 rows spanning 22:30 on one day to 00:10 the next
-    sink = S3ParquetSink(resources.lake_bucket, TRANSACTIONS, s3_filesystem(boto_session))
+    # GIVEN a batch of 6 rows spanning 22:30 on one day to 00:10 the next, uploaded with one
+    # PutObject per file (as the job does) or through pyarrow's filesystem
+    client = boto_session.client("s3") if upload == "put_object" else None
+    sink = S3ParquetSink(resources.lake_bucket, TRANSACTIONS, s3_filesystem(boto_session), s3=client)
     sink.setup()
     batch = scored_rows(6)
     # WHEN it is written twice under the same batch id (a replay after a crash)
