@@ -130,14 +130,18 @@ class TerminalStage(StatefulProcessor):
         if len(groups) == 0:
             return
         starts = np.flatnonzero(np.concatenate([[True], groups[1:] != groups[:-1]]))
-        written = []
-        for start, end in zip(starts, [*starts[1:], len(groups)], strict=True):
-            # What any window of a later transaction reaches: the label delay plus 30 days before
-            # the terminal's newest hour.
-            kept = slice(start, end)
-            horizon = hours[end - 1] - self.delay_hours - _LONGEST_WINDOW_H
-            keep = hours[kept] >= horizon
-            entry = np.zeros(int(keep.sum()), TERMINAL_HOUR)
-            entry["hour"], entry["count"], entry["frauds"] = hours[kept][keep], counts[kept][keep], frauds[kept][keep]
-            written.append(((terminals[int(groups[start])],), (entry.tobytes(),)))
-        update_values(self.terminals, written)
+        ends = np.append(starts[1:], len(groups))
+        # What any window of a later transaction reaches: the label delay plus 30 days before the
+        # terminal's newest hour (the last of its group).
+        horizon = np.repeat(hours[ends - 1] - self.delay_hours - _LONGEST_WINDOW_H, ends - starts)
+        keep = hours >= horizon
+        entries = np.zeros(int(keep.sum()), TERMINAL_HOUR)
+        entries["hour"], entries["count"], entries["frauds"] = hours[keep], counts[keep], frauds[keep]
+        bounds = np.concatenate([[0], np.cumsum(np.add.reduceat(keep, starts))])
+        update_values(
+            self.terminals,
+            [
+                ((terminals[int(groups[start])],), (entries[low:high].tobytes(),))
+                for start, low, high in zip(starts, bounds[:-1], bounds[1:], strict=True)
+            ],
+        )
