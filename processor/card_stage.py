@@ -311,6 +311,37 @@ class CardStage(StatefulProcessor):
         for card in expired:
             self.cards.removeKey((card,))
 
+    def handleInitialState(self, key: Any, initialState: pd.DataFrame, timerValues: TimerValues) -> None:
+        """A new checkpoint's history (`processor.history`): each card's last 30 days, with the
+        history's verdicts, as if the stream had seen them."""
+        table = read_packed(initialState["rows"], CARD_STAGE_INPUT_SCHEMA)
+        card_ids = column(table, "card_id")
+        codes = pd.factorize(card_ids)[0]
+        event_s = epoch_us(table, "event_time") / 1e6
+        order = np.lexsort((event_s, codes))
+        events = np.zeros(table.num_rows, CARD_EVENT)
+        events["event_s"] = event_s
+        events["amount"] = column(table, "amount")
+        events["terminal_key"] = terminal_keys(column(table, "terminal_id"))
+        events["lat"] = column(table, "lat")
+        events["lon"] = column(table, "lon")
+        events["tx_key"] = transaction_keys(column(table, "transaction_id"))
+        events["fraud"] = column(table, "is_fraud")
+        events, codes = events[order], codes[order]
+        starts = np.flatnonzero(np.concatenate([[True], codes[1:] != codes[:-1]])) if len(codes) else codes
+        ends = np.append(starts[1:], len(codes))
+        newest = np.repeat(events["event_s"][ends - 1], ends - starts)
+        kept = events["event_s"] > newest - _HISTORY_S
+        bounds = np.concatenate([[0], np.cumsum(np.add.reduceat(kept, starts))]) if len(codes) else [0]
+        events = events[kept]
+        update_values(
+            self.cards,
+            [
+                ((card_ids[order[start]],), (events[low:high].tobytes(), b""))
+                for start, low, high in zip(starts, bounds[:-1], bounds[1:], strict=True)
+            ],
+        )
+
     def handleInputRows(
         self, key: Any, rows: Iterator[pd.DataFrame], timerValues: TimerValues
     ) -> Iterator[pd.DataFrame]:

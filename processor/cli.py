@@ -63,6 +63,14 @@ def process(
     metrics: Annotated[
         str | None, typer.Option(help="Per-batch figures: 'log' (a JSON log line) or 'emf' (also CloudWatch EMF).")
     ] = None,
+    history: Annotated[
+        str | None,
+        typer.Option(
+            help="Start a new checkpoint's card and terminal state from this history: a batch-input file "
+            "(CSV or Parquet, with is_fraud) or the lake's transactions/ (a folder or s3:// prefix). "
+            "Ignored once the checkpoint exists."
+        ),
+    ] = None,
     aggregates: Annotated[
         bool | None,
         typer.Option(
@@ -93,6 +101,7 @@ def process(
         "trigger_interval": trigger_interval,
         "metrics": metrics,
         "aggregates": aggregates,
+        "history": history,
     }
     try:
         settings = ProcessorSettings(**{k: v for k, v in overrides.items() if v is not None})

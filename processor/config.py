@@ -36,6 +36,9 @@ class ProcessorSettings(BaseSettings):
     # Per-card windowed aggregates to aggregates/, emitted by the card stage as windows close.
     aggregates: bool = True
     spark_master: str = "local[*]"
+    # A new checkpoint's card and terminal state starts from this history: a batch-input file, or the
+    # lake's transactions/ (a folder or an s3:// prefix). Ignored once the checkpoint exists.
+    history: str | None = None
 
     @property
     def state_ttl_ms(self) -> int:

@@ -22,6 +22,7 @@ from fraudstream.config import ResourceSettings
 from fraudstream.lake import QUARANTINE, TRANSACTIONS
 from processor.batch import BatchHandler, SinkConfig
 from processor.exceptions import ProcessorError
+from processor.history import read_history
 from processor.metrics import BatchMetrics, MetricsEmitter
 from processor.pipeline import staged_transactions
 from processor.scoring import ModelNotFoundError, build_job_scorer, load_model
@@ -91,6 +92,15 @@ def _query_id(checkpoint: str) -> str:
     filesystem, root = fs.FileSystem.from_uri(checkpoint) if "://" in checkpoint else (fs.LocalFileSystem(), checkpoint)
     with filesystem.open_input_stream(f"{root.rstrip('/')}/metadata") as f:
         return str(json.loads(f.read().decode())["id"])
+
+
+def _checkpoint_is_new(checkpoint: str) -> bool:
+    """No micro-batch was ever planned in this checkpoint (Spark uses an initial state only then)."""
+    from pyarrow import fs
+
+    filesystem, root = fs.FileSystem.from_uri(checkpoint) if "://" in checkpoint else (fs.LocalFileSystem(), checkpoint)
+    infos = filesystem.get_file_info(fs.FileSelector(f"{root}/offsets", allow_not_found=True))
+    return not any(i.base_name.isdigit() for i in infos)
 
 
 def _spark_master(settings: ProcessorSettings) -> str | None:
@@ -175,6 +185,10 @@ def run_job(
     spark = spark or build_session(master=_spark_master(settings))
     start_warm_up(spark)  # Spark's Python helpers start on another thread while the query is set up
 
+    history = None
+    if settings.history is not None and _checkpoint_is_new(checkpoint):
+        history = read_history(settings.history)
+        logger.info("state starts from a history", extra={"history": settings.history, "transactions": len(history)})
     staged = staged_transactions(
         spark,
         resources.transactions_stream,
@@ -189,6 +203,7 @@ def run_job(
             "maxRecordsPerBatch": str(settings.max_records_per_batch),
         },
         source=source,
+        history=history,
     )
     query = _start(staged, QUERY_NAME, handler, checkpoint, settings.trigger_interval)
     started = time.monotonic()

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from processor.card_stage import CardStage
+from processor.history import seed_frames
 from processor.kinesis_source import KinesisDataSource
 from processor.parsing import parse_label_records, parse_records
 from processor.records import (
@@ -112,6 +113,7 @@ def card_staged(
     aggregates: bool = False,
     source_options: dict[str, str] | None = None,
     source: DataFrame | None = None,
+    initial_state: DataFrame | None = None,
 ) -> DataFrame:
     """Parsed transactions (and chargebacks) after the card stage: packed CARD_STAGE_SCHEMA rows
     keyed for the terminal stage, watermarked on `event_time`.
@@ -128,6 +130,7 @@ def card_staged(
         source_options: further options of the Kinesis source (checkpointLocation, startingPosition, ...).
         source: the records to read instead of the Kinesis streams' (a streaming DataFrame in the
             Kinesis source's schema, KINESIS_SCHEMA; the processor-only benchmark replays files).
+        initial_state: a new checkpoint's card state (`processor.history.seed_frames`).
     """
     if source is None:
         source = _kinesis(spark, [stream, *([labels_stream] if labels_stream else [])], source_options)
@@ -148,6 +151,7 @@ def card_staged(
             PACKED_SCHEMA,
             "Append",
             "EventTime",
+            initialState=initial_state.groupBy("route") if initial_state is not None else None,
             eventTimeColumnName="event_time",
         )
     )
@@ -165,6 +169,7 @@ def staged_transactions(
     aggregates: bool = False,
     source_options: dict[str, str] | None = None,
     source: DataFrame | None = None,
+    history: pd.DataFrame | None = None,
 ) -> DataFrame:
     """Every record of the transactions stream once, packed STAGED_SCHEMA rows (`unpacked` reads
     them): a `status` (ok, duplicate, late, invalid, or aggregate for a closed window) and, for
@@ -181,7 +186,10 @@ def staged_transactions(
         aggregates: also emit each card's closed windows (rows of status `aggregate`).
         source_options: further options of the Kinesis source.
         source: the records to read instead of the streams' (see `card_staged`).
+        history: transactions to start a new checkpoint's card and terminal state from
+            (`processor.history`; ignored when the query restarts from its checkpoint).
     """
+    seeds = seed_frames(spark, history, state_buckets) if history is not None else (None, None)
     cards = card_staged(
         spark,
         stream,
@@ -192,7 +200,12 @@ def staged_transactions(
         aggregates=aggregates,
         source_options=source_options,
         source=source,
+        initial_state=seeds[0],
     )
     return cards.groupBy("route").transformWithStateInPandas(
-        TerminalStage(label_delay_days=label_delay_days), PACKED_SCHEMA, "Append", "None"
+        TerminalStage(label_delay_days=label_delay_days),
+        PACKED_SCHEMA,
+        "Append",
+        "None",
+        initialState=seeds[1].groupBy("route") if seeds[1] is not None else None,
     )

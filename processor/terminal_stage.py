@@ -30,6 +30,7 @@ from ml_model.features import (
     terminal_window_features,
 )
 from processor.records import (
+    CARD_STAGE_INPUT_SCHEMA,
     CARD_STAGE_SCHEMA,
     STAGED_SCHEMA,
     THROUGH_ROUTE_PREFIX,
@@ -77,6 +78,16 @@ class TerminalStage(StatefulProcessor):
 
     def close(self) -> None:
         pass
+
+    def handleInitialState(self, key: Any, initialState: pd.DataFrame, timerValues: TimerValues) -> None:
+        """A new checkpoint's history (`processor.history`): each terminal's hourly transactions and
+        frauds, as if the stream had seen them."""
+        table = read_packed(initialState["rows"], CARD_STAGE_INPUT_SCHEMA)
+        terminal_ids = column(table, "terminal_id")
+        codes = pd.factorize(terminal_ids)[0].astype(np.int64)
+        hours = hour_of(epoch_us(table, "event_time") / 1e6)
+        frauds = column(table, "is_fraud").astype(np.float64)
+        self._save(list(pd.unique(terminal_ids)), hourly_counts(codes, hours, np.ones(len(codes)), frauds))
 
     def handleInputRows(
         self, key: Any, rows: Iterator[pd.DataFrame], timerValues: TimerValues
