@@ -19,9 +19,16 @@ Arrow data: the records of the planned batch travel to the executors inside the 
 (Arrow IPC bytes), and the records read past the batch's end wait in a read-ahead buffer where the
 next batch's look-ahead starts. A range that comes without records (a batch re-run after a
 restart, a range the driver did not plan, or one too large to ship in a task) is read from Kinesis
-on the executor, start exclusive, end inclusive. The driver keeps one batch's worth of records: the
-batch planned and what was read past its end share each shard's part of `maxRecordsPerBatch` (plus
-the serialised copy of the planned records, until the next batch is planned).
+on the executor, start exclusive, end inclusive.
+
+Spark asks for the next batch's end only once the previous batch has run: so that its look-ahead
+does not wait on Kinesis then, the driver goes on reading ahead while a batch runs (the prefetch,
+option `prefetch`, on by default): one thread per shard fills the shard's read-ahead buffer up to
+its part of `maxRecordsPerBatch`, and at the tip polls on for the records that arrive meanwhile.
+`latestOffset()` stops it, then plans from what it read; a shard it read to the tip is not polled
+again then (the records that arrived since make the next batch), a shard with nothing read ahead
+is. The driver holds at most about two batches' worth of records: the batch planned last, and each
+shard's part of a batch read ahead.
 
 Resharding (per stream): a closed parent shard is drained before its children are read, and shards
 that appear are picked up at the next batch. Expired iterators are renewed from the last sequence
@@ -40,6 +47,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -102,6 +110,8 @@ MAX_ATTACHED_BYTES: Final = 64 * 1024 * 1024
 RECORDS_PER_TASK: Final = 20_000
 # How long a listing of the stream's shards is used when no shard was drained meanwhile.
 SHARD_LIST_TTL_S: Final = 10.0
+# How long the prefetch leaves a shard alone after a call found nothing new at its tip.
+PREFETCH_IDLE_S: Final = 1.0
 _THROTTLED: Final = frozenset({"ProvisionedThroughputExceededException", "LimitExceededException"})
 
 
@@ -218,6 +228,10 @@ def _iterator_args(shard_id: str, position: str) -> dict[str, Any]:
     return {"ShardId": shard_id, "ShardIteratorType": "TRIM_HORIZON"}
 
 
+class _Stopped(Exception):  # noqa: N818 - a signal, not an error
+    """Raised inside `_ShardCursor.fetch` when its `stop` event is set while it waits."""
+
+
 class _ShardCursor:
     """Reads one shard from a position with GetRecords, politely: call pacing, throttling backoff,
     renewal of expired iterators from the last sequence number seen."""
@@ -230,23 +244,36 @@ class _ShardCursor:
         self.min_interval_s = min_interval_s
         self.closed_and_drained = False
         self.at_tip = False  # the last call returned the shard's newest record (MillisBehindLatest 0)
+        self.last_call = 0.0  # time.monotonic() of the last GetRecords call
+        self.last_rows = 0  # how many records it returned
         self._iterator: str | None = None
-        self._last_call = 0.0
 
-    def fetch(self, limit: int) -> pa.RecordBatch:
-        """Up to `limit` records from the current position (`_RECORD_SCHEMA`); none at the tip."""
+    def fetch(self, limit: int, stop: threading.Event | None = None) -> pa.RecordBatch:
+        """Up to `limit` records from the current position (`_RECORD_SCHEMA`); none at the tip.
+
+        With `stop`, its waits (pacing, backoff) end when `stop` is set, raising `_Stopped`: only
+        ever between calls, with the cursor where the last completed call left it.
+        """
         from botocore.exceptions import ClientError
+
+        def pause(seconds: float) -> None:
+            if stop is None:
+                time.sleep(seconds)
+            elif stop.wait(seconds):
+                raise _Stopped
 
         backoff = 0.1
         while True:
+            if stop is not None and stop.is_set():
+                raise _Stopped
             if self._iterator is None:
                 self._iterator = self.client.get_shard_iterator(
                     StreamName=self.stream, **_iterator_args(self.shard_id, self.position)
                 )["ShardIterator"]
-            wait = self._last_call + self.min_interval_s - time.monotonic()
+            wait = self.last_call + self.min_interval_s - time.monotonic()
             if wait > 0:
-                time.sleep(wait)
-            self._last_call = time.monotonic()
+                pause(wait)
+            self.last_call = time.monotonic()
             try:
                 response = self.client.get_records(ShardIterator=self._iterator, Limit=min(limit, GET_RECORDS_MAX))
             except ClientError as e:
@@ -255,18 +282,75 @@ class _ShardCursor:
                     self._iterator = None  # renewed from self.position, the last sequence number seen
                     continue
                 if code in _THROTTLED:
-                    time.sleep(random.uniform(0, backoff))  # noqa: S311 - jitter
+                    pause(random.uniform(0, backoff))  # noqa: S311 - jitter
                     backoff = min(backoff * 2, 5.0)
                     continue
                 raise
             records = response["Records"]
             self._iterator = response.get("NextShardIterator")
             self.at_tip = response.get("MillisBehindLatest", 1) == 0
+            self.last_rows = len(records)
             if records:
                 self.position = f"AFTER:{records[-1]['SequenceNumber']}"
             if self._iterator is None:
                 self.closed_and_drained = True  # a closed shard, read to its end
             return _record_batch(records)
+
+
+class _Prefetch:
+    """The driver's read-ahead between two `latestOffset()` calls, while Spark runs the batch
+    planned last: one daemon thread per shard fetches through the shard's cursor into its
+    read-ahead buffer, up to `bound` records (the shard's share of a batch), so that the next
+    look-ahead finds them read. At the tip it polls on for records that arrive meanwhile, at the
+    cursor's pace while they come, every PREFETCH_IDLE_S while none do.
+
+    Each thread owns its shard's cursor and buffer until `stop()` has returned. An error ends its
+    thread and is kept for `latestOffset()` to raise.
+    """
+
+    def __init__(self, jobs: Mapping[_Key, tuple[_ShardCursor, list[pa.RecordBatch]]], bound: int) -> None:
+        self.bound = bound
+        self.errors: list[Exception] = []
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(
+                target=self._run, args=(cursor, buffer), name=f"kinesis-prefetch-{key[0]}-{key[1]}", daemon=True
+            )
+            for key, (cursor, buffer) in jobs.items()
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _run(self, cursor: _ShardCursor, buffer: list[pa.RecordBatch]) -> None:
+        n = sum(b.num_rows for b in buffer)
+        try:
+            while n < self.bound and not cursor.closed_and_drained:
+                if cursor.at_tip and not cursor.last_rows:
+                    # A quiet shard: polled seldom, so that the poll `latestOffset()` makes when it
+                    # finds nothing read ahead seldom has to wait for the pacing.
+                    if self._stop.wait(cursor.last_call + PREFETCH_IDLE_S - time.monotonic()):
+                        return
+                batch = cursor.fetch(self.bound - n, self._stop)
+                if batch.num_rows:
+                    buffer.append(batch)
+                    n += batch.num_rows
+        except _Stopped:
+            pass
+        except Exception as e:  # noqa: BLE001 - kept for latestOffset() to raise
+            self.errors.append(e)
+
+    def done(self) -> bool:
+        """Whether every thread has ended (its shard's buffer full, drained, or an error)."""
+        return not any(t.is_alive() for t in self._threads)
+
+    def stop(self, timeout_s: float | None = None) -> Exception | None:
+        """Ends the threads (an ongoing GetRecords call completes; waits are cut short) and returns
+        the first error one met. Without a timeout, on return no thread touches a cursor or buffer."""
+        self._stop.set()
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        for thread in self._threads:
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return self.errors[0] if self.errors else None
 
 
 @dataclass
@@ -326,6 +410,7 @@ class KinesisStreamReader(DataSourceStreamReader):
         self.max_records = int(options.get("maxrecordsperbatch", "100000"))
         self.min_interval_s = float(options.get("mingetrecordsintervalms", str(MIN_CALL_INTERVAL_S * 1000))) / 1000
         self.starting_position = options.get("startingposition", "trim_horizon").lower()
+        self.prefetch = options.get("prefetch", "true").strip().lower() != "false"
         self._client: KinesisClient | None = None
         self._initial: str | None = None
         self._planned: dict[str, Any] | None = None
@@ -333,8 +418,11 @@ class KinesisStreamReader(DataSourceStreamReader):
         # goes on (the cursor sits after the read-ahead buffer's last record), the records read past
         # the planned end, and the records of the batch planned last (for `partitions`).
         self._cursors: dict[_Key, _ShardCursor] = {}
-        self._ahead: dict[_Key, pa.Table] = {}
+        self._ahead: dict[_Key, list[pa.RecordBatch]] = {}
         self._batch: dict[_Key, _PlannedRange] = {}
+        # Between `latestOffset()` calls, what fills `_ahead` through `_cursors`. Made there, not
+        # here: a reader that has planned nothing is pickled to the executors, and threads do not pickle.
+        self._prefetch: _Prefetch | None = None
         # Per stream, the last listing of its shards: when, which shards were drained then, the shards.
         self._listings: dict[str, tuple[float, frozenset[str], list[ShardTypeDef]]] = {}
 
@@ -399,8 +487,16 @@ class KinesisStreamReader(DataSourceStreamReader):
                 return shards
             kwargs = {"NextToken": page["NextToken"]}
 
+    def _stop_prefetch(self) -> Exception | None:
+        """Stops the prefetch, if one runs: on return the cursors and buffers are the caller's."""
+        prefetch, self._prefetch = self._prefetch, None
+        return None if prefetch is None else prefetch.stop()
+
     def _forget(self) -> None:
         """Drop what was read ahead: it no longer follows the offset planning goes on from."""
+        error = self._stop_prefetch()
+        if error is not None:  # about records no longer wanted: a look-ahead from the new offset retries
+            logger.info("read-ahead dropped with its error", exc_info=error)
         self._cursors.clear()
         self._ahead.clear()
         self._batch.clear()
@@ -412,6 +508,10 @@ class KinesisStreamReader(DataSourceStreamReader):
         return self._offset({name: {"initial": self._initial, "shards": {}} for name in self.streams})
 
     def latestOffset(self) -> dict[str, Any]:
+        # The prefetch stops first: what it read is in the buffers, an error it met is this call's.
+        error = self._stop_prefetch()
+        if error is not None:
+            raise error
         # NOTE: Spark 4 does not pass the batch's start here, so the reader looks ahead from the
         # last offset it planned; after a restart, from the last offset in Spark's checkpoint.
         if self._planned is None:
@@ -457,9 +557,14 @@ class KinesisStreamReader(DataSourceStreamReader):
             def look_ahead(key: _Key) -> pa.Table:
                 """The shard's records after its planned position: what was read ahead, then up to its share."""
                 cursor = cursors[key]
-                ahead = self._ahead.get(key)
-                batches: list[pa.RecordBatch] = [] if ahead is None else ahead.to_batches()
+                batches = list(self._ahead.get(key, ()))
                 n = sum(b.num_rows for b in batches)
+                # Records the prefetch read up to the tip make this batch, those that came since the
+                # next one (there is one: this one has records). A shard with nothing read ahead is
+                # polled, so that a batch without new data means none had arrived when it was
+                # planned (Spark's processAllAvailable relies on it).
+                if self.prefetch and n and cursor.at_tip:
+                    return pa.Table.from_batches(batches, schema=_RECORD_SCHEMA)
                 while n < per_shard and not cursor.closed_and_drained:
                     batch = cursor.fetch(per_shard - n)
                     batches.append(batch)
@@ -489,7 +594,7 @@ class KinesisStreamReader(DataSourceStreamReader):
                 end = f"AFTER:{table.column('sequence_number')[kept - 1].as_py()}"
                 self._batch[key] = _PlannedRange(state["pos"], end, table.slice(0, kept))
             if kept < n:
-                self._ahead[key] = table.slice(kept)
+                self._ahead[key] = table.slice(kept).to_batches()
             else:
                 self._ahead.pop(key, None)
             self._cursors[key] = cursor
@@ -503,6 +608,14 @@ class KinesisStreamReader(DataSourceStreamReader):
                 state["records"] = kept
         planned = self._offset({name: {"initial": initial[name], "shards": positions[name]} for name in self.streams})
         self._planned = planned
+        if self.prefetch:
+            # While Spark runs this batch, read the next one's records (each shard up to its share).
+            jobs = {
+                key: (cursors[key], self._ahead.setdefault(key, []))
+                for key in readable
+                if not cursors[key].closed_and_drained
+            }
+            self._prefetch = _Prefetch(jobs, per_shard)
         return planned
 
     def _checkpointed_offset(self) -> dict[str, Any] | None:
@@ -599,6 +712,12 @@ class KinesisStreamReader(DataSourceStreamReader):
             "kinesis batch committed", extra={"streams": ",".join(self.streams), "offset": describe_offset(end)}
         )
 
+    def stop(self) -> None:
+        # A query's stop does not wait on a GetRecords call: the daemon threads end after theirs.
+        prefetch, self._prefetch = self._prefetch, None
+        if prefetch is not None:
+            prefetch.stop(timeout_s=1.0)
+
 
 class KinesisDataSource(DataSource):
     """`spark.readStream.format("fraudstream-kinesis")`.
@@ -610,7 +729,8 @@ class KinesisDataSource(DataSource):
     cannot change over a checkpoint), `startingPosition` (`trim_horizon` (default), `latest`,
     `at_timestamp:<ISO-8601>`; for every stream), `maxRecordsPerBatch` (default 100000, over all
     the streams), `endpointUrl` and `region` (default: boto3's configuration),
-    `minGetRecordsIntervalMs` (default 200: 5 calls/s per shard).
+    `minGetRecordsIntervalMs` (default 200: 5 calls/s per shard), `prefetch` (default true: the
+    driver reads the next batch's records while a batch runs; false: only when Spark asks for it).
     """
 
     @classmethod

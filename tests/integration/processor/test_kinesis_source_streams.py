@@ -214,9 +214,11 @@ def test_a_stream_without_records_leaves_batches_of_the_other_streams_rows(
 def test_offsets_of_several_streams_have_one_entry_per_stream_in_sorted_order(
     boto_session: boto3.Session, stream_factory: Callable[..., str]
 ) -> None:
-    # GIVEN two streams, records on one of them
-    a, b = sorted([stream_factory(shards=1), stream_factory(shards=2)])
-    _put_in_turns(boto_session, b, [("0", 3)])
+    # GIVEN two streams, records on one of them (a sorts before b, whatever their random names)
+    small, large = stream_factory(shards=1), stream_factory(shards=2)
+    a, b = sorted([small, large])
+    shard_counts = {small: 1, large: 2}
+    _put_in_turns(boto_session, large, [("0", 3)])
     options = {"maxrecordsperbatch": "100", "mingetrecordsintervalms": "0"}
     # WHEN a reader of both (named in reverse order) plans a batch
     reader = KinesisStreamReader(options | {"streamnames": f" {b} , {a} "})
@@ -226,12 +228,12 @@ def test_offsets_of_several_streams_have_one_entry_per_stream_in_sorted_order(
     # the shards' positions; the records counted on the shard that moved
     assert list(offset) == ["streams"] and list(offset["streams"]) == [a, b]
     assert list(initial["streams"]) == [a, b]
-    for name, shards in ((a, 1), (b, 2)):
+    for name in (a, b):
         entry = offset["streams"][name]
         assert list(entry) == ["initial", "shards"] and entry["initial"] == "TRIM_HORIZON"
-        assert len(entry["shards"]) == shards
-    b_shards = offset["streams"][b]["shards"]
-    assert sorted(s.get("records", 0) for s in b_shards.values()) == [0, 3]
+        assert len(entry["shards"]) == shard_counts[name]
+    moved = offset["streams"][large]["shards"]
+    assert sorted(s.get("records", 0) for s in moved.values()) == [0, 3]
     assert json.loads(json.dumps(offset)) == offset
     # and a reader of one stream, by either option, writes the single-stream offset it always has
     one = KinesisStreamReader(options | {"streamnames": a}).latestOffset()
