@@ -2,8 +2,10 @@
 
 Clients pointed at the proxy see what AWS does under load: whole calls throttled (HTTP 400
 `ProvisionedThroughputExceededException`), PutRecords calls where some entries fail, and
-BatchWriteItem calls that leave some items unprocessed. Failed entries are taken out of the
-request before it reaches the emulator, so a failure really means "not written".
+BatchWriteItem calls that leave some items unprocessed; S3 object uploads answered 503 SlowDown or
+500 InternalError; and a service unavailable altogether for a while (500 for every call). Failed
+entries are taken out of the request before it reaches the emulator, and a failed call never
+reaches it, so a failure really means "not written".
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import http.client
 import json
 import random
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -31,6 +34,11 @@ class Faults:
 
     throttle: dict[str, float] = field(default_factory=dict)
     partial: dict[str, float] = field(default_factory=dict)
+    # The share of S3 object uploads (PUT) answered 503 SlowDown or 500 InternalError, in turns.
+    s3_put_errors: float = 0.0
+    # Operations (`BatchWriteItem`, ...) whose every call fails with 500 for this many seconds from
+    # their first call through the proxy.
+    outages: dict[str, float] = field(default_factory=dict)
     seed: int = 11
 
 
@@ -52,6 +60,7 @@ class FaultProxy:
         self.counts = _Counts()
         self._rng = random.Random(faults.seed)
         self._lock = threading.Lock()
+        self._outage_started: dict[str, float] = {}
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -90,6 +99,13 @@ class FaultProxy:
         self._server.shutdown()
         self._server.server_close()
 
+    def _down(self, op: str) -> bool:
+        if op not in self.faults.outages:
+            return False
+        with self._lock:
+            started = self._outage_started.setdefault(op, time.monotonic())
+        return time.monotonic() - started < self.faults.outages[op]
+
     def _chance(self, p: float) -> bool:
         with self._lock:
             return self._rng.random() < p
@@ -98,6 +114,19 @@ class FaultProxy:
         target = request.headers.get("X-Amz-Target", "")  # e.g. Kinesis_20131202.PutRecords
         op = target.rsplit(".", 1)[-1] if "." in target else ""
         service = "Kinesis" if target.startswith("Kinesis") else "DynamoDB" if target.startswith("DynamoDB") else ""
+        if self._down(op):
+            with self._lock:
+                self.counts.add(self.counts.throttled, f"{op} unavailable")
+            error = {"__type": "InternalServerError", "message": "Service unavailable (injected by the test proxy)"}
+            self._reply(request, 500, json.dumps(error).encode(), {"Content-Type": "application/x-amz-json-1.0"})
+            return
+        if request.command == "PUT" and not target and self._chance(self.faults.s3_put_errors):
+            with self._lock:
+                self.counts.add(self.counts.throttled, "S3 PutObject")
+                code, status = ("SlowDown", 503) if sum(self.counts.throttled.values()) % 2 else ("InternalError", 500)
+            body_xml = f"<Error><Code>{code}</Code><Message>injected by the test proxy</Message></Error>"
+            self._reply(request, status, body_xml.encode(), {"Content-Type": "application/xml"})
+            return
         if service and self._chance(self.faults.throttle.get(op, 0.0)):
             with self._lock:
                 self.counts.add(self.counts.throttled, op)

@@ -4,21 +4,14 @@ uninterrupted run."""
 
 from __future__ import annotations
 
-import io
 import os
 import random
 import signal
-import subprocess
-import sys
-import threading
-import time
-from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import boto3
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 import xgboost as xgb
 
@@ -34,6 +27,7 @@ from producer.delivery import DeliveryConfig, deliveries
 from producer.generator import GeneratorConfig, generate_history
 from producer.kinesis_writer import KinesisWriter
 from tests.conftest import FAKE_ENV
+from tests.processor_runs import ProcessRun, alert_ids, lake_rows, lake_windows, run_process
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -53,94 +47,6 @@ BACKLOG = BATCH * (sum(KILLS) + 2)
 # Whether a record is late depends on where batches end, which differs between two runs: here none is
 # (the backlog spans hours).
 LATENESS = "1 day"
-# What a row is, whatever batch wrote it.
-ROW = ["transaction_id", "card_id", "event_time", "amount", "score", "is_alert", *FEATURE_SPEC.names]
-WINDOW = ["card_id", "window_start", "window_end", "tx_count", "amount_sum", "amount_mean", "amount_max"]
-
-
-def _read(s3: Any, bucket: str, prefix: str, columns: list[str]) -> pd.DataFrame:
-    keys = [
-        o["Key"]
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        for o in page.get("Contents", [])
-    ]
-    frames = [pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read())).to_pandas() for k in keys]
-    rows = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
-    return rows.sort_values(columns[:2]).reset_index(drop=True)
-
-
-def _lake(s3: Any, bucket: str) -> pd.DataFrame:
-    return _read(s3, bucket, "transactions/", ROW)
-
-
-def _windows(s3: Any, bucket: str) -> pd.DataFrame:
-    return _read(s3, bucket, "aggregates/", WINDOW)
-
-
-def _alerts(session: boto3.Session, table: str) -> list[str]:
-    items = session.resource("dynamodb").Table(table).scan(ConsistentRead=True)["Items"]
-    return sorted(str(i["transaction_id"]) for i in items)
-
-
-def _batch_ids(s3: Any, bucket: str) -> set[int]:
-    """The ids of the batches with a file in the lake (`.../batch-<id>-<partition>-<query>.parquet`)."""
-    keys = [
-        o["Key"]
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="transactions/")
-        for o in page.get("Contents", [])
-    ]
-    return {int(k.rsplit("/batch-", 1)[1].split("-", 1)[0]) for k in keys}
-
-
-def _process(env: dict[str, str], checkpoint: Path, model: Path, threshold: float) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "fraudstream", "process", "--until-idle", "--checkpoint", str(checkpoint)]
-        + ["--model", str(model), "--threshold", str(threshold), "--max-records-per-batch", str(BATCH)]
-        + ["--trigger-interval", "0 seconds", "--allowed-lateness", LATENESS],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-
-
-@dataclass(frozen=True)
-class _Run:
-    """One run of `fraudstream process`, from its start to its exit (or kill)."""
-
-    returncode: int
-    output: str
-    new_batches: set[int]  # ids of the batches that landed in the lake during the run and not before it
-    recover_s: float | None  # from the start to the first of them landing (seen by a 0.1 s poll)
-
-
-def _run(env: dict[str, str], checkpoint: Path, model: Path, threshold: float, *, kill_after: int | None) -> _Run:
-    """Run the processor on the checkpoint; with `kill_after`, SIGKILL it once that many new batches landed."""
-    s3 = boto3.Session().client("s3")
-    bucket = env["FRAUD_LAKE_BUCKET"]
-    before = _batch_ids(s3, bucket)
-    started = time.monotonic()
-    process = _process(env, checkpoint, model, threshold)
-    output: list[bytes] = []
-    reader = threading.Thread(target=lambda: output.extend(process.stdout or []), daemon=True)
-    reader.start()
-    recover_s: float | None = None
-    landed = threading.Event()
-    while process.poll() is None and not landed.wait(0.1):
-        new = _batch_ids(s3, bucket) - before
-        if new and recover_s is None:
-            recover_s = time.monotonic() - started
-        if kill_after is not None and len(new) >= kill_after:
-            landed.set()
-    if kill_after is not None:
-        process.send_signal(signal.SIGKILL)
-    returncode = process.wait(60)
-    reader.join(10)
-    assert process.stdout is not None
-    process.stdout.close()
-    new = _batch_ids(s3, bucket) - before
-    if new and recover_s is None:  # landed in the last poll interval before the exit
-        recover_s = time.monotonic() - started
-    return _Run(returncode, b"".join(output).decode(errors="replace")[-3000:], new, recover_s)
 
 
 # NOTE: four runs of `fraudstream process`, each starting a JVM: on a 2-core machine busy with other
@@ -197,16 +103,17 @@ def test_a_run_killed_three_times_mid_way_and_restarted_ends_like_an_uninterrupt
         "SPARK_SUBMIT_OPTS": SHORT_RUN_JAVA_OPTIONS,
     }
     checkpoint = tmp_path / "checkpoint"
+    options = ["--threshold", str(threshold), "--max-records-per-batch", str(BATCH), "--allowed-lateness", LATENESS]
     s3 = session.client("s3")
-    killed: list[_Run] = []
+    killed: list[ProcessRun] = []
     landed: list[int] = []  # transactions in the lake after each kill
     for kill_after in KILLS:
-        run = _run(child_env, checkpoint, model, threshold, kill_after=kill_after)
+        run = run_process(child_env, checkpoint, model, options, kill_after=kill_after)
         assert run.returncode == -signal.SIGKILL, run.output
         killed.append(run)
-        landed.append(_lake(s3, crashed.lake_bucket)["transaction_id"].nunique())
+        landed.append(lake_rows(s3, crashed.lake_bucket)["transaction_id"].nunique())
     # AND a last restart runs to the end
-    final = _run(child_env, checkpoint, model, threshold, kill_after=None)
+    final = run_process(child_env, checkpoint, model, options, kill_after=None)
     assert final.returncode == 0, final.output
     # (each kill landed mid-run: after its batches, with rows still to come, and each run made progress)
     assert all(len(run.new_batches) >= n for run, n in zip(killed, KILLS, strict=True)), [r.new_batches for r in killed]
@@ -230,7 +137,7 @@ def test_a_run_killed_three_times_mid_way_and_restarted_ends_like_an_uninterrupt
     )
 
     # THEN the lake and the alerts are the same: every transaction exactly once, none lost
-    got, want = _lake(s3, crashed.lake_bucket), _lake(s3, reference.lake_bucket)
+    got, want = lake_rows(s3, crashed.lake_bucket), lake_rows(s3, reference.lake_bucket)
     sent = set(history["transaction_id"])
     restarts = [run.recover_s for run in [*killed[1:], final]]
     fault_figures.record(
@@ -246,9 +153,9 @@ def test_a_run_killed_three_times_mid_way_and_restarted_ends_like_an_uninterrupt
     assert got["transaction_id"].is_unique
     pd.testing.assert_frame_equal(got, want, rtol=1e-9)
     # AND so are the closed card windows
-    windows = _windows(s3, crashed.lake_bucket)
+    windows = lake_windows(s3, crashed.lake_bucket)
     assert len(windows) > 0
-    pd.testing.assert_frame_equal(windows, _windows(s3, reference.lake_bucket), rtol=1e-9)
-    alerts = _alerts(session, crashed.alerts_table)
+    pd.testing.assert_frame_equal(windows, lake_windows(s3, reference.lake_bucket), rtol=1e-9)
+    alerts = alert_ids(session, crashed.alerts_table)
     assert 0 < len(alerts) < len(history)
-    assert alerts == _alerts(session, reference.alerts_table) == sorted(got.loc[got["is_alert"], "transaction_id"])
+    assert alerts == alert_ids(session, reference.alerts_table) == sorted(got.loc[got["is_alert"], "transaction_id"])

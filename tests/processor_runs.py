@@ -1,0 +1,120 @@
+"""Running `fraudstream process` as a user does, in a process of its own that a test can kill, and
+reading back what it wrote (the crash tests)."""
+
+from __future__ import annotations
+
+import io
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pandas as pd
+import pyarrow.parquet as pq
+
+from ml_model.features import FEATURE_SPEC
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["ROW", "WINDOW", "ProcessRun", "alert_ids", "lake_batch_ids", "lake_rows", "lake_windows", "run_process"]
+
+# What a row is, whatever batch wrote it.
+ROW = ["transaction_id", "card_id", "event_time", "amount", "score", "is_alert", *FEATURE_SPEC.names]
+WINDOW = ["card_id", "window_start", "window_end", "tx_count", "amount_sum", "amount_mean", "amount_max"]
+
+
+def read_lake_table(s3: Any, bucket: str, prefix: str, columns: list[str]) -> pd.DataFrame:
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for o in page.get("Contents", [])
+    ]
+    frames = [pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read())).to_pandas() for k in keys]
+    rows = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+    return rows.sort_values(columns[:2]).reset_index(drop=True)
+
+
+def lake_rows(s3: Any, bucket: str) -> pd.DataFrame:
+    return read_lake_table(s3, bucket, "transactions/", ROW)
+
+
+def lake_windows(s3: Any, bucket: str) -> pd.DataFrame:
+    return read_lake_table(s3, bucket, "aggregates/", WINDOW)
+
+
+def alert_ids(session: boto3.Session, table: str) -> list[str]:
+    """Every alert's transaction id (a scan answers at most 1 MB a page: all the pages)."""
+    pages = (
+        session.client("dynamodb")
+        .get_paginator("scan")
+        .paginate(TableName=table, ConsistentRead=True, ProjectionExpression="transaction_id")
+    )
+    return sorted(item["transaction_id"]["S"] for page in pages for item in page["Items"])
+
+
+def lake_batch_ids(s3: Any, bucket: str) -> set[int]:
+    """The ids of the batches with a file in the lake (`.../batch-<id>-<partition>-<query>.parquet`)."""
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="transactions/")
+        for o in page.get("Contents", [])
+    ]
+    return {int(k.rsplit("/batch-", 1)[1].split("-", 1)[0]) for k in keys}
+
+
+def _process(env: dict[str, str], checkpoint: Path, model: Path, options: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "fraudstream", "process", "--until-idle", "--checkpoint", str(checkpoint)]
+        + ["--model", str(model), "--trigger-interval", "0 seconds", *options],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+@dataclass(frozen=True)
+class ProcessRun:
+    """One run of `fraudstream process`, from its start to its exit (or kill)."""
+
+    returncode: int
+    output: str
+    new_batches: set[int]  # ids of the batches that landed in the lake during the run and not before it
+    recover_s: float | None  # from the start to the first of them landing (seen by a 0.1 s poll)
+
+
+def run_process(
+    env: dict[str, str], checkpoint: Path, model: Path, options: list[str], *, kill_after: int | None
+) -> ProcessRun:
+    """Run `fraudstream process --until-idle` on the checkpoint with further `options`; with
+    `kill_after`, SIGKILL it once that many new batches landed in the lake."""
+    s3 = boto3.Session().client("s3")
+    bucket = env["FRAUD_LAKE_BUCKET"]
+    before = lake_batch_ids(s3, bucket)
+    started = time.monotonic()
+    process = _process(env, checkpoint, model, options)
+    output: list[bytes] = []
+    reader = threading.Thread(target=lambda: output.extend(process.stdout or []), daemon=True)
+    reader.start()
+    recover_s: float | None = None
+    landed = threading.Event()
+    while process.poll() is None and not landed.wait(0.1):
+        new = lake_batch_ids(s3, bucket) - before
+        if new and recover_s is None:
+            recover_s = time.monotonic() - started
+        if kill_after is not None and len(new) >= kill_after:
+            landed.set()
+    if kill_after is not None:
+        process.send_signal(signal.SIGKILL)
+    returncode = process.wait(60)
+    reader.join(10)
+    assert process.stdout is not None
+    process.stdout.close()
+    new = lake_batch_ids(s3, bucket) - before
+    if new and recover_s is None:  # landed in the last poll interval before the exit
+        recover_s = time.monotonic() - started
+    return ProcessRun(returncode, b"".join(output).decode(errors="replace")[-3000:], new, recover_s)
