@@ -1,20 +1,11 @@
 """The Kinesis source's prefetch: the driver reads ahead while a batch runs, against the embedded
-emulator, by calling the reader's methods as Spark does.
-
-`test_measure_the_prefetch` measures its effect, against the emulator in its own process:
-`latestOffset()` on a live stream, and the time to drain a backlog, each with and without the
-prefetch. It takes minutes, so it runs only when asked:
-`MEASURE_PREFETCH=1 pytest tests/integration/processor/test_kinesis_source_prefetch.py -k measure -s`.
-"""
+emulator, by calling the reader's methods as Spark does (its effect is in the source and pipeline
+benchmarks)."""
 
 from __future__ import annotations
 
-import json
-import os
-import statistics
 import threading
 import time
-import uuid
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +20,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     import boto3
-    from mypy_boto3_kinesis.type_defs import PutRecordsRequestEntryTypeDef
 
     from fraudstream.local.emulator import EmbeddedAws
 
@@ -211,151 +201,3 @@ def test_an_error_the_prefetch_meets_is_raised_by_the_next_latest_offset(
     with pytest.raises(ClientError, match="ResourceNotFoundException"):
         reader.latestOffset()
     assert not _prefetching(stream)
-
-
-# --- Measurement: MEASURE_PREFETCH=1 pytest ... -k measure -s ---
-
-
-def _live_latest_offset_ms(stream: str, prefetch: bool, batches: int, batch_s: float, rate: int) -> list[float]:
-    """`latestOffset()` times on `stream` while a producer puts `rate` records/s, with `batch_s`
-    between calls (the batch "running"); default call pacing, as in production."""
-    import boto3
-
-    kinesis = boto3.client("kinesis")
-    stop = threading.Event()
-
-    def produce() -> None:
-        n = 0
-        while not stop.is_set():
-            t0 = time.monotonic()
-            records: list[PutRecordsRequestEntryTypeDef] = [
-                {"Data": json.dumps({"n": n + i, "pad": "x" * 250}).encode(), "PartitionKey": str(n + i)}
-                for i in range(rate // 10)
-            ]
-            kinesis.put_records(StreamName=stream, Records=records)
-            n += len(records)
-            stop.wait(max(0.0, 0.1 - (time.monotonic() - t0)))
-
-    producer = threading.Thread(target=produce, daemon=True)
-    producer.start()
-    reader = KinesisStreamReader(
-        {"streamname": stream, "startingposition": "latest", "prefetch": str(prefetch).lower()}
-    )
-    times: list[float] = []
-    try:
-        end = reader.initialOffset()
-        for i in range(batches + 2):
-            t0 = time.perf_counter()
-            offset = reader.latestOffset()
-            reader.partitions(end, offset)
-            if i >= 2:  # the first calls list the shards and start from "latest"
-                times.append((time.perf_counter() - t0) * 1000)
-            end = offset
-            time.sleep(batch_s)
-    finally:
-        reader.stop()
-        stop.set()
-        producer.join()
-    return times
-
-
-def _drain_s(stream: str, prefetch: bool, n: int, batch_records: int, processing_s: float) -> dict[str, Any]:
-    """Seconds to drain `stream` (n records) from its start in batches of `batch_records`, with
-    `processing_s` between calls, and of those the seconds spent in `latestOffset()` and in
-    `partitions()` (which serialises the batch's records)."""
-    reader = KinesisStreamReader(
-        {"streamname": stream, "maxrecordsperbatch": str(batch_records), "prefetch": str(prefetch).lower()}
-    )
-    t0 = time.perf_counter()
-    latest: list[float] = []
-    planning = 0.0
-    read = batches = 0
-    end = reader.initialOffset()
-    try:
-        while read < n:
-            t1 = time.perf_counter()
-            offset = reader.latestOffset()
-            t2 = time.perf_counter()
-            partitions = reader.partitions(end, offset)
-            latest.append(t2 - t1)
-            planning += time.perf_counter() - t2
-            read += sum(r.count or 0 for p in partitions for r in p.ranges)
-            batches += 1
-            end = offset
-            if read < n:
-                time.sleep(processing_s)
-    finally:
-        reader.stop()
-    assert read == n, (read, n)
-    total = time.perf_counter() - t0
-    return {
-        "total": round(total, 2),
-        "batches": batches,
-        "latest_offset": round(sum(latest), 2),
-        "latest_offset_per_batch_ms": [round(t * 1000) for t in latest],
-        "partitions": round(planning, 2),
-    }
-
-
-def measure(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Both figures, with the emulator in its own process (as bench/ runs it)."""
-    import boto3
-
-    from bench._emulator import emulator_process
-
-    figures: dict[str, Any] = {}
-    with emulator_process() as env:
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        kinesis = boto3.client("kinesis")
-
-        def create(shards: int) -> str:
-            name = f"prefetch-{uuid.uuid4().hex[:8]}"
-            kinesis.create_stream(StreamName=name, ShardCount=shards)
-            kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 1})
-            return name
-
-        # (1) a live stream: 1,000 records/s on 2 shards, a batch of 1 s between calls
-        live = create(2)
-        for prefetch in (False, True):
-            ms = _live_latest_offset_ms(live, prefetch, batches=20, batch_s=1.0, rate=1000)
-            figures[f"live_latest_offset_ms_prefetch_{prefetch}"] = {
-                "median": round(statistics.median(ms), 1),
-                "p90": round(statistics.quantiles(ms, n=10)[-1], 1),
-                "max": round(max(ms), 1),
-            }
-        # (2) a backlog of 100,000 records on 4 shards, batches of 20,000, 2 s of processing each
-        backlog = create(4)
-        n = 100_000
-        for first in range(0, n, 500):
-            kinesis.put_records(
-                StreamName=backlog,
-                Records=[
-                    {"Data": json.dumps({"n": i, "pad": "x" * 250}).encode(), "PartitionKey": str(i)}
-                    for i in range(first, first + 500)
-                ],
-            )
-        for prefetch in (False, True, False, True):
-            drain = _drain_s(backlog, prefetch, n, batch_records=20_000, processing_s=2.0)
-            figures.setdefault(f"drain_s_prefetch_{prefetch}", []).append(drain)
-    return figures
-
-
-@pytest.mark.timeout(1800)
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the emulator's stdout pipe
-@pytest.mark.skipif(not os.environ.get("MEASURE_PREFETCH"), reason="a measurement of minutes: MEASURE_PREFETCH=1")
-def test_measure_the_prefetch(monkeypatch: pytest.MonkeyPatch) -> None:
-    import subprocess
-    import sys
-
-    figures = measure(monkeypatch)
-    speed = subprocess.run(  # the machine's speed, as the repository's benchmarks report it
-        [sys.executable, "-c", "import time; t=time.time(); sum(range(10**8)); print(time.time()-t)"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    print(json.dumps(figures | {"sum_range_1e8_s": float(speed)}, indent=2))
-    # With the prefetch, a live batch's latestOffset() waits on no GetRecords call.
-    live_on = figures["live_latest_offset_ms_prefetch_True"]["median"]
-    assert live_on < figures["live_latest_offset_ms_prefetch_False"]["median"]
