@@ -159,14 +159,15 @@ def run(**size: Any) -> dict[str, Any]:
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-latency-"))
     world = GeneratorConfig(seed=3, n_cards=CARDS, n_terminals=2 * CARDS)
-    spark = build_session("bench-latency", "local[2]", shuffle_partitions=2, extra={"spark.ui.enabled": "false"})
-    spark.sparkContext.setLogLevel("ERROR")
-    try:
-        floor = floor_run(
-            spark, "one stage", tps=size["tps"], warmup_s=10, measured_s=40 if size["tps"] >= 1000 else 10
-        )
-        with emulator_process() as env:
-            os.environ.update(env)
+    with emulator_process() as env:
+        # The emulator first: Spark's Python workers take their AWS configuration from the
+        # environment the session starts in.
+        os.environ.update(env)
+        spark = build_session("bench-latency", "local[2]", shuffle_partitions=2, extra={"spark.ui.enabled": "false"})
+        spark.sparkContext.setLogLevel("ERROR")
+        try:
+            floor_s = 40 if size["tps"] >= 1000 else 10
+            floor = floor_run(spark, "one stage", tps=size["tps"], warmup_s=10, measured_s=floor_s)
             import boto3
 
             empty_streams = ResourceSettings(
@@ -193,8 +194,8 @@ def run(**size: Any) -> dict[str, Any]:
             prefilled = drain(history_settings, history_streams, spark)
             empty = _load(spark, env, empty_streams, trained, workdir / "empty", **size)
             with_history = _load(spark, env, history_streams, trained, workdir / "history", **size)
-    finally:
-        spark.stop()
+        finally:
+            spark.stop()
     return {
         "floor_p50_s": floor["p50_s"],
         "floor_p99_s": floor["p99_s"],

@@ -391,7 +391,8 @@ class CardStage(StatefulProcessor):
             out.append(pa.Table.from_pylist(marks, schema=table_of(CARD_STAGE_SCHEMA).schema))
         if windows is not None:
             out.append(windows)
-        yield self._out(out, key[0], watermark_ms)
+        if sum(t.num_rows for t in out):  # a batch of chargebacks alone may change no verdict
+            yield self._out(out, key[0], watermark_ms)
 
     # -- the steps of a batch -----------------------------------------------------------------------
 

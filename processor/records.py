@@ -207,9 +207,11 @@ def packed(table: pa.Table, routes: np.ndarray, event_time: Any) -> pd.DataFrame
     """`table`'s rows as PACKED_SCHEMA rows, one per route, all at `event_time` (a timestamp, or an
     array aligned with the rows whose newest value per route is taken)."""
     routes = np.asarray(routes, dtype=object)
+    if len(routes) == 0:
+        return pd.DataFrame(columns=PACKED_SCHEMA.fieldNames())
     order = np.argsort(routes, kind="stable")
     ordered = routes[order]
-    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]])) if len(routes) else np.zeros(0, int)
+    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
     table = table.take(pa.array(order))
     per_row = isinstance(event_time, np.ndarray)
     times = pd.Series(event_time[order]).groupby(ordered).max() if per_row else None

@@ -1,0 +1,28 @@
+"""Packing rows for the trip between stages: one blob per route, every row once, in order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from processor.records import PACKED_SCHEMA, packed, read_packed
+
+
+def test_rows_are_packed_per_route_and_unpacked_in_order() -> None:
+    table = pa.table({"x": [1, 2, 3, 4, 5]})
+    routes = np.array(["b1", "b0", "b1", "b0", "b1"], dtype=object)
+    times = np.array(["2026-01-01T00:00", "NaT", "2026-01-03T00:00", "2026-01-02T00:00", "NaT"], dtype="datetime64[us]")
+    out = packed(table, routes, times)
+    assert list(out.columns) == PACKED_SCHEMA.fieldNames()
+    by_route = {r["route"]: r for r in out.to_dict("records")}
+    assert read_packed([by_route["b0"]["rows"]], PACKED_SCHEMA)["x"].to_pylist() == [2, 4]
+    assert read_packed([by_route["b1"]["rows"]], PACKED_SCHEMA)["x"].to_pylist() == [1, 3, 5]
+    # each packed row's event time is the newest of its rows' (missing ones left out)
+    assert by_route["b0"]["event_time"] == pd.Timestamp("2026-01-02")
+    assert by_route["b1"]["event_time"] == pd.Timestamp("2026-01-03")
+
+
+def test_no_rows_pack_to_no_packed_rows() -> None:
+    out = packed(pa.table({"x": pa.array([], pa.int64())}), np.array([], dtype=object), pd.Timestamp(0))
+    assert out.empty and list(out.columns) == PACKED_SCHEMA.fieldNames()
