@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from fraudstream.aws import s3_filesystem
+from fraudstream.exceptions import ResourceNotFoundError
 from fraudstream.lake import TRANSACTIONS
 from fraudstream.local.provision import provision
 from fraudstream.query import QueryError, run_query
@@ -84,3 +85,38 @@ def test_bad_sql_is_a_clear_error(boto_session: boto3.Session, unique_resources:
     provision(unique_resources, shards=1, session=boto_session)
     with pytest.raises(QueryError, match="no_such_table"):
         run_query("SELECT * FROM no_such_table", unique_resources.lake_bucket, s3_filesystem(boto_session))
+
+
+def _query_command(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fraudstream", "query", "SELECT count(*) FROM transactions"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_missing_bucket_or_an_unreachable_endpoint_is_one_line_not_an_empty_result(
+    boto_session: boto3.Session, aws_env: dict[str, str]
+) -> None:
+    # GIVEN no lake bucket on the emulator, and an endpoint where nothing listens
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    env = {**os.environ, **aws_env, "FRAUD_LAKE_BUCKET": "no-such-lake"}
+    # WHEN queried, in process and through the command
+    with pytest.raises(ResourceNotFoundError, match="lake bucket 'no-such-lake' does not exist"):
+        run_query("SELECT 1", "no-such-lake", s3_filesystem(boto_session))
+    missing = _query_command(env)
+    unreachable = _query_command({**env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{closed_port}"})
+    # THEN each is an error with a hint, without a traceback
+    assert missing.returncode == 1, missing.stdout
+    assert "lake bucket 'no-such-lake' does not exist" in missing.stderr
+    assert "fraudstream local provision" in missing.stderr
+    assert unreachable.returncode == 1, unreachable.stdout
+    assert "cannot reach the lake's S3 endpoint" in unreachable.stderr and "fraudstream local up" in unreachable.stderr
+    assert "Traceback" not in missing.stderr + unreachable.stderr
