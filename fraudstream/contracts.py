@@ -11,21 +11,25 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, TypedDict
+from enum import StrEnum
+from typing import Any, Final, Self, TypedDict
 
 import orjson
 import pyarrow as pa
 
 __all__ = [
     "CHANNELS",
-    "FALLBACK",
+    "COUNTRY_PATTERN",
+    "CURRENCY_PATTERN",
     "LABEL_FIELDS",
     "MAX_AMOUNT",
+    "MCC_PATTERN",
     "SCHEMA_VERSION",
     "TRANSACTION_ARROW_SCHEMA",
     "TRANSACTION_FIELDS",
     "InvalidRecord",
     "Label",
+    "ScoredBy",
     "Transaction",
     "format_event_time",
     "parse_label",
@@ -33,17 +37,56 @@ __all__ = [
 ]
 
 SCHEMA_VERSION: Final = 1
+# Amounts are within 0..MAX_AMOUNT, both included: a zero-amount authorisation is a real event (card
+# verification, and a known card-testing signal).
 MAX_AMOUNT: Final = 1_000_000.0
 CHANNELS: Final = frozenset({"pos", "online", "atm"})
-# A scored row's `scored_by` when the model in process scored it because the endpoint did not
-# (otherwise `endpoint:<name>`).
-FALLBACK: Final = "fallback"
 # Events stamped further ahead of the processing clock than this are rejected as bad timestamps.
 DEFAULT_MAX_FUTURE: Final = timedelta(minutes=5)
 
-_MCC = re.compile(r"^\d{4}$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
+MCC_PATTERN: Final = re.compile(r"^\d{4}$")
+CURRENCY_PATTERN: Final = re.compile(r"^[A-Z]{3}$")
+COUNTRY_PATTERN: Final = re.compile(r"^[A-Z]{2}$")
+
+
+class ScoredBy(StrEnum):
+    """Who scored a row: the `scored_by` of scored rows (the lake), of alerts (DynamoDB) and of
+    `fraudstream score`'s output. The one definition of its values.
+
+    `ENDPOINT` is written with the endpoint's name, `endpoint:<name>` (`ScoredBy.for_endpoint`);
+    the others are written as their value. `ScoredBy.parse` reads a written value back.
+    """
+
+    # The SageMaker endpoint <name> (or the local server that stands in for it) scored the row.
+    ENDPOINT = "endpoint"
+    # The endpoint's model in process scored the row because the endpoint did not (an error that
+    # outlasted the retries, or the open circuit breaker): the stream's counted fallback.
+    FALLBACK = "fallback"
+    # The model in process scored the row by configuration: the stream runs without an endpoint.
+    LOCAL = "local"
+    # `fraudstream score` scored the row offline, with a whole file's history.
+    BATCH = "batch"
+
+    @classmethod
+    def for_endpoint(cls, name: str) -> str:
+        """`endpoint:<name>`, what rows scored by the endpoint `name` carry."""
+        if not name:
+            raise ValueError("an endpoint's scored_by needs the endpoint's name")
+        return f"{cls.ENDPOINT.value}:{name}"
+
+    @classmethod
+    def parse(cls, value: str) -> Self:
+        """The member a written `scored_by` value stands for.
+
+        Raises:
+            ValueError: the value is none of the contract's.
+        """
+        kind, sep, name = value.partition(":")
+        if sep and kind == cls.ENDPOINT.value and name:
+            return cls(kind)
+        if not sep and value != cls.ENDPOINT.value and value in {member.value for member in cls}:
+            return cls(value)
+        raise ValueError(f"scored_by {value!r} is not one of endpoint:<name>, fallback, local, batch")
 
 
 class Transaction(TypedDict):
@@ -211,20 +254,20 @@ def parse_transaction(
         return InvalidRecord("missing_field", "amount is required")
     if not _is_number(amount) or not math.isfinite(amount):
         return InvalidRecord("wrong_type", "amount must be a finite number")
-    if not 0 < amount <= MAX_AMOUNT:
-        return InvalidRecord("out_of_range", f"amount {amount!r} must be > 0 and <= {MAX_AMOUNT:,.0f}")
+    if not 0 <= amount <= MAX_AMOUNT:
+        return InvalidRecord("out_of_range", f"amount {amount!r} must be >= 0 and <= {MAX_AMOUNT:,.0f}")
 
     currency = obj.get("currency", "USD")
-    if not isinstance(currency, str) or not _CURRENCY.match(currency):
+    if not isinstance(currency, str) or not CURRENCY_PATTERN.match(currency):
         return InvalidRecord("bad_value", "currency must be an ISO 4217 code such as USD")
     mcc = obj.get("merchant_category")
-    if mcc is not None and (not isinstance(mcc, str) or not _MCC.match(mcc)):
+    if mcc is not None and (not isinstance(mcc, str) or not MCC_PATTERN.match(mcc)):
         return InvalidRecord("bad_value", "merchant_category must be a 4-digit MCC string")
     channel = obj.get("channel")
     if channel is not None and channel not in CHANNELS:
         return InvalidRecord("bad_value", f"channel must be one of {sorted(CHANNELS)}")
     country = obj.get("country")
-    if country is not None and (not isinstance(country, str) or not _COUNTRY.match(country)):
+    if country is not None and (not isinstance(country, str) or not COUNTRY_PATTERN.match(country)):
         return InvalidRecord("bad_value", "country must be an ISO 3166-1 alpha-2 code")
     lat = _coordinate(obj, "lat", 90.0)
     if isinstance(lat, InvalidRecord):
@@ -239,7 +282,7 @@ def parse_transaction(
         event_time=event_time,
         card_id=strings["card_id"] or "",
         terminal_id=strings["terminal_id"] or "",
-        amount=float(amount),
+        amount=float(amount) + 0.0,  # -0.0 is 0.0
         currency=currency,
         merchant_category=mcc,
         channel=channel,

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from fraudstream.contracts import ScoredBy
 from fraudstream.lake import AGGREGATES, QUARANTINE, TRANSACTIONS
-from ml_model.scoring.base import FALLBACK
 
 __all__ = ["EXAMPLE_CARD_ID", "NAMED_QUERIES", "NamedQuery", "since_days_ago"]
 
@@ -37,7 +37,7 @@ def _alerts(column: str = "is_alert") -> str:
 
 
 _T: Final = TRANSACTIONS.name
-_FALLBACK_ROWS: Final = f"sum(CASE WHEN scored_by = '{FALLBACK}' THEN 1 ELSE 0 END)"
+_FALLBACK_ROWS: Final = f"sum(CASE WHEN scored_by = '{ScoredBy.FALLBACK.value}' THEN 1 ELSE 0 END)"
 # NOTE: the card id below is an example (the synthetic generator's format); edit it before running.
 EXAMPLE_CARD_ID: Final = "card-000042"
 

@@ -41,6 +41,13 @@ def train(
     validation_days: Annotated[int, typer.Option(help="Validation days: early stopping and the threshold.")] = 14,
     delay_days: Annotated[int, typer.Option(help="Gap between training and test (the label delay).")] = 7,
     test_days: Annotated[int, typer.Option(help="Test days.")] = 21,
+    label_delay_days: Annotated[
+        float,
+        typer.Option(
+            help="Days until a transaction's chargeback is known (whole hours): the terminal features' shift, "
+            "recorded in the feature spec; the stream and batch scoring take it from the model."
+        ),
+    ] = 7.0,
     folds: Annotated[int, typer.Option(help="Hyperparameter search: prequential validation folds.")] = 3,
     fold_days: Annotated[int, typer.Option(help="Days per search fold (the folds end with the training days).")] = 7,
     seed: Annotated[int, typer.Option(help="Seed of the generator and of XGBoost.")] = 42,
@@ -98,6 +105,7 @@ def train(
         validation_days=validation_days,
         delay_days=delay_days,
         test_days=test_days,
+        label_delay_days=label_delay_days,
         folds=folds,
         fold_days=fold_days,
         seed=seed,
@@ -135,9 +143,7 @@ def _history(
 
 
 def _model_version(config: TrainingConfig, suffix: str = "") -> str:
-    from ml_model.features import FEATURE_SPEC
-
-    version = f"xgb-{FEATURE_SPEC.hash[:8]}-{config.train_start.isoformat()}-s{config.seed}"
+    version = f"xgb-{config.spec.hash[:8]}-{config.train_start.isoformat()}-s{config.seed}"
     return f"{version}-{suffix}" if suffix else version
 
 
@@ -146,11 +152,10 @@ def _write_outputs(result: TrainingResult, version: str, config: TrainingConfig,
     from rich.table import Table
 
     from ml_model.artifact import write_artifact
-    from ml_model.features import FEATURE_SPEC
     from ml_model.plots import write_plots
 
     out.mkdir(parents=True, exist_ok=True)
-    path = write_artifact(result.booster, FEATURE_SPEC, result.card(version), out)
+    path = write_artifact(result.booster, result.spec, result.card(version), out)
     search = result.search.to_dict() if result.search is not None else None
     (out / "metrics.json").write_text(
         json.dumps({"model_version": version, **result.metrics, "search": search}, indent=2) + "\n"
@@ -252,6 +257,7 @@ def _train_on_sagemaker(
         test_labels=prepared.y[prepared.test],
         search=search,
         extra={"trained_on": "sagemaker", "sagemaker": facts},
+        spec=config.spec,
     )
     _write_outputs(result, _model_version(config, job.name), config, out, console)
     published = publish_artifact(out, lake, session=session)
@@ -275,6 +281,7 @@ def score(
     from rich.console import Console
 
     from fraudstream.batch_files import parse_column_map, read_batch_file
+    from fraudstream.contracts import ScoredBy
     from ml_model.artifact import load_artifact
     from ml_model.features import compute_features
     from ml_model.scoring.local import LocalXGBoostScorer
@@ -282,7 +289,7 @@ def score(
     artifact = load_artifact(model)
     history = read_batch_file(data, parse_column_map(column_map))
     features = compute_features(history, label_delay_days=label_delay_days)
-    scored = LocalXGBoostScorer(artifact, scored_by="batch").setup().score_frame(features)
+    scored = LocalXGBoostScorer(artifact, scored_by=ScoredBy.BATCH).setup().score_frame(features)
     rows = history.join(features.drop(columns=["amount"])).join(scored)
     rows["is_alert"] = rows["score"] >= artifact.card.threshold
     out.parent.mkdir(parents=True, exist_ok=True)

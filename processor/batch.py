@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 from pyspark.sql.types import BinaryType, DoubleType, LongType, StructField, StructType
 
-from fraudstream.contracts import FALLBACK
+from fraudstream.contracts import ScoredBy
 from fraudstream.lake import AGGREGATES, QUARANTINE, TRANSACTIONS
 from ml_model.features import FEATURE_SPEC, epoch_seconds
 from processor.aggregates import aggregate_table
@@ -222,7 +222,7 @@ def write_partition(
         duplicates_dropped=int((status == RecordStatus.DUPLICATE.value).sum()),
         late=int((status == RecordStatus.LATE.value).sum()),
         alerts=alerts,
-        fallback_scored=lake_table["scored_by"].to_numpy(zero_copy_only=False).tolist().count(FALLBACK),
+        fallback_scored=lake_table["scored_by"].to_numpy(zero_copy_only=False).tolist().count(ScoredBy.FALLBACK.value),
         newest_arrival_s=float(arrival_s.max()) if len(arrival_s) else None,
         finished_s=finished,
         latency_counts=np.histogram(np.clip(latency_ms, 0, None), LATENCY_EDGES_MS)[0],

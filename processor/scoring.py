@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from fraudstream.aws import default_session
+from fraudstream.contracts import ScoredBy
 from ml_model.artifact import load_artifact
 from ml_model.scoring import ScorerType, build_scorer, endpoint_model_card
 from processor.exceptions import ProcessorError
@@ -72,7 +73,7 @@ def build_job_scorer(
         FeatureSpecMismatchError: the endpoint's or the artifact's model has another feature spec.
     """
     if not endpoint_name:
-        return build_scorer(ScorerType.LOCAL, artifact, scored_by="local")
+        return build_scorer(ScorerType.LOCAL, artifact, scored_by=ScoredBy.LOCAL)
     from ml_model.scoring.sagemaker import runtime_client
 
     client = runtime_client(endpoint_url=endpoint_url)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
+from fraudstream.contracts import ScoredBy
 from ml_model.scoring._circuit_breaker import BreakerState, CircuitBreaker
-from ml_model.scoring.base import FALLBACK, ReasonExplainer, Scorer, ScoreResult, ScorerType, feature_matrix
+from ml_model.scoring.base import ReasonExplainer, Scorer, ScoreResult, ScorerType, feature_matrix
 from ml_model.scoring.local import LocalXGBoostScorer
 from ml_model.scoring.sagemaker import SageMakerScorer, endpoint_model_card
 
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
     from ml_model.artifact import ModelArtifact
 
 __all__ = [
-    "FALLBACK",
     "SCORERS",
     "BreakerState",
     "CircuitBreaker",
@@ -36,7 +36,7 @@ __all__ = [
 
 
 def _local(artifact: ModelArtifact, **kwargs: Any) -> Scorer:
-    return LocalXGBoostScorer(artifact, scored_by=kwargs.pop("scored_by", "local"), **kwargs)
+    return LocalXGBoostScorer(artifact, scored_by=kwargs.pop("scored_by", ScoredBy.LOCAL), **kwargs)
 
 
 def _sagemaker(artifact: ModelArtifact, *, endpoint_name: str, **kwargs: Any) -> Scorer:

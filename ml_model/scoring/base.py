@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from fraudstream.contracts import FALLBACK
 from ml_model.exceptions import FeatureColumnsError
 
 if TYPE_CHECKING:
@@ -23,7 +22,6 @@ if TYPE_CHECKING:
     from ml_model.feature_spec import FeatureSpec
 
 __all__ = [
-    "FALLBACK",
     "TOP_REASONS",
     "ReasonExplainer",
     "ScoreResult",
@@ -52,7 +50,8 @@ class ScoreResult:
 
     Attributes:
         scores: P(fraud), float64 holding the model's float32 values exactly.
-        scored_by: `endpoint:<name>` or `fallback`.
+        scored_by: who scored each row, a `fraudstream.contracts.ScoredBy` value (`endpoint:<name>`,
+            `fallback`, `local` or `batch`).
         model_version: the version of the model that produced each score.
         reasons: the top contributing feature names (empty below the reasons threshold).
     """

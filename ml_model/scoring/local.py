@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Self
 
 import numpy as np
 
+from fraudstream.contracts import ScoredBy
 from ml_model.exceptions import FeatureSpecMismatchError
 from ml_model.features import FEATURE_SPEC
-from ml_model.scoring.base import FALLBACK, ReasonExplainer, Scorer, ScoreResult, check_matrix, reasons_for
+from ml_model.scoring.base import ReasonExplainer, Scorer, ScoreResult, check_matrix, reasons_for
 
 if TYPE_CHECKING:
     from ml_model.artifact import ModelArtifact
@@ -30,8 +31,10 @@ class LocalXGBoostScorer(Scorer):
 
     Args:
         artifact: the loaded `model.tar.gz`.
-        spec: the client's feature spec; it must be the artifact's.
-        scored_by: the label written on each row (`fallback` when it stands in for the endpoint).
+        spec: the feature spec the client computes; it must be the artifact's. None: this code's
+            features with the artifact's label delay (the caller computes them with that delay).
+        scored_by: what each row records as its scorer: `FALLBACK` when it stands in for the endpoint,
+            `LOCAL` when the stream runs without one, `BATCH` for `fraudstream score`.
         reasons_min_score: rows scoring at least this get reasons; defaults to the model card's alert
             threshold (other rows get an empty list).
         all_reasons: explain every row, whatever its score.
@@ -42,13 +45,17 @@ class LocalXGBoostScorer(Scorer):
         artifact: ModelArtifact,
         *,
         spec: FeatureSpec = FEATURE_SPEC,
-        scored_by: str = FALLBACK,
+        scored_by: ScoredBy = ScoredBy.FALLBACK,
         reasons_min_score: float | None = None,
         all_reasons: bool = False,
     ) -> None:
         self.artifact = artifact
-        self.spec = spec
-        self.scored_by = scored_by
+        self.spec = spec if spec is not None else FEATURE_SPEC.with_label_delay(artifact.spec.label_delay_days)
+        kind = ScoredBy(scored_by)
+        if kind is ScoredBy.ENDPOINT:
+            raise ValueError("the model in process is not an endpoint: scored_by must be fallback, local or batch")
+        # The plain value: what the lake and DynamoDB store.
+        self.scored_by = kind.value
         self.reasons_min_score = (
             None if all_reasons else (reasons_min_score if reasons_min_score is not None else artifact.card.threshold)
         )
@@ -68,8 +75,8 @@ class LocalXGBoostScorer(Scorer):
         if not self._checked:
             if self.artifact.spec.hash != self.spec.hash:
                 raise FeatureSpecMismatchError(
-                    f"model {self.model_version} was trained on feature spec {self.artifact.spec.hash}, "
-                    f"this code computes {self.spec.hash}",
+                    f"model {self.model_version} was trained on feature spec {self.artifact.spec.describe()}, "
+                    f"this code computes {self.spec.describe()}",
                     expected=self.spec.hash,
                     actual=self.artifact.spec.hash,
                 )

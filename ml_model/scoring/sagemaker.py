@@ -36,12 +36,13 @@ import numpy as np
 from botocore.config import Config
 
 from fraudstream.aws import aws_errors, default_session
+from fraudstream.contracts import ScoredBy
 from fraudstream.exceptions import FraudstreamError
 from ml_model.artifact import ModelCard, read_model_card
 from ml_model.exceptions import EndpointInvocationError, FeatureSpecMismatchError, ModelError
 from ml_model.features import FEATURE_SPEC
 from ml_model.scoring._circuit_breaker import BreakerState, CircuitBreaker, Permit
-from ml_model.scoring.base import FALLBACK, ReasonExplainer, Scorer, ScoreResult, check_matrix, reasons_for
+from ml_model.scoring.base import ReasonExplainer, Scorer, ScoreResult, check_matrix, reasons_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -107,7 +108,7 @@ class SageMakerScorer(Scorer):
         endpoint_name: the SageMaker endpoint (or the local server's `--name`).
         fallback: the in-process model from the same artifact; None makes a final failure raise.
         client: a `sagemaker-runtime` client; built by `runtime_client` when None.
-        spec: the client's feature spec.
+        spec: the feature spec the client computes (None: the fallback's, else this code's default).
         endpoint_card: the model card of the artifact the endpoint serves (see the module doc);
             None skips the start-up check with a warning.
         max_rows_per_call: rows per InvokeEndpoint call.
@@ -131,7 +132,7 @@ class SageMakerScorer(Scorer):
         *,
         fallback: LocalXGBoostScorer | None,
         client: SageMakerRuntimeClient | None = None,
-        spec: FeatureSpec = FEATURE_SPEC,
+        spec: FeatureSpec | None = None,
         endpoint_card: ModelCard | None = None,
         max_rows_per_call: int = 500,
         max_bytes_per_call: int = MAX_BYTES_PER_CALL,
@@ -149,10 +150,11 @@ class SageMakerScorer(Scorer):
         if max_rows_per_call < 1 or max_in_flight < 1 or max_attempts < 1:
             raise ValueError("max_rows_per_call, max_in_flight and max_attempts must be at least 1")
         self.endpoint_name = endpoint_name
-        self.scored_by = f"endpoint:{endpoint_name}"
+        self.scored_by = ScoredBy.for_endpoint(endpoint_name)
         self.fallback = fallback
         self.client = client or runtime_client(timeout_s=timeout_s, pool=max_in_flight * 2)
-        self.spec = spec
+        # None: the fallback's (the artifact's label delay), else this code's default.
+        self.spec = spec or (fallback.spec if fallback is not None else FEATURE_SPEC)
         self.endpoint_card = endpoint_card
         self.max_rows_per_call = max_rows_per_call
         self.max_bytes_per_call = min(max_bytes_per_call, MAX_BYTES_PER_CALL)
@@ -199,7 +201,7 @@ class SageMakerScorer(Scorer):
         elif self.endpoint_card.feature_spec_hash != self.spec.hash:
             raise FeatureSpecMismatchError(
                 f"endpoint {self.endpoint_name} serves model {self.endpoint_card.model_version} trained on feature "
-                f"spec {self.endpoint_card.feature_spec_hash}; this code computes {self.spec.hash}",
+                f"spec {_card_spec(self.endpoint_card)}; this code computes {self.spec.describe()}",
                 expected=self.spec.hash,
                 actual=self.endpoint_card.feature_spec_hash,
             )
@@ -250,7 +252,7 @@ class SageMakerScorer(Scorer):
         fallback_version = self.fallback.model_version if self.fallback is not None else endpoint_version
         return ScoreResult(
             scores=scores,
-            scored_by=[self.scored_by if e else FALLBACK for e in by_endpoint.tolist()],
+            scored_by=[self.scored_by if e else ScoredBy.FALLBACK.value for e in by_endpoint.tolist()],
             model_version=[endpoint_version if e else fallback_version for e in by_endpoint.tolist()],
             reasons=reasons_for(self.explainer, matrix, scores, self.reasons_min_score),
         )
@@ -382,6 +384,11 @@ def local_endpoint_model_card(endpoint_url: str, *, timeout_s: float = 5.0) -> M
             return ModelCard.from_dict(json.loads(response.read()))
     except (urllib.error.URLError, OSError, json.JSONDecodeError) as e:
         raise ModelError(f"cannot read the model card from {url}: {e}") from e
+
+
+def _card_spec(card: ModelCard) -> str:
+    spec = card.spec()
+    return spec.describe() if spec is not None else card.feature_spec_hash
 
 
 def endpoint_model_card(

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fraudstream.contracts import InvalidRecord, Transaction, format_event_time, parse_transaction
+from fraudstream.contracts import InvalidRecord, ScoredBy, Transaction, format_event_time, parse_transaction
 
 VALID: dict[str, Any] = {
     "schema_version": 1,
@@ -54,7 +54,7 @@ def test_optional_fields_may_be_absent() -> None:
         ({"card_id": None}, "missing_field"),
         ({"card_id": 17}, "wrong_type"),
         ({"amount": "12.5"}, "wrong_type"),
-        ({"amount": 0}, "out_of_range"),
+        ({"amount": -0.01}, "out_of_range"),
         ({"amount": -3}, "out_of_range"),
         ({"amount": 1_000_000.01}, "out_of_range"),
         ({"amount": True}, "wrong_type"),
@@ -79,6 +79,29 @@ def test_contract_violations_have_a_reason(change: dict[str, Any], reason: str) 
     assert result.detail
 
 
+@pytest.mark.parametrize("amount", [0, 0.0, 1_000_000])
+def test_zero_and_the_largest_amount_are_valid(amount: float) -> None:
+    # Zero-amount authorisations are real events: card verification, and card testing.
+    result = parse_transaction(json.dumps({**VALID, "amount": amount}))
+    assert not isinstance(result, InvalidRecord)
+    assert result["amount"] == float(amount)
+
+
+def test_scored_by_values_parse_as_members_of_the_contract() -> None:
+    assert ScoredBy.for_endpoint("fraud-detector") == "endpoint:fraud-detector"
+    assert ScoredBy.parse("endpoint:fraud-detector") is ScoredBy.ENDPOINT
+    assert [ScoredBy.parse(v) for v in ("fallback", "local", "batch")] == [
+        ScoredBy.FALLBACK,
+        ScoredBy.LOCAL,
+        ScoredBy.BATCH,
+    ]
+    for value in ("endpoint", "endpoint:", "fallback:x", "Fallback", "sagemaker", ""):
+        with pytest.raises(ValueError, match="is not one of endpoint:<name>, fallback, local, batch"):
+            ScoredBy.parse(value)
+    with pytest.raises(ValueError, match="needs the endpoint's name"):
+        ScoredBy.for_endpoint("")
+
+
 def test_malformed_json_and_non_objects() -> None:
     assert parse_transaction(b'{"schema_version": 1,').reason == "bad_json"  # type: ignore[union-attr]
     assert parse_transaction(b"\xff\xfe").reason == "bad_json"  # type: ignore[union-attr]
@@ -100,7 +123,7 @@ def test_arbitrary_bytes_never_crash_the_parser(raw: bytes) -> None:
 
 
 @given(
-    amount=st.floats(0.01, 1_000_000, allow_nan=False),
+    amount=st.floats(0, 1_000_000, allow_nan=False),
     lat=st.floats(-90, 90) | st.none(),
     when=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)),
 )

@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fraudstream.contracts import ScoredBy
 from ml_model.features import FEATURE_SPEC
-from ml_model.scoring import LocalXGBoostScorer, SageMakerScorer
+from ml_model.scoring import LocalXGBoostScorer, SageMakerScorer, ScorerType, build_scorer
 from ml_model.scoring.sagemaker import _as_invocation_error, encode_rows, runtime_client
 
 if TYPE_CHECKING:
@@ -143,6 +144,28 @@ def test_a_client_error_of_the_container_is_not_retried(artifact: ModelArtifact,
     # THEN one attempt, no wait, and the fallback scored them
     assert (len(client.bodies), slept) == (1, [])
     assert set(result["scored_by"]) == {"fallback"}
+
+
+def test_every_scored_by_the_scorers_write_is_a_member_of_the_contract(
+    artifact: ModelArtifact, eval_rows: np.ndarray
+) -> None:
+    # GIVEN every way rows get scored: the endpoint and its fallback (the first call is refused), the
+    # stream's model without an endpoint (built as processor/scoring.py builds it), `fraudstream score`
+    frame = pd.DataFrame(eval_rows[:20], columns=list(FEATURE_SPEC.names))
+    client = _FakeRuntime([_client_error("ModelError", 424, OriginalStatusCode=415)])
+    with _fake_scorer(artifact, client, max_rows_per_call=10) as scorer:
+        written = scorer.score_frame(frame)["scored_by"].tolist()
+    written += (
+        build_scorer(ScorerType.LOCAL, artifact, scored_by=ScoredBy.LOCAL).score_frame(frame)["scored_by"].tolist()
+    )
+    written += LocalXGBoostScorer(artifact, scored_by=ScoredBy.BATCH).score_frame(frame)["scored_by"].tolist()
+    # THEN each written value is a plain string that parses as a member, and together they cover the contract
+    assert all(type(value) is str for value in written)
+    assert {ScoredBy.parse(value) for value in written} == set(ScoredBy)
+    assert set(written) == {"endpoint:e", "fallback", "local", "batch"}
+    # and the model in process cannot claim to be an endpoint
+    with pytest.raises(ValueError, match="not an endpoint"):
+        LocalXGBoostScorer(artifact, scored_by=ScoredBy.ENDPOINT)
 
 
 def test_several_calls_are_in_flight_but_never_more_than_the_limit(
