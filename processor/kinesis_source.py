@@ -10,9 +10,13 @@ number of a record that exists, and a batch re-run after a crash reads exactly t
 (asking Kinesis for just that many). A bounded batch ends at one arrival time on every shard of
 every stream, so that a backlog of several streams stays aligned in arrival time.
 
-An offset of one stream is `{"stream": <name>, "initial": <position>, "shards": {<shard id>:
-{"pos", "drained", "records"}}}`; of several, `{"streams": {<name>: {"initial", "shards"}, ...}}`
-with the names in sorted order. A source finds its offset in the checkpoint by its set of streams.
+An offset of one stream is `{"stream": <name>, "initial": <position>, "created": <epoch seconds>,
+"shards": {<shard id>: {"pos", "drained", "records"}}}`; of several, `{"streams": {<name>:
+{"initial", "created", "shards"}, ...}}` with the names in sorted order. A source finds its offset in
+the checkpoint by its set of streams. `created` is the stream's creation time, its identity: a
+checkpoint of a stream since deleted and created again under the same name (an emulator restarted,
+another endpoint) is refused (`check_checkpoint`), never read from positions that mean nothing in
+the new stream. Offsets written before it have no `created`.
 
 Each record is read from Kinesis once. The driver keeps what its look-ahead read, per shard, as
 Arrow data: the records of the planned batch travel to the executors inside the input partitions
@@ -65,7 +69,15 @@ if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient
     from mypy_boto3_kinesis.type_defs import ShardTypeDef
 
-__all__ = ["KINESIS_SCHEMA", "KinesisDataSource", "KinesisStreamReader", "ShardRange", "ShardRanges"]
+__all__ = [
+    "KINESIS_SCHEMA",
+    "KinesisDataSource",
+    "KinesisStreamReader",
+    "ShardRange",
+    "ShardRanges",
+    "check_checkpoint",
+    "checkpointed_entries",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -300,7 +312,7 @@ class _ShardCursor:
 class _Prefetch:
     """The driver's read-ahead between two `latestOffset()` calls, while Spark runs the batch
     planned last: one daemon thread per shard fetches through the shard's cursor into its
-    read-ahead buffer, up to `bound` records (the shard's share of a batch), so that the next
+    read-ahead buffer, up to its bound (the shard's share of a batch), so that the next
     look-ahead finds them read. At the tip it polls on for records that arrive meanwhile, at the
     cursor's pace while they come, every PREFETCH_IDLE_S while none do.
 
@@ -308,29 +320,26 @@ class _Prefetch:
     thread and is kept for `latestOffset()` to raise.
     """
 
-    def __init__(self, jobs: Mapping[_Key, tuple[_ShardCursor, list[pa.RecordBatch]]], bound: int) -> None:
-        self.bound = bound
+    def __init__(self, jobs: Mapping[_Key, tuple[_ShardCursor, list[pa.RecordBatch], int]]) -> None:
         self.errors: list[Exception] = []
         self._stop = threading.Event()
         self._threads = [
-            threading.Thread(
-                target=self._run, args=(cursor, buffer), name=f"kinesis-prefetch-{key[0]}-{key[1]}", daemon=True
-            )
-            for key, (cursor, buffer) in jobs.items()
+            threading.Thread(target=self._run, args=job, name=f"kinesis-prefetch-{key[0]}-{key[1]}", daemon=True)
+            for key, job in jobs.items()
         ]
         for thread in self._threads:
             thread.start()
 
-    def _run(self, cursor: _ShardCursor, buffer: list[pa.RecordBatch]) -> None:
+    def _run(self, cursor: _ShardCursor, buffer: list[pa.RecordBatch], bound: int) -> None:
         n = sum(b.num_rows for b in buffer)
         try:
-            while n < self.bound and not cursor.closed_and_drained:
+            while n < bound and not cursor.closed_and_drained:
                 if cursor.at_tip and not cursor.last_rows:
                     # A quiet shard: polled seldom, so that the poll `latestOffset()` makes when it
                     # finds nothing read ahead seldom has to wait for the pacing.
                     if self._stop.wait(cursor.last_call + PREFETCH_IDLE_S - time.monotonic()):
                         return
-                batch = cursor.fetch(self.bound - n, self._stop)
+                batch = cursor.fetch(bound - n, self._stop)
                 if batch.num_rows:
                     buffer.append(batch)
                     n += batch.num_rows
@@ -397,8 +406,106 @@ def _entries(offset: Any) -> dict[str, dict[str, Any]] | None:
     if isinstance(offset.get("streams"), dict):
         return dict(offset["streams"])
     if all(isinstance(offset.get(k), t) for k, t in (("stream", str), ("initial", str), ("shards", dict))):
-        return {offset["stream"]: {"initial": offset["initial"], "shards": offset["shards"]}}
+        entry = {"initial": offset["initial"], "shards": offset["shards"]}
+        return {offset["stream"]: entry | ({"created": offset["created"]} if "created" in offset else {})}
     return None
+
+
+def _entry(initial: str, created: Any, shards: dict[str, Any]) -> dict[str, Any]:
+    """One stream's entry of an offset (`created` None: not known, an offset written before it)."""
+    return {"initial": initial} | ({} if created is None else {"created": created}) | {"shards": shards}
+
+
+def _epoch(value: Any) -> float:
+    """A timestamp from boto3 (a datetime) or from this source's clients (epoch seconds)."""
+    return value.timestamp() if isinstance(value, datetime) else float(value)
+
+
+def checkpointed_entries(location: str) -> list[dict[str, dict[str, Any]]]:
+    """The offsets of this source's kind in the newest entry of a query's offset log, each as
+    `{stream: {"initial", "created"?, "shards"}}`; none for a new checkpoint.
+
+    The log (`<checkpoint>/offsets/<batch id>`) is Spark's: a version line, a metadata line, then
+    one JSON offset per source, in the order of the query's sources.
+    """
+    from pyarrow import fs
+
+    filesystem, root = fs.FileSystem.from_uri(location) if "://" in location else (fs.LocalFileSystem(), location)
+    infos = filesystem.get_file_info(fs.FileSelector(f"{root.rstrip('/')}/offsets", allow_not_found=True))
+    batches = sorted((int(i.base_name), i.path) for i in infos if i.base_name.isdigit())
+    if not batches:
+        return []
+    with filesystem.open_input_stream(batches[-1][1]) as f:
+        lines = f.read().decode().splitlines()
+    found = []
+    for line in lines[2:]:
+        try:
+            entries = _entries(json.loads(line))
+        except ValueError:
+            continue
+        if entries is not None:
+            found.append(entries)
+    return found
+
+
+def check_checkpoint(location: str, streams: Sequence[str], client: KinesisClient) -> None:
+    """Refuse a checkpoint whose streams are not the live ones: a stream it reads is gone, was
+    created again since (its creation time differs), or has no such shard (a shard id past every
+    shard the stream has: Kinesis numbers a stream's shards in order of creation, its newest shard
+    is open, so a shard that expired after a reshard always has a smaller id than a live one).
+
+    Resharding is not a mismatch: closed shards, children and expired parents are the same stream.
+
+    Raises:
+        StaleCheckpointError: the message names the stream and what differs.
+    """
+    from botocore.exceptions import ClientError
+
+    from processor.exceptions import StaleCheckpointError
+
+    found = checkpointed_entries(location)
+    mine = [entries for entries in found if set(entries) == set(streams)]
+    if not mine:
+        if found:
+            raise StaleCheckpointError(
+                f"checkpoint {location} reads the streams {sorted(found[0])}, not {sorted(streams)}"
+            )
+        return
+    for name, entry in mine[0].items():
+        try:
+            summary = client.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                raise StaleCheckpointError(
+                    f"checkpoint {location} reads stream {name!r}, which does not exist here"
+                ) from e
+            raise
+        created = _epoch(summary["StreamCreationTimestamp"])
+        if "created" in entry and abs(float(entry["created"]) - created) > 1e-3:
+            was, now = (datetime.fromtimestamp(t, UTC).isoformat() for t in (float(entry["created"]), created))
+            raise StaleCheckpointError(
+                f"checkpoint {location} reads stream {name!r} created at {was}; the stream here was created at {now}"
+            )
+        shards: list[str] = []
+        kwargs: dict[str, Any] = {"StreamName": name}
+        while True:
+            page = client.list_shards(**kwargs)
+            shards.extend(s["ShardId"] for s in page["Shards"])
+            if not page.get("NextToken"):
+                break
+            kwargs = {"NextToken": page["NextToken"]}
+        newest = max((_shard_number(s) for s in shards), default=-1)
+        unknown = sorted(sid for sid in entry["shards"] if _shard_number(sid) > newest)
+        if unknown:
+            raise StaleCheckpointError(
+                f"checkpoint {location} reads shards of stream {name!r} that it never had: {', '.join(unknown)}"
+            )
+
+
+def _shard_number(shard_id: str) -> int:
+    """`shardId-000000000012` -> 12 (-1 for an id of another form, never taken for unknown)."""
+    digits = shard_id.rsplit("-", 1)[-1]
+    return int(digits) if digits.isdigit() else -1
 
 
 class KinesisStreamReader(DataSourceStreamReader):
@@ -413,6 +520,7 @@ class KinesisStreamReader(DataSourceStreamReader):
         self.prefetch = options.get("prefetch", "true").strip().lower() != "false"
         self._client: KinesisClient | None = None
         self._initial: str | None = None
+        self._created: dict[str, float] | None = None
         self._planned: dict[str, Any] | None = None
         # Driver-side, per (stream, shard), all following `_planned`: where each shard's look-ahead
         # goes on (the cursor sits after the read-ahead buffer's last record), the records read past
@@ -449,14 +557,11 @@ class KinesisStreamReader(DataSourceStreamReader):
     def _offset(self, entries: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
         """The offset Spark keeps: a single stream's in the form it has always had (checkpoints
         written before several streams stay this source's), several streams' in sorted order."""
+        own = {name: _entry(e["initial"], e.get("created"), e["shards"]) for name, e in entries.items()}
         if len(self.streams) == 1:
             (name,) = self.streams
-            return {"stream": name, "initial": entries[name]["initial"], "shards": entries[name]["shards"]}
-        return {
-            "streams": {
-                name: {"initial": entries[name]["initial"], "shards": entries[name]["shards"]} for name in self.streams
-            }
-        }
+            return {"stream": name} | own[name]
+        return {"streams": {name: own[name] for name in self.streams}}
 
     def _own(self, offset: Any) -> dict[str, dict[str, Any]]:
         """The per-stream entries of an offset Spark passes back, which must be of these streams."""
@@ -505,7 +610,13 @@ class KinesisStreamReader(DataSourceStreamReader):
         # The same every time in this reader: Spark's first batch starts where the look-ahead did.
         if self._initial is None:
             self._initial = self._initial_position()
-        return self._offset({name: {"initial": self._initial, "shards": {}} for name in self.streams})
+        if self._created is None:
+            self._created = {name: self._creation_time(name) for name in self.streams}
+        return self._offset({name: _entry(self._initial, self._created[name], {}) for name in self.streams})
+
+    def _creation_time(self, stream: str) -> float:
+        summary = self.client.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]
+        return _epoch(summary["StreamCreationTimestamp"])
 
     def latestOffset(self) -> dict[str, Any]:
         # The prefetch stops first: what it read is in the buffers, an error it met is this call's.
@@ -515,6 +626,9 @@ class KinesisStreamReader(DataSourceStreamReader):
         # NOTE: Spark 4 does not pass the batch's start here, so the reader looks ahead from the
         # last offset it planned; after a restart, from the last offset in Spark's checkpoint.
         if self._planned is None:
+            location = self.options.get("checkpointlocation")
+            if location:  # a checkpoint of other streams is refused before anything is read
+                check_checkpoint(location, self.streams, self.client)
             self._planned = self._checkpointed_offset() or self.initialOffset()
         # Spark has planned the previous batch's partitions by now: its records are no longer needed.
         self._batch = {}
@@ -547,43 +661,68 @@ class KinesisStreamReader(DataSourceStreamReader):
             for key in set(self._cursors) - set(readable):  # drained, or gone past retention
                 del self._cursors[key]
                 self._ahead.pop(key, None)
-            per_shard = max(1, self.max_records // max(1, len(readable)))
             cursors = {
                 key: self._cursors.get(key)
                 or _ShardCursor(client, key[0], key[1], positions[key[0]][key[1]]["pos"], self.min_interval_s)
                 for key in readable
             }
 
-            def look_ahead(key: _Key) -> pa.Table:
-                """The shard's records after its planned position: what was read ahead, then up to its share."""
+            def look_ahead(
+                key: _Key, share: int, batches: list[pa.RecordBatch], *, poll: bool = False
+            ) -> list[pa.RecordBatch]:
+                """The shard's records after its planned position (`batches`: those read so far),
+                read on up to `share` (with `poll`, at least one call even if it was at the tip)."""
                 cursor = cursors[key]
-                batches = list(self._ahead.get(key, ()))
+                batches = list(batches)
                 n = sum(b.num_rows for b in batches)
                 # Records the prefetch read up to the tip make this batch, those that came since the
                 # next one (there is one: this one has records). A shard with nothing read ahead is
                 # polled, so that a batch without new data means none had arrived when it was
                 # planned (Spark's processAllAvailable relies on it).
-                if self.prefetch and n and cursor.at_tip:
-                    return pa.Table.from_batches(batches, schema=_RECORD_SCHEMA)
-                while n < per_shard and not cursor.closed_and_drained:
-                    batch = cursor.fetch(per_shard - n)
+                if self.prefetch and n and cursor.at_tip and not poll:
+                    return batches
+                while n < share and not cursor.closed_and_drained:
+                    batch = cursor.fetch(share - n)
                     batches.append(batch)
                     n += batch.num_rows
                     # At the tip the batch ends: chasing records that arrive meanwhile would keep a
                     # stream fed in real time from ever starting its batch.
                     if not batch.num_rows or cursor.at_tip:
                         break
-                return pa.Table.from_batches(batches, schema=_RECORD_SCHEMA)
+                return batches
 
-            read = dict(zip(readable, pool.map(look_ahead, readable), strict=True))
+            # The batch's records are shared out like water: each shard first reads up to an equal
+            # share, then the shards that had more split what the others left (a labels stream
+            # seldom fills its share, and a backlog's batch would otherwise be half its bound).
+            per_shard = max(1, self.max_records // max(1, len(readable)))
+            shares = dict.fromkeys(readable, per_shard)
+            read = dict(
+                zip(
+                    readable,
+                    pool.map(lambda k: look_ahead(k, per_shard, list(self._ahead.get(k, ()))), readable),
+                    strict=True,
+                )
+            )
+            counts = {key: sum(b.num_rows for b in batches) for key, batches in read.items()}
+            full = [key for key in readable if counts[key] >= per_shard]
+            if full:
+                spare = self.max_records - sum(counts[key] for key in readable if key not in full)
+                share = max(per_shard, spare // len(full))
+                if share > per_shard:
+                    shares |= dict.fromkeys(full, share)
+                    # Read on afresh: a shard that falls short of the larger share now is at its tip
+                    # now, and so cannot hold records older than the batch's horizon unread.
+                    more = pool.map(lambda k: look_ahead(k, share, read[k], poll=True), full)
+                    read |= dict(zip(full, more, strict=True))
+            tables = {key: pa.Table.from_batches(batches, schema=_RECORD_SCHEMA) for key, batches in read.items()}
         # A bounded batch ends at one arrival time on every shard of every stream: were each shard
         # cut at its own count, a backlog would leave some shards (or a whole stream) hours of event
         # time behind the others, and the watermark (which follows the newest event) would turn
         # their records late.
-        arrivals = {key: t.column("approximate_arrival_timestamp").slice(0, per_shard) for key, t in read.items()}
-        full = [a[per_shard - 1].value for a in arrivals.values() if len(a) >= per_shard]
-        horizon = min(full) if full else None
-        for key, table in read.items():
+        arrivals = {key: t.column("approximate_arrival_timestamp").slice(0, shares[key]) for key, t in tables.items()}
+        ends = [a[shares[key] - 1].value for key, a in arrivals.items() if len(a) >= shares[key]]
+        horizon = min(ends) if ends else None
+        for key, table in tables.items():
             cursor = cursors[key]
             state = positions[key[0]][key[1]]
             n = table.num_rows
@@ -606,43 +745,28 @@ class KinesisStreamReader(DataSourceStreamReader):
                 # How many records this advance covers: a re-run reads that many, not a whole response.
                 # Set only when the shard moves, so that an offset without new data stays the same.
                 state["records"] = kept
-        planned = self._offset({name: {"initial": initial[name], "shards": positions[name]} for name in self.streams})
+        planned = self._offset(
+            {name: _entry(initial[name], current[name].get("created"), positions[name]) for name in self.streams}
+        )
         self._planned = planned
         if self.prefetch:
             # While Spark runs this batch, read the next one's records (each shard up to its share).
             jobs = {
-                key: (cursors[key], self._ahead.setdefault(key, []))
+                key: (cursors[key], self._ahead.setdefault(key, []), shares[key])
                 for key in readable
                 if not cursors[key].closed_and_drained
             }
-            self._prefetch = _Prefetch(jobs, per_shard)
+            self._prefetch = _Prefetch(jobs)
         return planned
 
     def _checkpointed_offset(self) -> dict[str, Any] | None:
         """This source's offset in the newest entry of the query's offset log, if there is one: the
-        one of the same set of streams.
-
-        The log (`<checkpoint>/offsets/<batch id>`) is Spark's: a version line, a metadata line,
-        then one JSON offset per source, in the order of the query's sources.
-        """
+        one of the same set of streams (see `checkpointed_entries`)."""
         location = self.options.get("checkpointlocation")
         if not location:
             return None
-        from pyarrow import fs
-
-        filesystem, root = fs.FileSystem.from_uri(location) if "://" in location else (fs.LocalFileSystem(), location)
-        infos = filesystem.get_file_info(fs.FileSelector(f"{root.rstrip('/')}/offsets", allow_not_found=True))
-        batches = sorted((int(i.base_name), i.path) for i in infos if i.base_name.isdigit())
-        if not batches:
-            return None
-        with filesystem.open_input_stream(batches[-1][1]) as f:
-            lines = f.read().decode().splitlines()
-        for line in lines[2:]:
-            try:
-                entries = _entries(json.loads(line))
-            except ValueError:
-                continue
-            if entries is not None and set(entries) == set(self.streams):
+        for entries in checkpointed_entries(location):
+            if set(entries) == set(self.streams):
                 return self._offset(entries)
         return None
 

@@ -174,7 +174,7 @@ def test_the_prefetch_reads_each_shard_up_to_its_share_of_a_batch_and_no_further
             planned += [r["data"] for r in _batch_rows(reader.partitions(offsets[-2], offsets[-1]))]
             _await(lambda: _prefetch_done(reader))
             # THEN each shard's read-ahead buffer holds its share of a batch, no more
-            assert reader._prefetch is not None and reader._prefetch.bound == 20
+            assert reader._prefetch is not None
             assert sorted(_buffered(reader).values()) == [20, 20]
             # and nothing else was fetched: every record read is in a batch planned or in a buffer
             assert sum(proxy.fetched.values()) == len(planned) + 40
@@ -182,6 +182,31 @@ def test_the_prefetch_reads_each_shard_up_to_its_share_of_a_batch_and_no_further
     # and the batches were bounded, each record once
     assert 0 < len(planned) <= 6 * 40 and len(set(planned)) == len(planned)
     assert set(planned) <= set(sent)
+
+
+def test_a_batch_takes_up_to_its_bound_when_some_shards_have_less_than_their_share(
+    boto_session: boto3.Session, stream_factory: Callable[..., str]
+) -> None:
+    # GIVEN a backlog of 200 records on one stream's shard and 5 on another stream's (the labels
+    # of a backlog of transactions), the labels arriving first
+    labels, transactions = stream_factory(shards=1), stream_factory(shards=1)
+    few = _put_in_turns(boto_session, labels, [("0", 5)])
+    many = _put_in_turns(boto_session, transactions, [("0", 200)], first=5)
+    # WHEN a reader of both, with batches of at most 40 records (20 a shard), plans batch after batch
+    reader = KinesisStreamReader(
+        {"streamnames": f"{labels},{transactions}", "maxrecordsperbatch": "40", "mingetrecordsintervalms": "0"}
+    )
+    offsets = [reader.initialOffset()]
+    batches: list[list[bytes]] = []
+    try:
+        while sum(map(len, batches)) < len(few) + len(many):
+            offsets.append(reader.latestOffset())
+            batches.append([r["data"] for r in _batch_rows(reader.partitions(offsets[-2], offsets[-1]))])
+    finally:
+        reader.stop()
+    # THEN the transactions take what the labels leave of each batch's bound: the batches are full
+    assert [len(b) for b in batches] == [40] * 5 + [5]
+    assert sorted(sum(batches, [])) == sorted(few + many)
 
 
 def test_an_error_the_prefetch_meets_is_raised_by_the_next_latest_offset(
