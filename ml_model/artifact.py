@@ -6,7 +6,8 @@ ignores sub-folders. It predicts with all trees, ignoring early stopping's best 
 
     xgboost-model                  Booster.save_model (UBJSON: xgboost 3.2's format for a name without extension)
     fraudstream/feature_spec.json  the ordered feature names, version and hash the model was trained on
-    fraudstream/model_card.json    model version, data ranges, metrics, threshold, feature-spec hash
+    fraudstream/model_card.json    model version, data ranges, metrics, threshold, feature-spec hash and
+                                   the spec's parameters (label delay, window widths)
 
 and nothing else. The booster is sliced to the best iteration before it is saved.
 """
@@ -74,6 +75,9 @@ class ModelCard:
         xgboost_version: the library that wrote the model (filled in by `write_artifact`).
         created_at: ISO-8601 UTC time of writing (filled in by `write_artifact` when empty).
         extra: anything else worth recording.
+        feature_spec: the feature spec itself (`FeatureSpec.to_dict`: names, label delay, window
+            widths; filled in by `write_artifact`), so that whoever holds only the card (an
+            endpoint's client) knows the label delay its features must be computed with.
     """
 
     model_version: str
@@ -87,9 +91,26 @@ class ModelCard:
     xgboost_version: str = ""
     created_at: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    feature_spec: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def spec(self) -> FeatureSpec | None:
+        """The feature spec the card records (None on a card written before it did).
+
+        Raises:
+            ArtifactError: the recorded spec is malformed or not the one its hash names.
+        """
+        if not self.feature_spec:
+            return None
+        try:
+            spec = FeatureSpec.from_dict(self.feature_spec)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ArtifactError(f"model {self.model_version}: invalid feature spec in its card: {e}") from e
+        if spec.hash != self.feature_spec_hash:
+            raise ArtifactError(f"model {self.model_version}: its card's feature spec is not {self.feature_spec_hash}")
+        return spec
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelCard:
@@ -111,6 +132,7 @@ class ModelCard:
                 xgboost_version=str(data.get("xgboost_version", "")),
                 created_at=str(data.get("created_at", "")),
                 extra=dict(data.get("extra") or {}),
+                feature_spec=dict(data.get("feature_spec") or {}),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise ArtifactError(f"invalid model card: {e!r}") from e
@@ -175,6 +197,7 @@ def write_artifact(booster: xgb.Booster, spec: FeatureSpec, card: ModelCard, out
         "num_boosted_rounds": sliced.num_boosted_rounds(),
         "xgboost_version": xgb.__version__,
         "created_at": card.created_at or datetime.now(UTC).isoformat(timespec="seconds"),
+        "feature_spec": spec.to_dict(),
     }
     target = out / ARTIFACT_NAME if not out.name.endswith(".tar.gz") else out
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -280,7 +303,7 @@ def load_artifact(path: Path) -> ModelArtifact:
     try:
         spec = FeatureSpec.from_dict(spec_dict)
     except (KeyError, TypeError, ValueError) as e:
-        raise ArtifactError(f"invalid feature spec in {tarball}: {e!r}") from e
+        raise ArtifactError(f"invalid feature spec in {tarball}: {e}") from e
     card = ModelCard.from_dict(card_dict)
     if card.feature_spec_hash != spec.hash:
         raise ArtifactError(f"{tarball}: the model card's feature-spec hash {card.feature_spec_hash} != {spec.hash}")

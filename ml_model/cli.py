@@ -72,8 +72,12 @@ def invoke(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per row instead of a table.")] = False,
     label_delay_days: Annotated[
-        float, typer.Option(help="Label delay of the terminal features (transactions only).")
-    ] = 7.0,
+        float | None,
+        typer.Option(
+            help="Label delay of the terminal features (transactions only): must be the endpoint model's "
+            "[default: its model card's, else --model's]."
+        ),
+    ] = None,
 ) -> None:
     """Score transactions (or feature rows) directly against an endpoint (SageMaker on AWS, or
     `fraudstream serve`), printing per transaction its score, whether it alerts, and its top 3 reasons.
@@ -85,17 +89,24 @@ def invoke(
     """
     from ml_model._input_rows import read_input_rows
     from ml_model.artifact import load_artifact
+    from ml_model.features import FEATURE_SPEC
     from ml_model.scoring.base import ReasonExplainer
     from ml_model.scoring.sagemaker import SageMakerScorer, runtime_client
 
     artifact: ModelArtifact | None = load_artifact(model) if model is not None else None
-    rows_in = read_input_rows(file, label_delay_days=label_delay_days)
     client = runtime_client(timeout_s=30.0)
     card = _endpoint_card(endpoint, client, artifact)
+    # The features are computed with the label delay of the endpoint's model (its card's spec).
+    spec = (card.spec() if card is not None else None) or (artifact.spec if artifact is not None else None)
+    if spec is None or not FEATURE_SPEC.same_code(spec):
+        spec = FEATURE_SPEC  # a model of other features: the scorer's check below reports it
+    delay = spec.label_delay_for(label_delay_days, model=f"endpoint {endpoint}'s model")
+    rows_in = read_input_rows(file, label_delay_days=delay)
     scorer = SageMakerScorer(
         endpoint,
         fallback=None,
         client=client,
+        spec=FEATURE_SPEC.with_label_delay(delay),
         endpoint_card=card,
         max_attempts=3,
         explainer=ReasonExplainer(artifact.booster, artifact.spec) if artifact is not None else None,

@@ -15,6 +15,7 @@ __all__ = [
     "EndpointPortInUseError",
     "FeatureColumnsError",
     "FeatureSpecMismatchError",
+    "LabelDelayMismatchError",
     "ModelError",
     "ModelVersionConflictError",
     "SageMakerExtraMissingError",
@@ -52,6 +53,12 @@ class FeatureSpecMismatchError(ModelError):
         super().__init__(message)
         self.expected = expected
         self.actual = actual
+
+
+class LabelDelayMismatchError(ModelError):
+    """Raised when a label delay given for the features is not the one the model was trained with."""
+
+    hint = "leave --label-delay-days out (the model's is used), or train a model with the delay you want"
 
 
 class FeatureColumnsError(ModelError):

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ml_model.feature_spec import FeatureSpec
+from ml_model.feature_spec import FeatureSpec, label_delay_hours
 
 __all__ = [
     "CARD_FEATURES",
@@ -48,8 +48,22 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
+MISSING: Final = -1.0
+MINUTE: Final = 60.0
+HOUR: Final = 3_600.0
+DAY: Final = 86_400.0
+EARTH_RADIUS_KM: Final = 6_371.0
+# Implied speed divides by at least a minute: two purchases in the same second are not infinitely fast.
+MIN_TRAVEL_S: Final = 60.0
+# The card windows (`(t - w, t]`), in seconds; the 30-day one is also the home location's and the history kept.
+CARD_WINDOWS_S: Final = (("10m", 10 * MINUTE), ("1h", HOUR), ("1d", DAY), ("7d", 7 * DAY), ("30d", 30 * DAY))
+# The terminal windows, in hours (the terminals' time buckets are whole UTC hours).
+TERMINAL_WINDOWS_H: Final = (("1d", 24), ("7d", 7 * 24), ("30d", 30 * 24))
+# A transaction is at night before this many seconds into its UTC day.
+NIGHT_END_S: Final = 6 * HOUR
+
 FEATURE_SPEC: Final = FeatureSpec(
-    version="2",
+    version="3",
     names=(
         "amount",
         "is_weekend",
@@ -79,20 +93,20 @@ FEATURE_SPEC: Final = FeatureSpec(
         "terminal_tx_count_30d",
         "terminal_fraud_rate_30d",
     ),
+    # Every fixed width of the functions below: the hash changes with any of them. The label delay
+    # is the trained model's (`with_label_delay`); this default is the contract's seven days.
+    parameters=(
+        *((f"card_window_{label}_s", width) for label, width in CARD_WINDOWS_S),
+        ("terminal_bucket_s", HOUR),
+        *((f"terminal_window_{label}_h", float(hours)) for label, hours in TERMINAL_WINDOWS_H),
+        ("night_end_s", NIGHT_END_S),
+        ("min_travel_s", MIN_TRAVEL_S),
+        ("earth_radius_km", EARTH_RADIUS_KM),
+    ),
 )
-
-MISSING: Final = -1.0
-MINUTE: Final = 60.0
-HOUR: Final = 3_600.0
-DAY: Final = 86_400.0
-EARTH_RADIUS_KM: Final = 6_371.0
-# Implied speed divides by at least a minute: two purchases in the same second are not infinitely fast.
-MIN_TRAVEL_S: Final = 60.0
 
 CARD_FEATURES: Final = tuple(n for n in FEATURE_SPEC.names if not n.startswith("terminal_"))
 TERMINAL_FEATURES: Final = tuple(n for n in FEATURE_SPEC.names if n.startswith("terminal_"))
-# The terminal windows, in hours.
-TERMINAL_WINDOWS_H: Final = (("1d", 24), ("7d", 7 * 24), ("30d", 30 * 24))
 
 
 def _window_start(times: FloatArray, width: float, groups: IntArray | None = None) -> IntArray:
@@ -171,19 +185,20 @@ def card_features(events: pd.DataFrame, groups: IntArray | None = None) -> pd.Da
     out: dict[str, FloatArray] = {"amount": amount}
     day = np.floor(t / DAY)
     out["is_weekend"] = ((day + 3) % 7 >= 5).astype(np.float64)  # day 0, 1970-01-01, was a Thursday (3)
-    out["is_night"] = (t - day * DAY < 6 * HOUR).astype(np.float64)  # UTC
+    out["is_night"] = (t - day * DAY < NIGHT_END_S).astype(np.float64)  # UTC
     channel = events["channel"].to_numpy(dtype=object)
     out["channel_online"] = (channel == "online").astype(np.float64)
     out["channel_atm"] = (channel == "atm").astype(np.float64)
 
     ones = np.ones(n)
-    for label, width in (("10m", 10 * MINUTE), ("1h", HOUR)):
-        start = _window_start(t, width, groups)
+    widths = dict(CARD_WINDOWS_S)
+    for label in ("10m", "1h"):
+        start = _window_start(t, widths[label], groups)
         out[f"card_tx_count_{label}"] = _window_sums(ones, start)
         out[f"card_tx_sum_{label}"] = _window_sums(amount, start)
-    day_start = _window_start(t, DAY, groups)
-    month_start = _window_start(t, 30 * DAY, groups)
-    for label, start in (("1d", day_start), ("7d", _window_start(t, 7 * DAY, groups)), ("30d", month_start)):
+    day_start = _window_start(t, widths["1d"], groups)
+    month_start = _window_start(t, widths["30d"], groups)
+    for label, start in (("1d", day_start), ("7d", _window_start(t, widths["7d"], groups)), ("30d", month_start)):
         count = _window_sums(ones, start)
         out[f"card_tx_count_{label}"] = count
         out[f"card_mean_amount_{label}"] = _window_sums(amount, start) / count
@@ -236,18 +251,6 @@ def terminal_keys(ids: pd.Series | npt.NDArray[np.object_]) -> npt.NDArray[np.ui
 def hour_of(event_s: FloatArray) -> IntArray:
     """The UTC hour (hours since the epoch) of each time in epoch seconds."""
     return np.floor(np.asarray(event_s, dtype=np.float64) / HOUR).astype(np.int64)
-
-
-def label_delay_hours(label_delay_days: float) -> int:
-    """The label delay in whole hours, as the terminal windows use it.
-
-    Raises:
-        ValueError: a delay shorter than an hour, or not a whole number of hours.
-    """
-    hours = label_delay_days * 24
-    if hours < 1 or abs(hours - round(hours)) > 1e-9:
-        raise ValueError(f"the label delay must be a whole number of hours, at least 1 (got {label_delay_days:g} days)")
-    return round(hours)
 
 
 def terminal_window_features(
@@ -398,5 +401,5 @@ def card_features_streaming(history: pd.DataFrame, new: pd.DataFrame) -> tuple[p
     if len(cards):
         first = np.flatnonzero(np.concatenate([[True], cards[1:] != cards[:-1]]))
         newest = np.repeat(np.maximum.reduceat(times, first), np.diff(np.append(first, len(cards))))
-    kept = combined[times > newest - 30 * DAY]
+    kept = combined[times > newest - dict(CARD_WINDOWS_S)["30d"]]
     return features.loc[new.index], kept.reset_index(drop=True)

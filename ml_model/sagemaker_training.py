@@ -222,7 +222,7 @@ def start_training_job(
         run = {
             "training_job_name": name,
             "training_image": image,
-            "feature_spec": FEATURE_SPEC.to_dict(),
+            "feature_spec": config.spec.to_dict(),
             "periods": {k: v.isoformat() for k, v in data.periods.items()},
             "channels": {"train": train_rows, "validation": validation_rows},
             "params": params,
@@ -257,7 +257,7 @@ def start_training_job(
                 StoppingCondition={"MaxRuntimeInSeconds": settings.max_runtime_s},
                 Tags=[
                     {"Key": "project", "Value": "fraudstream"},
-                    {"Key": "feature_spec_hash", "Value": FEATURE_SPEC.hash},
+                    {"Key": "feature_spec_hash", "Value": config.spec.hash},
                 ],
             )
         except ClientError as e:

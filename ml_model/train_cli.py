@@ -269,12 +269,15 @@ def score(
     data: Annotated[Path, typer.Option(help="CSV/Parquet in the batch-input schema.")],
     out: Annotated[Path, typer.Option(help="Parquet file for the scored rows.")],
     column_map: Annotated[list[str] | None, typer.Option(help="FIELD=COLUMN for other column names (repeat).")] = None,
-    label_delay_days: Annotated[float, typer.Option(help="Label delay for the terminal features.")] = 7.0,
+    label_delay_days: Annotated[
+        float | None,
+        typer.Option(help="Label delay of the terminal features: must be the model's [default: the model's]."),
+    ] = None,
 ) -> None:
     """Score a whole file: features over its full history, one score per row, reasons for alerts.
 
     Also the batch fallback and the way to re-score history with a new model. Terminal risk uses the
-    file's is_fraud column when it has one (chargebacks known within the label delay).
+    file's is_fraud column when it has one (chargebacks known within the model's label delay).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -287,8 +290,9 @@ def score(
     from ml_model.scoring.local import LocalXGBoostScorer
 
     artifact = load_artifact(model)
+    delay = artifact.spec.label_delay_for(label_delay_days, model=f"model {artifact.card.model_version}")
     history = read_batch_file(data, parse_column_map(column_map))
-    features = compute_features(history, label_delay_days=label_delay_days)
+    features = compute_features(history, label_delay_days=delay)
     scored = LocalXGBoostScorer(artifact, scored_by=ScoredBy.BATCH).setup().score_frame(features)
     rows = history.join(features.drop(columns=["amount"])).join(scored)
     rows["is_alert"] = rows["score"] >= artifact.card.threshold

@@ -33,6 +33,7 @@ from ml_model.features import FEATURE_SPEC, compute_features
 
 if TYPE_CHECKING:
     from ml_model.artifact import ModelCard
+    from ml_model.feature_spec import FeatureSpec
 
 __all__ = [
     "CandidateScore",
@@ -121,6 +122,15 @@ class TrainingConfig:
             "nthread": 2,
         }
     )
+
+    @property
+    def spec(self) -> FeatureSpec:
+        """The feature spec of this run: this code's features with its label delay.
+
+        Raises:
+            ValueError: the label delay is not a whole number of hours.
+        """
+        return FEATURE_SPEC.with_label_delay(self.label_delay_days)
 
     def periods(self) -> dict[str, date]:
         train_end = self.train_start + timedelta(days=self.train_days)
@@ -240,6 +250,7 @@ class TrainingResult:
     test_labels: np.ndarray
     search: SearchResult | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    spec: FeatureSpec = FEATURE_SPEC  # the features it was trained on, with the run's label delay
 
     def card(self, model_version: str) -> ModelCard:
         from ml_model.artifact import ModelCard
@@ -249,7 +260,7 @@ class TrainingResult:
             extra["search"] = self.search.to_dict()
         return ModelCard(
             model_version=model_version,
-            feature_spec_hash=FEATURE_SPEC.hash,
+            feature_spec_hash=self.spec.hash,
             threshold=self.threshold,
             metrics=self.metrics,
             data_ranges={k: v.isoformat() for k, v in self.periods.items()},
@@ -425,4 +436,6 @@ def train(transactions: pd.DataFrame, config: TrainingConfig) -> TrainingResult:
     metrics["validation_aucpr"] = float(booster.best_score)
     metrics["search_mean_average_precision"] = search.best.mean_average_precision
     logger.info("final model trained", extra={"params": search.best.params, "rounds": booster.best_iteration})
-    return TrainingResult(booster, threshold, metrics, params, data.periods, test_scores, data.y[data.test], search)
+    return TrainingResult(
+        booster, threshold, metrics, params, data.periods, test_scores, data.y[data.test], search, spec=config.spec
+    )

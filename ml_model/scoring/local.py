@@ -44,7 +44,7 @@ class LocalXGBoostScorer(Scorer):
         self,
         artifact: ModelArtifact,
         *,
-        spec: FeatureSpec = FEATURE_SPEC,
+        spec: FeatureSpec | None = None,
         scored_by: ScoredBy = ScoredBy.FALLBACK,
         reasons_min_score: float | None = None,
         all_reasons: bool = False,

@@ -178,6 +178,10 @@ def test_model_card_json_is_readable(artifact_path: Path) -> None:
     assert card["feature_spec_hash"] == FEATURE_SPEC.hash
     assert card["model_version"] == "test-model-1"
     assert card["threshold"] == 0.5
+    # the card carries the spec's parameters: a client holding only the card knows the label delay
+    assert card["feature_spec"]["label_delay_hours"] == FEATURE_SPEC.label_delay_hours
+    assert card["feature_spec"]["parameters"]["card_window_30d_s"] == 30 * 86_400
+    assert ModelCard.from_dict(card).spec() == FEATURE_SPEC
 
 
 @given(
