@@ -202,7 +202,11 @@ def card_features(events: pd.DataFrame, groups: IntArray | None = None) -> pd.Da
         count = _window_sums(ones, start)
         out[f"card_tx_count_{label}"] = count
         out[f"card_mean_amount_{label}"] = _window_sums(amount, start) / count
-    out["card_amount_ratio_30d"] = amount / out["card_mean_amount_30d"]
+    # Zero amounts are valid events (card verification, card testing). A card whose 30-day amounts
+    # are all zero (a sum under half a cent: the running sums carry float error) is at its usual
+    # amount: ratio 1, where dividing would give 0/0.
+    spent = out["card_mean_amount_30d"] * out["card_tx_count_30d"] >= 0.005
+    out["card_amount_ratio_30d"] = np.divide(amount, out["card_mean_amount_30d"], out=np.ones(n), where=spent)
     keys = events["terminal_key"] if "terminal_key" in events else terminal_keys(events["terminal_id"])
     out["card_distinct_terminals_1d"] = _distinct_in_window(np.asarray(keys), day_start)
     since_prev = np.full(n, MISSING)

@@ -52,6 +52,22 @@ def test_windows_end_at_the_current_transaction_and_exclude_their_left_edge() ->
     assert f["card_seconds_since_prev"].tolist() == [MISSING, 600.0, 1.0]
 
 
+def test_zero_amounts_give_defined_features() -> None:
+    # GIVEN a card that spent a lot, then a card whose first two transactions are zero-amount
+    # verifications (the running sums over both cards carry float error), then a purchase
+    big = _card([0, 60, 120], [999_999.99, 123_456.78, 0.07])
+    zero = _card([0, 60, 120], [0.0, 0.0, 5.0])
+    events = pd.concat([big, zero], ignore_index=True)
+    # WHEN the card features are computed (a division by zero would warn: warnings are errors here)
+    f = card_features(events, np.array([0, 0, 0, 1, 1, 1]))
+    # THEN a card whose 30-day amounts are all zero is at its usual amount, and the rest are as usual
+    zero_card = f.iloc[3:]
+    assert zero_card["card_amount_ratio_30d"].tolist() == pytest.approx([1.0, 1.0, 3.0])
+    assert zero_card["card_mean_amount_30d"].tolist() == pytest.approx([0.0, 0.0, 5.0 / 3], abs=1e-6)
+    assert zero_card["card_tx_sum_1h"].tolist() == pytest.approx([0.0, 0.0, 5.0], abs=1e-6)
+    assert np.isfinite(f.to_numpy()).all()
+
+
 def test_same_time_events_count_only_those_before_in_event_order() -> None:
     f = card_features(_card([5, 5], [1.0, 2.0]))
     assert f["card_tx_count_10m"].tolist() == [1, 2]
