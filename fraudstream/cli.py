@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
+import typer.core
+import typer.main
+import typer.rich_utils
 
 from fraudstream.exceptions import FraudstreamError
 from fraudstream.logs import configure_logging
+from fraudstream.output import print_error, stderr
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
 
 __all__ = ["app", "main"]
 
@@ -22,8 +29,12 @@ app = typer.Typer(
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-err_console = Console(stderr=True)
 _state = {"verbose": False}
+# `--help` is laid out in columns (option, type, help text): narrower than this, the help text is
+# squeezed into a few words a line. A narrower terminal wraps the wider lines instead.
+HELP_MIN_WIDTH = 100
+# Without a terminal (piped to `less`, a file, CI) nothing limits the width; rich would use 80.
+HELP_WIDTH_WITHOUT_TERMINAL = 120
 
 
 @app.callback()
@@ -67,16 +78,62 @@ def _register() -> None:
 _register()
 
 
+def help_width(environ: Mapping[str, str]) -> int | None:
+    """The width `--help` is laid out at: the terminal's (or COLUMNS), at least HELP_MIN_WIDTH, and
+    HELP_WIDTH_WITHOUT_TERMINAL without a terminal; None leaves it to TERMINAL_WIDTH, which typer reads."""
+    if environ.get("TERMINAL_WIDTH"):
+        return None
+    columns = environ.get("COLUMNS", "")
+    if columns.isdigit():
+        return max(int(columns), HELP_MIN_WIDTH)
+    try:
+        return max(os.get_terminal_size(sys.__stdout__.fileno()).columns, HELP_MIN_WIDTH)  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):  # no stdout, or not a terminal
+        return HELP_WIDTH_WITHOUT_TERMINAL
+
+
+def _options(command: Any, parent: typer.Context | None = None) -> Iterator[typer.core.TyperOption]:
+    """Every option of `command` and its sub-commands, their help options included."""
+    context = typer.Context(command, parent=parent, **command.context_settings)
+    help_option = command.get_help_option(context)  # created on first use, then kept by the command
+    yield from (p for p in [*command.params, help_option] if isinstance(p, typer.core.TyperOption))
+    if isinstance(command, typer.core.TyperGroup):
+        for sub in command.commands.values():
+            yield from _options(sub, context)
+
+
+def _command() -> Any:
+    """The click command tree of `app`, with what this CLI changes in typer's help."""
+    command = typer.main.get_command(app)
+    for option in _options(command):
+        if option.is_flag and option.metavar is None:
+            option.metavar = ""  # typer shows `<bool>` as the "type" of a flag, which takes no value
+    return command
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI; a user's mistake is one line and a non-zero exit, not a traceback."""
+    # NOTE: typer reads this module attribute each time it lays out help (its own setting is the
+    # TERMINAL_WIDTH variable, read once at import).
+    width = help_width(os.environ)
+    if width is not None:
+        typer.rich_utils.MAX_WIDTH = width
     try:
-        # Click handles its own usage errors and exit codes; domain errors become one line here.
-        app(args=argv)
+        # Not standalone: click's usage errors come here too, to be printed like every other error
+        # (typer draws them in a box, wrapped at the terminal's width).
+        code = _command().main(args=argv, prog_name="fraudstream", standalone_mode=False)
+    except typer.TyperException as e:  # click's (typer's copy of click) usage and parameter errors
+        if type(e).__name__ == "NoArgsIsHelpError":
+            sys.exit(e.exit_code)  # the help is already printed
+        context = getattr(e, "ctx", None)
+        print_error(e.format_message(), f"see `{context.command_path} --help`" if context is not None else "")
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        print_error("aborted")
+        sys.exit(1)
     except FraudstreamError as e:
         if _state["verbose"]:
-            err_console.print_exception()
-        message = f"[bold red]error:[/] {e}"
-        if e.hint:
-            message += f"\n[dim]hint:[/] {e.hint}"
-        err_console.print(message, highlight=False)
+            stderr.print_exception()
+        print_error(str(e), e.hint)
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -5,16 +5,28 @@ from __future__ import annotations
 import logging
 
 from pythonjsonlogger.json import JsonFormatter
+from rich.console import Console
 from rich.logging import RichHandler
 
-__all__ = ["configure_logging"]
+__all__ = ["configure_logging", "log_format"]
+
+# The format the entry point chose: `fraudstream.output` prints its errors and summaries the same way.
+_chosen = {"format": "text"}
+
+
+def log_format() -> str:
+    """'text' or 'json': the format of the last `configure_logging` call ('text' before any)."""
+    return _chosen["format"]
 
 
 def configure_logging(level: int = logging.INFO, fmt: str = "text") -> None:
-    """Send logs to stderr: JSON lines with stable keys, or rich text for a terminal.
+    """Send logs to stderr: JSON lines with stable keys, or text: rich's columns in a terminal, else
+    one plain line a record (rich would wrap each message into its column at 80 characters).
 
-    Does nothing when the root logger already has handlers (an embedding application configured it).
+    Adds no handler when the root logger already has handlers (an embedding application configured
+    them), but records `fmt` for `log_format`.
     """
+    _chosen["format"] = fmt
     root = logging.getLogger()
     if root.handlers:
         return
@@ -25,7 +37,13 @@ def configure_logging(level: int = logging.INFO, fmt: str = "text") -> None:
             JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level"})
         )
     else:
-        handler = RichHandler(show_path=False, rich_tracebacks=False)
+        # On stderr, like the JSON lines (rich's default console is stdout, the commands' results).
+        console = Console(stderr=True)
+        if console.is_terminal:
+            handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
+        else:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s"))
     root.addHandler(handler)
     root.setLevel(level)
     # Third-party chatter stays at WARNING unless asked for explicitly.

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import signal
 import threading
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from fraudstream.config import ResourceSettings
+from fraudstream.output import print_notice, print_summary
 from processor.config import ProcessorSettings
 
 __all__ = ["process"]
@@ -81,6 +83,13 @@ def process(
             ),
         ),
     ] = None,
+    spark_log: Annotated[
+        Path,
+        typer.Option(
+            help="File that Spark's own output (its log, its Python workers' lines) is appended to, "
+            "instead of the terminal. Under spark-submit (EMR) Spark's output stays where spark-submit sends it."
+        ),
+    ] = Path("fraudstream-spark.log"),
 ) -> None:
     """Run the stream processor: Kinesis -> validate, de-duplicate, features -> score -> lake, alerts, quarantine.
 
@@ -113,16 +122,27 @@ def process(
     def _stop(signum: int, _frame: Any) -> None:
         if stop.is_set():  # a second signal: stop now; the interrupted batch re-runs on restart
             raise KeyboardInterrupt
-        console.print(f"[yellow]{signal.Signals(signum).name}: stopping after the current batch[/]")
+        print_notice(f"{signal.Signals(signum).name}: stopping after the current batch")
         stop.set()
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    summary = run_job(settings, ResourceSettings(), until_idle=until_idle, duration_s=duration, stop=stop)
-    console.print(
+    summary = run_job(
+        settings, ResourceSettings(), until_idle=until_idle, duration_s=duration, stop=stop, spark_output=spark_log
+    )
+    print_summary(
         f"processed {summary.rows_in:,} records in {summary.batches} batches ({summary.elapsed_s:.1f} s): "
         f"{summary.accepted:,} transactions, {summary.alerts:,} alerts, {summary.quarantined:,} quarantined "
         f"({summary.late:,} late), {summary.duplicates_dropped:,} duplicates dropped, "
         f"{summary.fallback_scored:,} scored by the fallback",
-        highlight=False,
+        "processor stopped",
+        records=summary.rows_in,
+        batches=summary.batches,
+        elapsed_s=round(summary.elapsed_s, 3),
+        transactions=summary.accepted,
+        alerts=summary.alerts,
+        quarantined=summary.quarantined,
+        late=summary.late,
+        duplicates_dropped=summary.duplicates_dropped,
+        fallback_scored=summary.fallback_scored,
     )

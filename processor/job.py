@@ -33,6 +33,7 @@ from processor.warm_up import start_warm_up
 if TYPE_CHECKING:
     from collections.abc import Callable
     from concurrent.futures import Future
+    from pathlib import Path
 
     from processor.config import ProcessorSettings
 
@@ -120,6 +121,7 @@ def run_job(
     spark: Any = None,
     model_ready: Future[Any] | None = None,
     source: Any = None,
+    spark_output: Path | None = None,
 ) -> JobSummary:
     """Run the streaming job until idle, for a duration, or until `stop` is set; then stop after the current batch.
 
@@ -137,6 +139,8 @@ def run_job(
             before it loads the model; the future's error, if any, fails the query.
         source: records to read instead of the streams' (a streaming DataFrame of KINESIS_SCHEMA
             rows; the processor-only benchmark replays files).
+        spark_output: append the output of the JVM this process starts (Spark's log, its Python
+            workers' lines) to this file, not to the terminal; unused with `spark` or under spark-submit.
 
     Raises:
         ProcessorError: a sink or the model is missing, or the query failed.
@@ -182,7 +186,12 @@ def run_job(
     handler = BatchHandler(
         sink_config, metrics=_SummingEmitter(summary, settings.metrics, on_batch), model_ready=model_ready
     )
-    spark = spark or build_session(master=_spark_master(settings))
+    if spark is None:
+        master = _spark_master(settings)
+        output = spark_output if master is not None else None  # spark-submit's JVM writes where it was told
+        if output is not None:
+            logger.info("Spark's own output goes to %s", output, extra={"spark_log": str(output)})
+        spark = build_session(master=master, output=output)
     start_warm_up(spark)  # Spark's Python helpers start on another thread while the query is set up
 
     history = None

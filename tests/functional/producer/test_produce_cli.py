@@ -140,8 +140,11 @@ def test_user_mistakes_get_one_line_and_a_non_zero_exit(aws_env: dict[str, str],
     )
     assert no_creds.returncode == 1 and "no AWS credentials" in no_creds.stderr
 
-    bad_file = _run(["produce", "--from", str(tmp_path / "none.csv")], aws_env)
-    assert bad_file.returncode == 1 and "no such file" in bad_file.stderr and "Traceback" not in bad_file.stderr
+    # a path longer than the terminal (80 columns without one): the error is still one line
+    long_path = tmp_path / ("a-long-temporary-folder-name-" * 4) / "none.csv"
+    bad_file = _run(["produce", "--from", str(long_path)], aws_env)
+    assert bad_file.returncode == 1 and "Traceback" not in bad_file.stderr
+    assert f"error: {long_path}: no such file" in bad_file.stderr.splitlines(), bad_file.stderr
 
     verbose = _run(["--verbose", "produce", "--count", "1", "--stream", "nope"], aws_env)
     assert verbose.returncode == 1 and "Traceback" in verbose.stderr
