@@ -1,5 +1,6 @@
-"""What `fraudstream invoke` scores: raw transactions (their features computed here, over the file's
-own history, with the offline feature code) or rows of features that are already computed.
+"""What `fraudstream invoke` scores: raw transactions (their features computed here with the offline
+feature code, over the file's own rows or, given a history, over that history and the file's rows)
+or rows of features that are already computed.
 
 Which one a file holds is read from its content, by rules that never guess between names:
 - `.json` (an object or a list of objects) or `.jsonl` (one object per line): objects carrying
@@ -32,15 +33,28 @@ ID_COLUMN = "transaction_id"
 
 @dataclass(frozen=True)
 class InputRows:
-    """Feature rows to score, their transaction ids when known, and whether they came from transactions."""
+    """Feature rows to score (in the file's order), their transaction ids when known, and whether
+    they came from transactions; then, per row, how many earlier transactions of its card the
+    features saw, and how many history transactions they were computed with."""
 
     features: pd.DataFrame
     ids: list[str] | None
     from_transactions: bool
+    card_history: list[int] | None = None
+    history_rows: int = 0
 
 
-def read_input_rows(file: Path | None, *, label_delay_days: float = 7.0) -> InputRows:
+def read_input_rows(
+    file: Path | None, *, label_delay_days: float = 7.0, history: pd.DataFrame | None = None
+) -> InputRows:
     """Read a file of transactions or feature rows (stdin: CSV) into feature rows.
+
+    Args:
+        file: the file; None: stdin (CSV).
+        label_delay_days: the terminal features' label delay.
+        history: transactions the file's rows follow (as `processor.history.read_history` gives
+            them); the features of the file's transactions are computed over it and the file's rows
+            (a history row with a file row's transaction id is the file's). None: the file's rows only.
 
     Raises:
         TransactionEventError: a transaction event breaks the contract (the message names it).
@@ -51,7 +65,7 @@ def read_input_rows(file: Path | None, *, label_delay_days: float = 7.0) -> Inpu
     try:
         if file is None or file.suffix.lower() == ".csv":
             text = sys.stdin.read() if file is None else file.read_text(encoding="utf-8")
-            return _from_csv(text, file, source, label_delay_days)
+            return _from_csv(text, file, source, label_delay_days, history)
         text = file.read_text(encoding="utf-8")
         if file.suffix.lower() == ".jsonl":
             records: Any = [json.loads(line) for line in text.splitlines() if line.strip()]
@@ -72,32 +86,61 @@ def read_input_rows(file: Path | None, *, label_delay_days: float = 7.0) -> Inpu
             "give either transaction events or feature rows"
         )
     if events:
-        return _from_events(events, source, where, label_delay_days)
+        return _from_events(events, source, where, label_delay_days, history)
     # A key absent from one object is a missing value there; absent from every object, an error (when scoring).
     features = pd.DataFrame.from_records(records)
     ids = features.pop(ID_COLUMN).astype(str).tolist() if ID_COLUMN in features.columns else None
     return InputRows(features, ids, from_transactions=False)
 
 
-def _from_csv(text: str, file: Path | None, source: str, label_delay_days: float) -> InputRows:
+def _transaction_rows(transactions: pd.DataFrame, label_delay_days: float, history: pd.DataFrame | None) -> InputRows:
+    """The features of `transactions` (in their order) over `history` and themselves."""
+    from ml_model.features import compute_features
+
+    transactions = transactions.reset_index(drop=True)
+    earlier = history[~history[ID_COLUMN].isin(transactions[ID_COLUMN])] if history is not None else None
+    if earlier is not None and len(earlier):
+        combined = pd.concat([transactions, earlier], ignore_index=True)
+        if "is_fraud" in combined:  # the file's rows without a label count no chargeback, as history rows do
+            combined["is_fraud"] = pd.to_numeric(combined["is_fraud"]).fillna(0)
+    else:
+        combined = transactions
+    features = compute_features(combined, label_delay_days=label_delay_days).iloc[: len(transactions)]
+    # How many transactions of the row's card the features saw before it (ties in event time: none).
+    times = pd.to_datetime(combined["event_time"], utc=True)
+    ranks = times.groupby(combined["card_id"].to_numpy()).rank(method="min").iloc[: len(transactions)]
+    return InputRows(
+        features.reset_index(drop=True),
+        transactions[ID_COLUMN].tolist(),
+        from_transactions=True,
+        card_history=[int(r) - 1 for r in ranks],
+        history_rows=0 if earlier is None else len(earlier),
+    )
+
+
+def _from_csv(
+    text: str, file: Path | None, source: str, label_delay_days: float, history: pd.DataFrame | None
+) -> InputRows:
     header = pd.read_csv(io.StringIO(text), nrows=0).columns
     if "event_time" not in header:
         frame = pd.read_csv(io.StringIO(text))
         ids = frame.pop(ID_COLUMN).astype(str).tolist() if ID_COLUMN in frame.columns else None
         return InputRows(frame, ids, from_transactions=False)
     from fraudstream.batch_files import read_batch_file
-    from ml_model.features import compute_features
 
     if file is None:
         raise FeatureColumnsError("transactions on stdin are not supported: pass them with --file")
-    transactions = read_batch_file(file)
-    features = compute_features(transactions, label_delay_days=label_delay_days)
-    return InputRows(features, transactions[ID_COLUMN].tolist(), from_transactions=True)
+    transactions = read_batch_file(file)  # sorted by event time: back to the file's order
+    if ID_COLUMN in header:
+        order = pd.read_csv(io.StringIO(text), usecols=[ID_COLUMN], dtype=str)[ID_COLUMN]
+        if order.is_unique and set(order) == set(transactions[ID_COLUMN].astype(str)):
+            transactions = transactions.set_index(transactions[ID_COLUMN].astype(str)).loc[order]
+    return _transaction_rows(transactions, label_delay_days, history)
 
 
-def _from_events(events: list[dict[str, Any]], source: str, where: str, label_delay_days: float) -> InputRows:
-    from ml_model.features import compute_features
-
+def _from_events(
+    events: list[dict[str, Any]], source: str, where: str, label_delay_days: float, history: pd.DataFrame | None
+) -> InputRows:
     parsed = []
     seen: set[str] = set()
     for i, event in enumerate(events, start=1):
@@ -115,5 +158,4 @@ def _from_events(events: list[dict[str, Any]], source: str, where: str, label_de
         transactions[column] = transactions[column].astype("float64")
     # Events carry no labels, so the terminal fraud rates count no chargebacks here; a CSV of transactions
     # with is_fraud uses its labels, as `fraudstream score` does.
-    features = compute_features(transactions, label_delay_days=label_delay_days)
-    return InputRows(features, transactions[ID_COLUMN].tolist(), from_transactions=True)
+    return _transaction_rows(transactions, label_delay_days, history)

@@ -78,12 +78,23 @@ def invoke(
             "[default: its model card's, else --model's]."
         ),
     ] = None,
+    history: Annotated[
+        str | None,
+        typer.Option(
+            help="Compute the transactions' features over this history too, as the stream did: 'lake' (the lake's "
+            "transactions/, what the processor saw), an s3:// prefix or folder of it, or a batch-input file "
+            "(CSV or Parquet). Without it, over the file's own rows only.",
+        ),
+    ] = None,
 ) -> None:
     """Score transactions (or feature rows) directly against an endpoint (SageMaker on AWS, or
     `fraudstream serve`), printing per transaction its score, whether it alerts, and its top 3 reasons.
 
-    Transactions get their features computed here, over the file's own history, with the same code
-    as training and the stream; exactly the feature spec's columns go to the endpoint. Reasons come
+    Transactions get their features computed here, over the file's own rows (or with --history lake
+    over the lake's transactions too, to reproduce a stream's score), with the same code as
+    training and the stream; exactly the feature spec's columns go to the endpoint. Rows keep the
+    file's order; the card history column counts each card's earlier transactions the features saw.
+    Reasons come
     from the model itself, so they need --model (the endpoint's artifact). The endpoint URL is
     boto3's: AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME (or AWS_ENDPOINT_URL) for the local server.
     """
@@ -94,6 +105,7 @@ def invoke(
     from ml_model.scoring.sagemaker import SageMakerScorer, runtime_client
 
     artifact: ModelArtifact | None = load_artifact(model) if model is not None else None
+    earlier = _history(history) if history is not None else None
     client = runtime_client(timeout_s=30.0)
     card = _endpoint_card(endpoint, client, artifact)
     # The features are computed with the label delay of the endpoint's model (its card's spec).
@@ -101,7 +113,7 @@ def invoke(
     if spec is None or not FEATURE_SPEC.same_code(spec):
         spec = FEATURE_SPEC  # a model of other features: the scorer's check below reports it
     delay = spec.label_delay_for(label_delay_days, model=f"endpoint {endpoint}'s model")
-    rows_in = read_input_rows(file, label_delay_days=delay)
+    rows_in = read_input_rows(file, label_delay_days=delay, history=earlier)
     scorer = SageMakerScorer(
         endpoint,
         fallback=None,
@@ -121,6 +133,8 @@ def invoke(
         row: dict[str, Any] = {"row": ids[i] if ids is not None else str(i)}
         if ids is not None:
             row[_ID_COLUMN] = ids[i]
+        if rows_in.card_history is not None:
+            row["card_history"] = rows_in.card_history[i]
         row |= {
             "score": score,
             "alert": None if threshold is None else bool(score >= threshold),
@@ -136,19 +150,46 @@ def invoke(
             console.print_json(json.dumps(row), indent=None)
         return
     table = Table(title=f"endpoint {endpoint}", title_justify="left")
-    for column in (_ID_COLUMN if ids is not None else "row", "score", "alert", "reasons"):
-        table.add_column(column, justify="right" if column == "score" else "left", overflow="fold")
+    columns = [_ID_COLUMN if ids is not None else "row"]
+    columns += ["card history"] if rows_in.card_history is not None else []
+    for column in (*columns, "score", "alert", "reasons"):
+        table.add_column(column, justify="right" if column in ("score", "card history") else "left", overflow="fold")
     for row in rows:
         alert = "?" if row["alert"] is None else ("yes" if row["alert"] else "no")
         reasons = "(needs --model)" if row["reasons"] is None else (", ".join(row["reasons"]) or "-")
-        table.add_row(str(row["row"]), f"{row['score']:.6f}", alert, reasons)
+        counts = [str(row["card_history"])] if "card_history" in row else []
+        table.add_row(str(row["row"]), *counts, f"{row['score']:.6f}", alert, reasons)
     console.print(table)
+    if rows_in.from_transactions:
+        if history is None:
+            console.print(
+                f"features: over the file's own {len(rows)} transactions (card history: each card's earlier ones "
+                "among them); --history lake computes them over the lake's transactions too, as the stream did",
+                highlight=False,
+            )
+        else:
+            console.print(
+                f"features: over the file's transactions and {rows_in.history_rows:,} of history ({history})",
+                highlight=False,
+            )
     if threshold is not None:
         console.print(f"alert: score >= {threshold:.6f} (model {card.model_version if card else '?'})", highlight=False)
     else:
         console.print("alert: unknown (no model card for the endpoint; pass --model to use the artifact's threshold)")
     if artifact is None:
         console.print("reasons: need --model DIR (the endpoint's artifact); they are computed locally from its model")
+
+
+def _history(location: str) -> Any:
+    """The transactions of `--history`: 'lake' is the lake bucket's transactions/ (read as the
+    processor's `--history` reads it)."""
+    from processor.history import read_history
+
+    if location == "lake":
+        from fraudstream.config import ResourceSettings
+
+        location = f"s3://{ResourceSettings().lake_bucket}/transactions/"
+    return read_history(location)
 
 
 def _endpoint_card(endpoint: str, client: Any, artifact: ModelArtifact | None) -> ModelCard | None:

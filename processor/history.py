@@ -56,7 +56,8 @@ def read_history(location: str) -> pd.DataFrame:
         except BatchFileError as e:
             raise ProcessorError(f"history {location}: {e}", hint=getattr(e, "hint", None)) from e
     out = pd.DataFrame({name: frame[name] if name in frame else None for name in HISTORY_COLUMNS})
-    out["is_fraud"] = out["is_fraud"].fillna(0).astype(np.int32)
+    # The lake's rows have no is_fraud (a column of None): numbers first, so that none become 0.
+    out["is_fraud"] = pd.to_numeric(out["is_fraud"]).fillna(0).astype(np.int32)
     out["event_time"] = pd.to_datetime(out["event_time"], utc=True)
     return out
 
