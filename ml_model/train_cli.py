@@ -21,6 +21,12 @@ if TYPE_CHECKING:
 
 __all__ = ["TrainTarget", "score", "train"]
 
+# The help of --skip-invalid, also on `produce --from`.
+_SKIP_INVALID_HELP = (
+    "Skip rows that break the batch-input contract instead of refusing the file, and report them "
+    "(count per reason, first row numbers)."
+)
+
 
 class TrainTarget(StrEnum):
     """Where the final model is fitted."""
@@ -34,6 +40,7 @@ def train(
     data: Annotated[Path | None, typer.Option(help="CSV/Parquet in the batch-input schema, with is_fraud.")] = None,
     generate: Annotated[int | None, typer.Option(help="Instead of --data: days of synthetic history.")] = None,
     column_map: Annotated[list[str] | None, typer.Option(help="With --data: FIELD=COLUMN (repeat).")] = None,
+    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help=f"{_SKIP_INVALID_HELP} With --data.")] = False,
     train_start: Annotated[
         str | None, typer.Option(help="First training day (default: 14 days into the data).")
     ] = None,
@@ -94,7 +101,7 @@ def train(
         raise typer.BadParameter("--wait is for --on sagemaker")
     console = Console()
     preflight = _sagemaker_preflight(bucket) if on is TrainTarget.SAGEMAKER else None
-    history = _history(data, generate, column_map, seed, console)
+    history = _history(data, generate, column_map, seed, console, skip_invalid=skip_invalid)
     first_day = history["event_time"].min().date()
     start = date.fromisoformat(train_start) if train_start else first_day.fromordinal(first_day.toordinal() + 14)
     from ml_model.training import TrainingConfig
@@ -126,13 +133,22 @@ def train(
 
 
 def _history(
-    data: Path | None, generate: int | None, column_map: list[str] | None, seed: int, console: Console
+    data: Path | None,
+    generate: int | None,
+    column_map: list[str] | None,
+    seed: int,
+    console: Console,
+    *,
+    skip_invalid: bool = False,
 ) -> pd.DataFrame:
-    from fraudstream.batch_files import parse_column_map, read_batch_file
+    from fraudstream.batch_files import load_batch_file, parse_column_map
     from fraudstream.exceptions import BatchFileError
 
     if data is not None:
-        history = read_batch_file(data, parse_column_map(column_map))
+        loaded = load_batch_file(data, parse_column_map(column_map), skip_invalid=skip_invalid)
+        if skip_invalid:
+            console.print(f"{data}: {loaded.invalid.summary()}", highlight=False, soft_wrap=True)
+        history = loaded.frame
         if "is_fraud" not in history:
             raise BatchFileError(f"{data}: training needs the is_fraud column (0/1)")
         return history
@@ -269,6 +285,7 @@ def score(
     data: Annotated[Path, typer.Option(help="CSV/Parquet in the batch-input schema.")],
     out: Annotated[Path, typer.Option(help="Parquet file for the scored rows.")],
     column_map: Annotated[list[str] | None, typer.Option(help="FIELD=COLUMN for other column names (repeat).")] = None,
+    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help=_SKIP_INVALID_HELP)] = False,
     label_delay_days: Annotated[
         float | None,
         typer.Option(help="Label delay of the terminal features: must be the model's [default: the model's]."),
@@ -283,7 +300,7 @@ def score(
     import pyarrow.parquet as pq
     from rich.console import Console
 
-    from fraudstream.batch_files import parse_column_map, read_batch_file
+    from fraudstream.batch_files import load_batch_file, parse_column_map
     from fraudstream.contracts import ScoredBy
     from ml_model.artifact import load_artifact
     from ml_model.features import compute_features
@@ -291,14 +308,18 @@ def score(
 
     artifact = load_artifact(model)
     delay = artifact.spec.label_delay_for(label_delay_days, model=f"model {artifact.card.model_version}")
-    history = read_batch_file(data, parse_column_map(column_map))
+    console = Console()
+    loaded = load_batch_file(data, parse_column_map(column_map), skip_invalid=skip_invalid)
+    if skip_invalid:
+        console.print(f"{data}: {loaded.invalid.summary()}", highlight=False, soft_wrap=True)
+    history = loaded.frame
     features = compute_features(history, label_delay_days=delay)
     scored = LocalXGBoostScorer(artifact, scored_by=ScoredBy.BATCH).setup().score_frame(features)
     rows = history.join(features.drop(columns=["amount"])).join(scored)
     rows["is_alert"] = rows["score"] >= artifact.card.threshold
     out.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), out, compression="zstd")
-    Console().print(
+    console.print(
         f"scored {len(rows):,} rows with {artifact.card.model_version}: {int(rows['is_alert'].sum()):,} alerts "
         f"(threshold {artifact.card.threshold:.4f}) -> {out}",
         highlight=False,

@@ -8,7 +8,7 @@ import typer
 from botocore.config import Config
 
 from ml_model.serving import LocalEndpointServer
-from ml_model.train_cli import train
+from ml_model.train_cli import score, train
 from tests.unit.ml_model.fixtures import artifact, artifact_path, booster_factory, eval_rows, trained_booster
 
 if TYPE_CHECKING:
@@ -56,8 +56,8 @@ def runtime_client_factory() -> Callable[..., SageMakerRuntimeClient]:
 
 @pytest.fixture
 def cli() -> typer.Typer:
-    """A CLI holding only `train` (and a no-op, so that typer keeps the sub-command's name)."""
+    """A CLI holding `train` and `score`."""
     app = typer.Typer(pretty_exceptions_enable=False)
     app.command("train")(train)
-    app.command("noop")(lambda: None)
+    app.command("score")(score)
     return app

@@ -1,5 +1,6 @@
 """`train --data`: a labelled CSV with other column names, mapped explicitly, trains a servable model;
-a bad file is refused with the row and column at fault."""
+a bad file is refused with the row and column at fault, or, with --skip-invalid, trained on and
+scored without its invalid rows, which are reported."""
 
 from __future__ import annotations
 
@@ -72,15 +73,49 @@ def test_train_reads_a_csv_with_other_column_names_through_the_column_map(
     assert 0.5 < metrics["auc_roc"] <= 1.0
 
 
-def test_train_names_the_row_and_column_of_a_bad_file(cli: typer.Typer, history: pd.DataFrame, tmp_path: Path) -> None:
-    # GIVEN a labelled CSV whose fourth data row has a negative amount (row 5 counting the header)
-    rows = history.copy()
-    rows.loc[3, "amount"] = -12.5
+def test_a_file_with_bad_rows_is_refused_or_trained_and_scored_without_them(
+    cli: typer.Typer, history: pd.DataFrame, tmp_path: Path
+) -> None:
+    # GIVEN a labelled CSV with three bad rows among good ones (rows counted as a spreadsheet shows
+    # them, the header being row 1) and zero-amount authorisations, which are valid
+    rows = history.astype({"event_time": object})
+    rows.loc[3, "amount"] = -12.5  # row 5
+    rows.loc[40, "amount"] = 2_000_000.0  # row 42
+    rows.loc[9, "event_time"] = "2026-13-45T00:00:00Z"  # row 11
+    rows.loc[[5, 6, 7], "amount"] = 0.0
+    bad_ids = set(rows.loc[[3, 9, 40], "transaction_id"])
     data = tmp_path / "tx.csv"
     rows.to_csv(data, index=False)
+    model = tmp_path / "model"
     # WHEN it is trained on
-    result = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(tmp_path / "m"), *_PERIODS])
-    # THEN it is refused before any training, naming the row and the column
-    assert isinstance(result.exception, BatchFileError)
-    assert "row 5, column 'amount': -12.5 must be > 0" in str(result.exception)
-    assert not (tmp_path / "m").exists()
+    strict = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(model), *_PERIODS])
+    # THEN it is refused before any training, naming its first bad row and the column
+    assert isinstance(strict.exception, BatchFileError)
+    assert "row 5, column 'amount': -12.5 must be >= 0 and <= 1,000,000 (3 invalid rows in all)" in str(
+        strict.exception
+    )
+    assert "--skip-invalid" in strict.exception.hint
+    assert not model.exists()
+    # WHEN it is trained on, skipping invalid rows
+    trained = CliRunner().invoke(cli, ["train", "--data", str(data), "--skip-invalid", "--out", str(model), *_PERIODS])
+    # THEN the model is trained on the good rows, and the bad ones are reported per reason
+    assert trained.exit_code == 0, trained.output
+    report = f"skipped 3 invalid rows of {len(rows):,}: out_of_range 2 (rows 5, 42), bad_timestamp 1 (row 11)"
+    assert report in trained.output
+    assert load_artifact(model).card.data_ranges["train_start"] == "2026-01-15"
+    # WHEN the file is scored, strictly, then skipping invalid rows
+    out = tmp_path / "scored.parquet"
+    refused = CliRunner().invoke(cli, ["score", "--model", str(model), "--data", str(data), "--out", str(out)])
+    scored = CliRunner().invoke(
+        cli,
+        ["score", "--model", str(model), "--data", str(data), "--out", str(out), "--skip-invalid"],
+    )
+    # THEN strict scoring is refused with the same error, and skipping scores every good row, zero amounts included
+    assert isinstance(refused.exception, BatchFileError) and "row 5, column 'amount'" in str(refused.exception)
+    assert scored.exit_code == 0, scored.output
+    assert report in scored.output
+    frame = pd.read_parquet(out)
+    assert len(frame) == len(rows) - 3
+    assert bad_ids.isdisjoint(frame["transaction_id"])
+    assert (frame["amount"] == 0.0).sum() >= 3 and frame["score"].between(0, 1).all()
+    assert set(frame["scored_by"]) == {"batch"}
