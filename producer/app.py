@@ -15,7 +15,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from fraudstream.batch_files import parse_column_map, read_batch_file
+from fraudstream.batch_files import load_batch_file, parse_column_map
 from fraudstream.exceptions import FraudstreamError
 from producer.dead_letter import DeadLetterFile
 from producer.delivery import DeliveryConfig, StreamKind, deliveries
@@ -56,6 +56,7 @@ def run_producer(
     *,
     from_file: Path | None = None,
     column_map: list[str] | None = None,
+    skip_invalid: bool = False,
     count: int | None = None,
     duration: float | None = None,
     days: float | None = None,
@@ -72,6 +73,8 @@ def run_producer(
         resources: the stream names.
         from_file: replay this batch-input file instead of generating.
         column_map: `FIELD=COLUMN` entries for a file with other column names.
+        skip_invalid: leave out `from_file`'s invalid rows and print what was left out (count per
+            reason, first rows); otherwise its first invalid row refuses the file.
         count: stop after this many records on the transactions stream.
         duration: stop after this many seconds.
         days: event-time span to generate (None: no end).
@@ -96,7 +99,10 @@ def run_producer(
     end_at: float | None = None
     frames: Iterator[pd.DataFrame]
     if from_file is not None:
-        frame = read_batch_file(from_file, parse_column_map(column_map))
+        loaded = load_batch_file(from_file, parse_column_map(column_map), skip_invalid=skip_invalid)
+        if skip_invalid:
+            console.print(f"{from_file}: {loaded.invalid.summary()}", highlight=False, soft_wrap=True)
+        frame = loaded.frame
         delivery_config = replace(delivery_config, emit_labels="is_fraud" in frame)
         frames = _file_frames(frame)
         source = f"{from_file} ({len(frame):,} transactions)"

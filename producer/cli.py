@@ -39,6 +39,14 @@ def produce(
         list[str] | None,
         typer.Option("--column-map", help="With --from: FIELD=COLUMN for a file with other column names (repeat)."),
     ] = None,
+    skip_invalid: Annotated[
+        bool,
+        typer.Option(
+            "--skip-invalid",
+            help="With --from: skip rows that break the batch-input contract instead of refusing the file, and "
+            "report them (count per reason, first row numbers).",
+        ),
+    ] = False,
     count: Annotated[int | None, typer.Option(help="Stop after this many records on the transactions stream.")] = None,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
     days: Annotated[float | None, typer.Option(help="Generate this many days of event time (default: no end).")] = None,
@@ -121,6 +129,7 @@ def produce(
         resources,
         from_file=from_file,
         column_map=column_map,
+        skip_invalid=skip_invalid,
         count=count,
         duration=duration,
         days=days,

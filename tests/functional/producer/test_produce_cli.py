@@ -117,6 +117,43 @@ def test_replay_of_a_file_in_event_order_with_a_column_map(
     assert charged == set(frame.loc[frame["is_fraud"] == 1, "transaction_id"])
 
 
+def test_replay_of_a_file_with_bad_rows_is_refused_or_sends_only_its_good_rows(
+    aws_env: dict[str, str], boto_session: boto3.Session, stream_factory: Callable[..., str], tmp_path: Path
+) -> None:
+    # GIVEN a CSV with two bad rows among good ones, and a zero-amount authorisation (valid)
+    frame = generate_history(GeneratorConfig(seed=9, n_cards=20, n_terminals=30, fraud_rate=0.05), date(2026, 2, 1), 1)
+    frame = frame.astype({"event_time": object})
+    frame.loc[2, "amount"] = -1.0  # row 4, the header being row 1
+    frame.loc[7, "event_time"] = "not a time"  # row 9
+    frame.loc[5, "amount"] = 0.0
+    path = tmp_path / "history.csv"
+    frame.to_csv(path, index=False)
+    stream, labels = stream_factory(), stream_factory()
+    args = ["produce", "--from", str(path), "--speedup", "0", "--stream", stream, "--labels-stream", labels]
+    # WHEN it is replayed
+    strict = _run(args, aws_env)
+    # THEN it is refused in one line naming the first bad row, and nothing is sent
+    assert strict.returncode == 1 and "Traceback" not in strict.stderr
+    assert "row 4, column 'amount': -1.0 must be >= 0 and <= 1,000,000 (2 invalid rows in all)" in strict.stderr
+    assert "--skip-invalid" in strict.stderr
+    assert read_stream(boto_session.client("kinesis"), stream) == []
+    # WHEN it is replayed skipping invalid rows
+    skipping = _run([*args, "--skip-invalid"], aws_env)
+    # THEN the bad rows are reported, and exactly the good ones are on the stream, the zero amount among them
+    assert skipping.returncode == 0, skipping.stderr
+    report = f"skipped 2 invalid rows of {len(frame):,}: bad_timestamp 1 (row 9), out_of_range 1 (row 4)"
+    assert report in skipping.stderr
+    events = {
+        e["transaction_id"]: e
+        for e in (json.loads(r["Data"]) for r in read_stream(boto_session.client("kinesis"), stream))
+    }
+    assert set(events) == set(frame["transaction_id"]) - {
+        frame.loc[2, "transaction_id"],
+        frame.loc[7, "transaction_id"],
+    }
+    assert events[frame.loc[5, "transaction_id"]]["amount"] == 0.0
+
+
 def test_user_mistakes_get_one_line_and_a_non_zero_exit(aws_env: dict[str, str], tmp_path: Path) -> None:
     missing = _run(["produce", "--count", "1", "--stream", "nope"], aws_env)
     assert missing.returncode == 1
