@@ -7,7 +7,7 @@ import math
 import signal
 import threading
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -22,6 +22,7 @@ from producer.delivery import DeliveryConfig, StreamKind, deliveries
 from producer.generator import GeneratorConfig, TransactionGenerator
 from producer.kinesis_writer import KinesisWriter
 from producer.stream_producer import Pacing, ProducerRun, RunSummary
+from producer.timeline import EventTimeError, LiveClock, history_span, live_rate
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -77,16 +78,22 @@ def run_producer(
             reason, first rows); otherwise its first invalid row refuses the file.
         count: stop after this many records on the transactions stream.
         duration: stop after this many seconds.
-        days: event-time span to generate (None: no end).
-        start_at: event time of the first generated transaction (default: now, or now - days).
-        speedup: event time runs this many times faster than wall time; 0 = as fast as possible.
-        tps: cap on transactions-stream records per second.
+        days: a history of this many days of event time, ending at the present at the latest.
+        start_at: a history from this event time (default with `days`: now - days), up to the present
+            at the latest; neither `days` nor `start_at`: a live run, stamped with the time sent
+            (see `producer.timeline`).
+        speedup: event time runs this many times faster than wall time; 0 = as fast as possible (a
+            history or a replay only). Live: the world plays this many times faster, stamped as sent.
+        tps: cap on transactions-stream records per second; live without `speedup`: the pace.
         on_progress: the caller shows progress (called about twice a second): nothing is printed.
         on_frame: called with each day of transactions (and their `is_fraud`, when known) before
             it is sent: the demo keeps the generator's truth this way.
 
     Returns:
         What was sent; the summary is also printed.
+
+    Raises:
+        EventTimeError: a `start_at` after the present, or a live run with neither pace.
     """
     delivery_config = DeliveryConfig(
         seed=settings.seed,
@@ -97,7 +104,9 @@ def run_producer(
         malformed_share=settings.malformed_share,
     )
     end_at: float | None = None
+    origin: float | None = None
     frames: Iterator[pd.DataFrame]
+    now = datetime.now(UTC)
     if from_file is not None:
         loaded = load_batch_file(from_file, parse_column_map(column_map), skip_invalid=skip_invalid)
         if skip_invalid:
@@ -106,25 +115,42 @@ def run_producer(
         delivery_config = replace(delivery_config, emit_labels="is_fraud" in frame)
         frames = _file_frames(frame)
         source = f"{from_file} ({len(frame):,} transactions)"
+        ahead = int((frame["event_time"] > now).sum()) if len(frame) else 0
+        if ahead:
+            console.print(
+                f"[yellow]{ahead:,} row(s) of {from_file} are dated after now: the processor quarantines them as "
+                "future_timestamp[/]",
+                highlight=False,
+            )
     else:
-        start_at = start_at or datetime.now(UTC) - timedelta(days=days or 0)
-        gen = TransactionGenerator(
-            GeneratorConfig(
-                seed=settings.seed,
-                n_cards=settings.cards,
-                n_terminals=settings.terminals,
-                fraud_rate=settings.fraud_rate,
-            ),
-            start_at.date(),
+        gen_config = GeneratorConfig(
+            seed=settings.seed, n_cards=settings.cards, n_terminals=settings.terminals, fraud_rate=settings.fraud_rate
         )
-        delivery_config = replace(delivery_config, start_at=start_at)
-        if days is not None:
-            end = start_at + timedelta(days=days)
-            end_at = end.timestamp()
-            frames = itertools.islice(gen.days(), (end.date() - start_at.date()).days + 1)
+        if days is not None or start_at is not None:
+            span = history_span(now, start=start_at, days=days)
+            gen = TransactionGenerator(gen_config, span.start.date())
+            delivery_config = replace(delivery_config, start_at=span.start)
+            end_at, origin = span.end.timestamp(), span.start.timestamp()
+            frames = itertools.islice(gen.days(), (span.end.date() - span.start.date()).days + 1)
+            source = (
+                f"synthetic history (seed {settings.seed}, {settings.cards:,} cards, "
+                f"{span.start:%Y-%m-%d %H:%M} .. {span.end:%Y-%m-%d %H:%M} UTC)"
+            )
         else:
-            frames = gen.days()
-        source = f"synthetic (seed {settings.seed}, {settings.cards:,} cards, from {start_at:%Y-%m-%d %H:%M} UTC)"
+            if speedup:
+                clock = LiveClock(now, speedup=speedup)
+                pace = f"the world at x{speedup:g}"
+            elif tps:
+                shares = {"duplicate_share": settings.duplicate_share, "malformed_share": settings.malformed_share}
+                clock = LiveClock(now, speedup=None, rate=live_rate(tps, **shares))
+                pace = f"{tps:g} tx/s"
+            else:
+                raise EventTimeError("a live run cannot go as fast as possible (--speedup 0): it has no pace")
+            frames = clock.stamp(TransactionGenerator(gen_config, now.date()).days())
+            delivery_config = replace(delivery_config, start_at=now)
+            # The stamps are the wall clock's: they go out in real time (within the --tps cap, if any).
+            origin, speedup = now.timestamp(), 1.0
+            source = f"synthetic, live (seed {settings.seed}, {settings.cards:,} cards, {pace}, stamped as sent)"
 
     if on_frame is not None:
         frames = _observed(frames, on_frame)
@@ -144,13 +170,13 @@ def run_producer(
         stop.set()
 
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    pacing = Pacing(speedup=speedup or None, tps=tps)
+    pacing = Pacing(speedup=speedup or None, tps=tps, origin=origin)
     quiet = on_progress is not None
     if not quiet:
         console.print(
             f"producing to [bold]{resources.transactions_stream}[/] / [bold]{resources.labels_stream}[/] "
             f"from {source}; "
-            f"{'as fast as possible' if not speedup else f'speed-up x{speedup:g}'}"
+            f"{'as fast as possible' if not speedup else 'in real time' if speedup == 1 else f'speed-up x{speedup:g}'}"
             f"{f', at most {tps:g} tx/s' if tps else ''}. Ctrl-C stops after a flush.",
             highlight=False,
         )

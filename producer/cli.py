@@ -49,19 +49,28 @@ def produce(
     ] = False,
     count: Annotated[int | None, typer.Option(help="Stop after this many records on the transactions stream.")] = None,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
-    days: Annotated[float | None, typer.Option(help="Generate this many days of event time (default: no end).")] = None,
+    days: Annotated[
+        float | None,
+        typer.Option(help="A history of this many days of event time, ending at the present at the latest."),
+    ] = None,
     start: Annotated[
         str | None,
-        typer.Option(help="Event time of the first generated transaction, ISO-8601 (default: now, or now - DAYS)."),
+        typer.Option(
+            help="A history from this event time, ISO-8601, up to the present at the latest (default with --days: "
+            "now - DAYS). Without --days or --start the run is live."
+        ),
     ] = None,
     speedup: Annotated[
         float | None,
         typer.Option(
             help="Event time runs this many times faster than wall time: 1 = real time, 0 = as fast as possible "
-            "(default: 1, or 0 when --tps is given)."
+            "(a history or a replay only). Live: the world plays this many times faster, each transaction "
+            "stamped as it is sent (default: 1, or 0 when --tps is given)."
         ),
     ] = None,
-    tps: Annotated[float | None, typer.Option(help="Cap on transactions per second.")] = None,
+    tps: Annotated[
+        float | None, typer.Option(help="Cap on transactions per second; live without --speedup: the pace.")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed: the same seed gives the same transactions.")] = None,
     cards: Annotated[int | None, typer.Option(help="Number of card holders.")] = None,
     terminals: Annotated[int | None, typer.Option(help="Number of terminals.")] = None,
@@ -88,6 +97,10 @@ def produce(
     file. Records go out in PutRecords batches of up to 500, partition key = card id; failed
     entries are retried with backoff, and what still fails lands in the dead-letter file.
     Ctrl-C flushes what is buffered and prints a summary.
+
+    Event time is never ahead of the clock. A history (--days and/or --start) ends at the present,
+    never after it. A live run (neither) stamps each transaction with the moment it is sent, at the
+    world's own pace, --speedup times faster, or at --tps. A replay keeps the file's times.
     """
     overrides: dict[str, Any] = {
         "seed": seed,

@@ -5,6 +5,7 @@ signal, flushing what it has buffered."""
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import Counter
@@ -31,10 +32,15 @@ class Pacing:
         speedup: event time runs this many times faster than wall time (1 = real time);
             None or 0: event time does not pace the run.
         tps: at most this many records per second on the transactions stream; None: no cap.
+        origin: the event time (epoch seconds) that the run's first moment stands for: a record is
+            due `(at - origin) / speedup` seconds after the start. None: the first record's `at`
+            (a replay starts at once); a generated run passes its start, so that a world whose first
+            event comes later waits for it.
     """
 
     speedup: float | None = 1.0
     tps: float | None = None
+    origin: float | None = None
 
 
 @dataclass
@@ -94,7 +100,8 @@ class ProducerRun:
         """Send `records` until they end, a limit is reached or `stop` is set; always flushes."""
         summary = self.summary
         wall0 = time.monotonic()
-        event0: float | None = None
+        event0 = self.pacing.origin
+        deadline = math.inf if self.duration_s is None else wall0 + self.duration_s
         tx_sent = 0
         last_progress = wall0
         speedup = self.pacing.speedup or None
@@ -107,7 +114,7 @@ class ProducerRun:
                     summary.stopped_by = "count"
                     break
                 now = time.monotonic()
-                if self.duration_s is not None and now - wall0 >= self.duration_s:
+                if now >= deadline:
                     summary.stopped_by = "duration"
                     break
                 if event0 is None:
@@ -121,8 +128,12 @@ class ProducerRun:
                 if wait > 0:
                     if wait >= self.linger_s:
                         self._flush()  # idle until the next record: send what is buffered now
-                    if self.stop.wait(max(0.0, due - time.monotonic())):
+                    # NOTE: the wait ends at the deadline: a record due after it is never sent.
+                    if self.stop.wait(max(0.0, min(due, deadline) - time.monotonic())):
                         summary.stopped_by = "signal"
+                        break
+                    if due >= deadline:
+                        summary.stopped_by = "duration"
                         break
                 for writer in self.writers.values():
                     writer.flush_if_idle(self.linger_s)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -32,9 +33,13 @@ def test_every_sent_transaction_was_shown_to_the_caller_with_its_truth_first(
         sent_before_seen.append(len(read_stream(boto_session.client("kinesis"), resources.transactions_stream)))
         days.append(frame)
 
-    # WHEN 300 transactions of a 40-day synthetic history are sent
-    settings = ProducerSettings(cards=300, terminals=100, dead_letter=tmp_path / "dl.jsonl")
-    run_producer(settings, resources, count=300, days=40, speedup=0, on_progress=lambda _: None, on_frame=keep)
+    # WHEN 300 transactions of a 40-day synthetic history (fraud made common) are sent, from a fixed
+    # start: from now - 40 days, how much of a day the caller sees would depend on the time of day
+    settings = ProducerSettings(cards=300, terminals=100, fraud_rate=0.05, dead_letter=tmp_path / "dl.jsonl")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    run_producer(
+        settings, resources, count=300, days=40, start_at=start, speedup=0, on_progress=lambda _: None, on_frame=keep
+    )
 
     # THEN every sent transaction is in a day the caller saw, with the generator's is_fraud
     seen = pd.concat(days, ignore_index=True).set_index("transaction_id")
@@ -44,5 +49,5 @@ def test_every_sent_transaction_was_shown_to_the_caller_with_its_truth_first(
     ]
     assert len(sent) == 300
     assert set(sent) <= set(seen.index)
-    assert set(seen["is_fraud"].unique()) == {0, 1}  # 40 days of 300 cards hold frauds
+    assert set(seen["is_fraud"].unique()) == {0, 1}  # the days seen hold frauds
     assert sent_before_seen[0] == 0

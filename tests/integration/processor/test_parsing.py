@@ -27,7 +27,8 @@ GOOD = {
 
 
 def test_valid_and_invalid_records_come_out_with_their_source(spark: Any) -> None:
-    # GIVEN one valid record, one of each malformed kind, and one stamped an hour after it arrived
+    # GIVEN one valid record, one of each malformed kind, one stamped an hour after it arrived, and a
+    # zero-amount authorisation (card verification: valid)
     payloads = [json.dumps(GOOD).encode()]
     payloads += [malform(GOOD, kind, f"bad-{i}") for i, kind in enumerate(MALFORMED_KINDS)]
     payloads.append(
@@ -35,6 +36,7 @@ def test_valid_and_invalid_records_come_out_with_their_source(spark: Any) -> Non
             {**GOOD, "transaction_id": "tx-f", "event_time": format_event_time(ARRIVAL + timedelta(hours=1))}
         ).encode()
     )
+    payloads.append(json.dumps({**GOOD, "transaction_id": "tx-zero", "amount": 0}).encode())
     rows = [(p, "card-1", "transactions", "shardId-0", str(i + 1), ARRIVAL) for i, p in enumerate(payloads)]
     source = spark.createDataFrame(rows, KINESIS_SCHEMA)
     # WHEN parsed
@@ -47,9 +49,11 @@ def test_valid_and_invalid_records_come_out_with_their_source(spark: Any) -> Non
     assert valid["currency"] == "USD" and valid["event_time"].replace(tzinfo=UTC) == ARRIVAL - timedelta(seconds=3)
     expected = list(MALFORMED_KINDS.values()) + ["future_timestamp"]
     assert [by_seq[i + 2]["reason"] for i in range(len(expected))] == expected
-    for i in range(2, len(payloads) + 1):
+    for i in range(2, len(payloads)):
         assert by_seq[i]["raw_data"] == payloads[i - 1].decode("utf-8", errors="replace")
         assert by_seq[i]["shard_id"] == "shardId-0" and by_seq[i]["detail"]
+    zero = by_seq[len(payloads)]
+    assert zero["reason"] is None and zero["transaction_id"] == "tx-zero" and zero["amount"] == 0.0
 
 
 def test_labels_are_parsed_and_bad_ones_kept_with_a_reason(spark: Any) -> None:
