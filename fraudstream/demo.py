@@ -106,7 +106,7 @@ def demo(
     report: Annotated[Path, typer.Option(help="Where the HTML report goes.")] = Path("demo-report.html"),
     aws_endpoint_url: Annotated[
         str | None,
-        typer.Option(help="Use this running emulator (`fraudstream local start`, LocalStack) instead of starting one."),
+        typer.Option(help="Use this running emulator (`fraudstream local up`, LocalStack) instead of starting one."),
     ] = None,
     keep: Annotated[bool, typer.Option(help="Leave the embedded AWS running afterwards, to look around.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed of the synthetic world.")] = 42,

@@ -285,16 +285,28 @@ def prepare(transactions: pd.DataFrame, config: TrainingConfig) -> PreparedData:
     Raises:
         ValueError: a period holds no transactions or no fraud.
     """
-    features = compute_features(transactions, label_delay_days=config.label_delay_days)
     day = event_days(transactions["event_time"])
     p = config.periods()
     fit = _mask(day, p["train_start"], p["validation_start"])
     validation = _mask(day, p["validation_start"], p["train_end"])
     test = _mask(day, p["test_start"], p["test_end"])
     y = transactions["is_fraud"].to_numpy(dtype=np.float64)
-    for name, mask in (("training", fit), ("validation", validation), ("test", test)):
-        if not mask.any() or not y[mask].any():
-            raise ValueError(f"the {name} period has no transactions or no fraud: check the dates against the data")
+    periods = (
+        ("training", fit, p["train_start"], p["validation_start"]),
+        ("validation", validation, p["validation_start"], p["train_end"]),
+        ("test", test, p["test_start"], p["test_end"]),
+    )
+    for name, mask, start, end in periods:  # checked before the features: a mistake fails at once
+        if not mask.any():
+            raise ValueError(
+                f"the {name} period ({_span(start, end)}) has no transactions: {_days_needed(day, config)}"
+            )
+        if not y[mask].any():
+            raise ValueError(
+                f"the {name} period ({_span(start, end)}) has {int(mask.sum()):,} transactions but no fraud: "
+                "give more data, or longer periods (--train-days, --validation-days, --test-days)"
+            )
+    features = compute_features(transactions, label_delay_days=config.label_delay_days)
     return PreparedData(
         transactions=transactions,
         X=features.to_numpy(dtype=np.float64),
@@ -304,6 +316,24 @@ def prepare(transactions: pd.DataFrame, config: TrainingConfig) -> PreparedData:
         validation=validation,
         test=test,
         periods=p,
+    )
+
+
+def _span(start: date, end: date) -> str:
+    return f"{start.isoformat()} to {(end - timedelta(days=1)).isoformat()}"
+
+
+def _days_needed(day: npt.NDArray[np.datetime64], config: TrainingConfig) -> str:
+    """How many days of data the periods need, and which options set each part of them."""
+    first = date.fromisoformat(str(day.min())) if len(day) else config.train_start
+    last = date.fromisoformat(str(day.max())) if len(day) else config.train_start
+    lead = max((config.train_start - first).days, 0)
+    need = lead + config.train_days + config.delay_days + config.test_days
+    return (
+        f"the data has {(last - first).days + 1 if len(day) else 0} days ({_span(first, last + timedelta(days=1))}) "
+        f"and these periods need {need}: {lead} before the first training day {config.train_start} (--train-start) "
+        f"+ {config.train_days} --train-days + {config.delay_days} --delay-days + {config.test_days} --test-days; "
+        "give more days of data (--generate, --data) or shorter periods"
     )
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from fraudstream._help import shown_default
 from fraudstream.config import ResourceSettings
 from fraudstream.output import print_notice, print_summary
 from processor.config import ProcessorSettings
@@ -23,22 +24,29 @@ def process(
     until_idle: Annotated[
         bool, typer.Option("--until-idle", help="Stop once every record in the streams has been processed.")
     ] = False,
-    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds [default: no limit].")] = None,
+    # The settings' options default to None, so that unset their FRAUD_PROCESSOR__* variable applies;
+    # their help shows the setting's default.
     checkpoint: Annotated[
         str | None,
-        typer.Option(help="Checkpoint folder (local path or s3://): a restart with the same one continues from it."),
+        typer.Option(
+            help="Checkpoint folder (local path or s3://): a restart with the same one continues from it "
+            f"{shown_default(ProcessorSettings, 'checkpoint_location')}."
+        ),
     ] = None,
     starting_position: Annotated[
         str | None,
         typer.Option(
-            help="Where a new checkpoint starts reading: trim_horizon, latest, or an ISO-8601 time "
+            help="Where a new checkpoint starts reading "
+            f"{shown_default(ProcessorSettings, 'starting_position')}: trim_horizon, latest, or an ISO-8601 time "
             "(AT_TIMESTAMP). Ignored once the checkpoint exists."
         ),
     ] = None,
     model: Annotated[
         str | None,
         typer.Option(
-            help="The model: a folder from `fraudstream train`, a model.tar.gz, or an s3:// URI [default: model]."
+            help="The model: a folder from `fraudstream train`, a model.tar.gz, or an s3:// URI "
+            f"{shown_default(ProcessorSettings, 'model_dir')}."
         ),
     ] = None,
     endpoint_name: Annotated[
@@ -54,16 +62,31 @@ def process(
     ] = None,
     allowed_lateness: Annotated[
         str | None,
-        typer.Option(help="Watermark delay: how far event time may trail the newest event, e.g. '10 minutes'."),
+        typer.Option(
+            help="Watermark delay: how far event time may trail the newest event, e.g. '10 minutes' "
+            f"{shown_default(ProcessorSettings, 'allowed_lateness')}."
+        ),
     ] = None,
     max_records_per_batch: Annotated[
-        int | None, typer.Option(help="Records per micro-batch at most (a backlog drains in bounded batches).")
+        int | None,
+        typer.Option(
+            help="Records per micro-batch at most (a backlog drains in bounded batches) "
+            f"{shown_default(ProcessorSettings, 'max_records_per_batch')}."
+        ),
     ] = None,
     trigger_interval: Annotated[
-        str | None, typer.Option(help="How often a micro-batch starts, e.g. '1 second'.")
+        str | None,
+        typer.Option(
+            help="How often a micro-batch starts, e.g. '1 second' "
+            f"{shown_default(ProcessorSettings, 'trigger_interval')}."
+        ),
     ] = None,
     metrics: Annotated[
-        str | None, typer.Option(help="Per-batch figures: 'log' (a JSON log line) or 'emf' (also CloudWatch EMF).")
+        str | None,
+        typer.Option(
+            help="Per-batch figures: 'log' (a JSON log line) or 'emf' (also CloudWatch EMF) "
+            f"{shown_default(ProcessorSettings, 'metrics')}."
+        ),
     ] = None,
     history: Annotated[
         str | None,

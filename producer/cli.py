@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from fraudstream._help import shown_default
 from fraudstream.config import ResourceSettings
 from producer.config import ProducerSettings
 
@@ -47,8 +48,11 @@ def produce(
             "report them (count per reason, first row numbers).",
         ),
     ] = False,
-    count: Annotated[int | None, typer.Option(help="Stop after this many records on the transactions stream.")] = None,
-    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    count: Annotated[
+        int | None,
+        typer.Option(help="Stop after this many records on the transactions stream [default: no limit]."),
+    ] = None,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds [default: no limit].")] = None,
     days: Annotated[
         float | None,
         typer.Option(help="A history of this many days of event time, ending at the present at the latest."),
@@ -71,25 +75,76 @@ def produce(
     tps: Annotated[
         float | None, typer.Option(help="Cap on transactions per second; live without --speedup: the pace.")
     ] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed: the same seed gives the same transactions.")] = None,
-    cards: Annotated[int | None, typer.Option(help="Number of card holders.")] = None,
-    terminals: Annotated[int | None, typer.Option(help="Number of terminals.")] = None,
-    fraud_rate: Annotated[float | None, typer.Option(help="Target share of fraudulent transactions.")] = None,
-    label_delay_days: Annotated[float | None, typer.Option(help="Chargebacks arrive within this many days.")] = None,
-    late_share: Annotated[
-        float | None, typer.Option(help="Share of transactions delivered late (out of order).")
+    # The settings' options default to None, so that unset their FRAUD_PRODUCER__* variable applies;
+    # their help shows the setting's default.
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Random seed: the same seed gives the same transactions {shown_default(ProducerSettings, 'seed')}."
+        ),
     ] = None,
-    max_lateness: Annotated[float | None, typer.Option(help="Largest lateness of a late delivery, seconds.")] = None,
-    duplicate_share: Annotated[float | None, typer.Option(help="Share of transactions delivered twice.")] = None,
+    cards: Annotated[
+        int | None, typer.Option(help=f"Number of card holders {shown_default(ProducerSettings, 'cards')}.")
+    ] = None,
+    terminals: Annotated[
+        int | None, typer.Option(help=f"Number of terminals {shown_default(ProducerSettings, 'terminals')}.")
+    ] = None,
+    fraud_rate: Annotated[
+        float | None,
+        typer.Option(help=f"Target share of fraudulent transactions {shown_default(ProducerSettings, 'fraud_rate')}."),
+    ] = None,
+    label_delay_days: Annotated[
+        float | None,
+        typer.Option(
+            help=f"Chargebacks arrive within this many days {shown_default(ProducerSettings, 'label_delay_days')}."
+        ),
+    ] = None,
+    late_share: Annotated[
+        float | None,
+        typer.Option(
+            help=f"Share of transactions delivered late (out of order) {shown_default(ProducerSettings, 'late_share')}."
+        ),
+    ] = None,
+    max_lateness: Annotated[
+        float | None,
+        typer.Option(
+            help=f"Largest lateness of a late delivery, seconds {shown_default(ProducerSettings, 'max_lateness_s')}."
+        ),
+    ] = None,
+    duplicate_share: Annotated[
+        float | None,
+        typer.Option(
+            help=f"Share of transactions delivered twice {shown_default(ProducerSettings, 'duplicate_share')}."
+        ),
+    ] = None,
     malformed_share: Annotated[
-        float | None, typer.Option(help="Share of records on the stream that are malformed (for quarantine).")
+        float | None,
+        typer.Option(
+            help="Share of records on the stream that are malformed (for quarantine) "
+            f"{shown_default(ProducerSettings, 'malformed_share')}."
+        ),
     ] = None,
     dead_letter: Annotated[
-        Path | None, typer.Option(help="File for records that still fail after all retries (JSON lines).")
+        Path | None,
+        typer.Option(
+            help="File for records that still fail after all retries (JSON lines) "
+            f"{shown_default(ProducerSettings, 'dead_letter')}."
+        ),
     ] = None,
-    max_attempts: Annotated[int | None, typer.Option(help="Attempts per record before it is dead-lettered.")] = None,
-    stream: Annotated[str | None, typer.Option(help="Transactions stream name.")] = None,
-    labels_stream: Annotated[str | None, typer.Option(help="Labels (chargebacks) stream name.")] = None,
+    max_attempts: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Attempts per record before it is dead-lettered {shown_default(ProducerSettings, 'max_attempts')}."
+        ),
+    ] = None,
+    stream: Annotated[
+        str | None,
+        typer.Option(help=f"Transactions stream name {shown_default(ResourceSettings, 'transactions_stream')}."),
+    ] = None,
+    labels_stream: Annotated[
+        str | None,
+        typer.Option(help=f"Labels (chargebacks) stream name {shown_default(ResourceSettings, 'labels_stream')}."),
+    ] = None,
 ) -> None:
     """Stream card transactions into Kinesis (and chargebacks into the labels stream).
 
