@@ -62,6 +62,8 @@ def bench(
     from rich.console import Console
     from rich.table import Table
 
+    from fraudstream.output import print_error
+
     try:
         from bench.suite import run_suite, select
     except ImportError as e:
@@ -91,7 +93,9 @@ def bench(
     console.print(f"wrote {out / 'results.json'} and {out / 'results.md'} (the README's table)", highlight=False)
     failed = [r.name for r in results if r.error is not None]
     if failed:
-        console.print(f"[red]failed to run:[/] {', '.join(failed)}")
+        print_error(
+            f"failed to run: {', '.join(failed)}", f"each one's error is in the table and in {out / 'results.json'}"
+        )
         raise typer.Exit(1)
 
 

@@ -45,9 +45,10 @@ def print_notice(message: str) -> None:
     stderr.print(Text(message, style="yellow"), soft_wrap=True)
 
 
-def print_summary(text: str, event: str, **figures: Any) -> None:
-    """A run's closing summary: `text` on one line, or in JSON mode the record `event` with `figures` as keys."""
+def print_summary(text: str, event: str | None = None, **figures: Any) -> None:
+    """What a run did (at its start, on the way, at its end): `text` on one line, or in JSON mode the
+    record `event` (else `text`) with `figures` as keys."""
     if log_format() == "json":
-        logger.info(event, extra=figures)
+        logger.info(event or text, extra=figures or None)
         return
     stderr.print(text, soft_wrap=True, markup=False)

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from fraudstream.batch_files import load_batch_file, parse_column_map
 from fraudstream.exceptions import FraudstreamError
+from fraudstream.output import print_notice, print_summary
 from producer.dead_letter import DeadLetterFile
 from producer.delivery import DeliveryConfig, StreamKind, deliveries
 from producer.generator import GeneratorConfig, TransactionGenerator
@@ -110,17 +111,16 @@ def run_producer(
     if from_file is not None:
         loaded = load_batch_file(from_file, parse_column_map(column_map), skip_invalid=skip_invalid)
         if skip_invalid:
-            console.print(f"{from_file}: {loaded.invalid.summary()}", highlight=False, soft_wrap=True)
+            print_summary(f"{from_file}: {loaded.invalid.summary()}")
         frame = loaded.frame
         delivery_config = replace(delivery_config, emit_labels="is_fraud" in frame)
         frames = _file_frames(frame)
         source = f"{from_file} ({len(frame):,} transactions)"
         ahead = int((frame["event_time"] > now).sum()) if len(frame) else 0
         if ahead:
-            console.print(
-                f"[yellow]{ahead:,} row(s) of {from_file} are dated after now: the processor quarantines them as "
-                "future_timestamp[/]",
-                highlight=False,
+            print_notice(
+                f"{ahead:,} row(s) of {from_file} are dated after now: the processor quarantines them as "
+                "future_timestamp"
             )
     else:
         gen_config = GeneratorConfig(
@@ -173,12 +173,17 @@ def run_producer(
     pacing = Pacing(speedup=speedup or None, tps=tps, origin=origin)
     quiet = on_progress is not None
     if not quiet:
-        console.print(
-            f"producing to [bold]{resources.transactions_stream}[/] / [bold]{resources.labels_stream}[/] "
+        print_summary(
+            f"producing to {resources.transactions_stream} / {resources.labels_stream} "
             f"from {source}; "
             f"{'as fast as possible' if not speedup else 'in real time' if speedup == 1 else f'speed-up x{speedup:g}'}"
             f"{f', at most {tps:g} tx/s' if tps else ''}. Ctrl-C stops after a flush.",
-            highlight=False,
+            "producer started",
+            stream=resources.transactions_stream,
+            labels_stream=resources.labels_stream,
+            source=source,
+            speedup=speedup,
+            tps=tps,
         )
     live = None if quiet or not console.is_terminal else Live(Text(""), console=console, refresh_per_second=4)
     last_log = [0.0]
@@ -189,7 +194,7 @@ def run_producer(
             live.update(Text(line))
         elif summary.elapsed_s - last_log[0] >= 10:
             last_log[0] = summary.elapsed_s
-            console.print(line, highlight=False)
+            print_summary(line)
 
     run = ProducerRun(
         writers,
@@ -297,9 +302,13 @@ def redrive(path: Path, *, max_attempts: int = 8) -> tuple[int, int]:
     sent = sum(w.stats.sent for w in writers.values())
     if again.count == 0:
         path.rename(path.with_name(path.name + ".redriven"))
-    console.print(
+    print_summary(
         f"re-sent {sent:,} of {len(entries):,} record(s) from {path}"
         + (f"; {again.count:,} failed again, see {again.path}" if again.count else ""),
-        highlight=False,
+        "redrive finished",
+        file=str(path),
+        sent=sent,
+        records=len(entries),
+        failed_again=again.count,
     )
     return sent, again.count

@@ -29,7 +29,7 @@ from processor.config import ProcessorSettings
 from producer.config import ProducerSettings
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 ROOT = Path(__file__).resolve().parents[3]
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -263,3 +263,32 @@ def test_train_on_too_few_days_says_how_many_the_split_needs(tmp_path: Path) -> 
     assert "these periods need 91: 14 before the first training day" in error
     for option in ("--train-start", "--train-days", "--delay-days", "--test-days", "--generate"):
         assert option in error
+
+
+def test_produce_in_json_mode_is_json_on_every_stderr_line(
+    aws_env: dict[str, str], stream_factory: Callable[..., str]
+) -> None:
+    # GIVEN two streams
+    stream, labels = stream_factory(), stream_factory()
+    # WHEN a day of history is produced with --log-format json
+    args = ["produce", "--days", "1", "--speedup", "0", "--cards", "50", "--terminals", "100", "--count", "200"]
+    result = _run(["--log-format", "json", *args, "--stream", stream, "--labels-stream", labels], aws_env)
+    # THEN every stderr line is a JSON record, the start among them with its settings as keys
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stderr.splitlines()]
+    started = next(r for r in records if r["message"] == "producer started")
+    assert started["stream"] == stream and started["labels_stream"] == labels
+
+
+def test_produce_in_text_mode_says_what_it_does_in_one_line(
+    aws_env: dict[str, str], stream_factory: Callable[..., str]
+) -> None:
+    # GIVEN two streams, and a 40-column terminal width
+    stream, labels = stream_factory(), stream_factory()
+    # WHEN a day of history is produced
+    args = ["produce", "--days", "1", "--speedup", "0", "--cards", "50", "--terminals", "100", "--count", "200"]
+    result = _run([*args, "--stream", stream, "--labels-stream", labels], {**aws_env, "COLUMNS": "40"})
+    # THEN its start is one line on stderr, naming both streams and the way out
+    assert result.returncode == 0, result.stderr
+    start = next(line for line in result.stderr.splitlines() if line.startswith("producing to "))
+    assert f"{stream} / {labels}" in start and start.endswith("Ctrl-C stops after a flush."), result.stderr
