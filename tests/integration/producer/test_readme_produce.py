@@ -2,11 +2,12 @@
 the line sent is in the lake exactly once, and none is dated ahead of the moment it reached the stream.
 
 The lines are read from README.md itself, so that the README cannot drift from what is tested. Each
-runs as a user runs it (a process of its own, against the embedded emulator), in a small world (the
-README's `FRAUD_PRODUCER__CARDS` / `__TERMINALS` variables) and bounded to seconds of wall time
-without changing its time shape: a live run's `--duration` is cut to a few seconds, and an
-accelerated history runs only its last day (`--start` a day ago: it still ends at the present).
-The processor is `process --until-idle`'s own `run_job`, on the suite's Spark session.
+runs as a user runs it (a process of its own, against the embedded emulator; all at once, each into
+streams of its own), in a small world (the README's `FRAUD_PRODUCER__CARDS` / `__TERMINALS`
+variables) and bounded to seconds of wall time without changing its time shape: a live run's
+`--duration` is cut to a few seconds, and an accelerated history runs only its last day (`--start` a
+day ago: it still ends at the present). The processor is `process --until-idle`'s own `run_job`, on
+the suite's Spark session.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +37,8 @@ from tests.unit.fraudstream.test_docs_commands import _invocations, _shell_lines
 from tests.unit.ml_model.fixtures import artifact_path, booster_factory, trained_booster
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from fraudstream.local.emulator import EmbeddedAws
 
 __all__ = ["artifact_path", "booster_factory", "trained_booster"]
@@ -92,56 +96,92 @@ def _write_replay_file(args: list[str], cwd: Path) -> None:
         frame.assign(event_time=frame["event_time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")).to_csv(path, index=False)
 
 
+@dataclass
+class Produced:
+    """One README line as run, and where its records went."""
+
+    run: list[str]
+    resources: ResourceSettings
+    workdir: Path
+    process: subprocess.Popen[str]
+    stdout: str = ""
+    stderr: str = ""
+
+
+def _line_id(args: list[str]) -> str:
+    return " ".join(args[1:])
+
+
+@pytest.fixture(scope="module")
+def produced(embedded_aws: EmbeddedAws, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Produced]]:
+    """Every README line run at once, each into streams of its own (paced runs mostly wait: together
+    they take as long as the longest one)."""
+    aws = {**FAKE_ENV, "AWS_ENDPOINT_URL": embedded_aws.endpoint_url}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FRAUD_"))} | aws | SMALL_WORLD
+    session = boto3.Session(region_name=aws["AWS_REGION"])
+    lines: dict[str, Produced] = {}
+    with pytest.MonkeyPatch.context() as env:
+        for key, value in aws.items():
+            env.setenv(key, value)
+        for args in PRODUCE_LINES:
+            suffix = os.urandom(4).hex()
+            resources = ResourceSettings(
+                transactions_stream=f"readme-tx-{suffix}",
+                labels_stream=f"readme-lb-{suffix}",
+                lake_bucket=f"readme-lake-{suffix}",
+                alerts_table=f"readme-al-{suffix}",
+            )
+            provision(resources, shards=1, session=session)
+            workdir = tmp_path_factory.mktemp("readme-line")
+            _write_replay_file(args, workdir)
+            run = _bounded(args, datetime.now(UTC))
+            process = subprocess.Popen(
+                [sys.executable, "-m", "fraudstream", *run],
+                env=base
+                | {
+                    "FRAUD_TRANSACTIONS_STREAM": resources.transactions_stream,
+                    "FRAUD_LABELS_STREAM": resources.labels_stream,
+                },
+                cwd=workdir,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            lines[_line_id(args)] = Produced(run, resources, workdir, process)
+        try:
+            for line in lines.values():
+                line.stdout, line.stderr = line.process.communicate(timeout=120)
+        finally:
+            for line in lines.values():
+                line.process.kill()
+        yield lines
+
+
 def test_the_readme_has_produce_lines() -> None:
     # (guards the extraction: a change of the README's fences would otherwise leave nothing to run)
     assert len(PRODUCE_LINES) >= 4
 
 
-@pytest.mark.parametrize("args", PRODUCE_LINES, ids=[" ".join(a[1:])[:60] for a in PRODUCE_LINES])
+@pytest.mark.parametrize("line", [_line_id(a) for a in PRODUCE_LINES], ids=[_line_id(a)[:60] for a in PRODUCE_LINES])
 def test_a_readme_produce_line_lands_every_valid_record_in_the_lake(
-    args: list[str],
+    line: str,
+    produced: dict[str, Produced],
     spark: Any,
     embedded_aws: EmbeddedAws,
     artifact_path: Path,
-    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    env = {**FAKE_ENV, "AWS_ENDPOINT_URL": embedded_aws.endpoint_url}
-    for key, value in env.items():
+    for key, value in {**FAKE_ENV, "AWS_ENDPOINT_URL": embedded_aws.endpoint_url}.items():
         monkeypatch.setenv(key, value)
     session = boto3.Session()
-    suffix = os.urandom(4).hex()
-    resources = ResourceSettings(
-        transactions_stream=f"readme-tx-{suffix}",
-        labels_stream=f"readme-lb-{suffix}",
-        lake_bucket=f"readme-lake-{suffix}",
-        alerts_table=f"readme-al-{suffix}",
-    )
-    provision(resources, shards=1, session=session)
-    _write_replay_file(args, tmp_path)
-
     # GIVEN the README's line, run as a user runs it
-    run = _bounded(args, datetime.now(UTC))
-    produced = subprocess.run(
-        [sys.executable, "-m", "fraudstream", *run],
-        env={
-            **os.environ,
-            **SMALL_WORLD,
-            "FRAUD_TRANSACTIONS_STREAM": resources.transactions_stream,
-            "FRAUD_LABELS_STREAM": resources.labels_stream,
-        },
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert produced.returncode == 0, produced.stderr
-    records = read_stream(session.client("kinesis"), resources.transactions_stream)
+    run = produced[line]
+    assert run.process.returncode == 0, run.stderr
+    records = read_stream(session.client("kinesis"), run.resources.transactions_stream)
     verdicts = [parse_transaction(r["Data"]) for r in records]
     valid = Counter(v["transaction_id"] for v in verdicts if not isinstance(v, InvalidRecord))
     invalid = sum(isinstance(v, InvalidRecord) for v in verdicts)
-    assert valid, f"{' '.join(run)} sent no valid transaction: {produced.stdout}"
+    assert valid, f"{' '.join(run.run)} sent no valid transaction: {run.stdout}"
     # none dated ahead of its arrival (the processor's rule, with a second where it allows five minutes)
     ahead = [
         (v["transaction_id"], v["event_time"], r["ApproximateArrivalTimestamp"])
@@ -153,18 +193,18 @@ def test_a_readme_produce_line_lands_every_valid_record_in_the_lake(
 
     # WHEN the processor drains the streams until idle
     settings = ProcessorSettings(
-        checkpoint_location=str(tmp_path / "checkpoint"),
+        checkpoint_location=str(run.workdir / "checkpoint"),
         model_dir=str(artifact_path),
         trigger_interval="0 seconds",
         aggregates=False,
     )
-    run_job(settings, resources, until_idle=True, spark=spark)
+    run_job(settings, run.resources, until_idle=True, spark=spark)
 
     # THEN every valid transaction is in the lake exactly once, and only the malformed records are quarantined
     s3 = session.client("s3")
-    lake = read_parquet(s3, resources.lake_bucket, "transactions/")
+    lake = read_parquet(s3, run.resources.lake_bucket, "transactions/")
     assert Counter(lake["transaction_id"]) == Counter(dict.fromkeys(valid, 1))
-    quarantine = read_parquet(s3, resources.lake_bucket, "quarantine/")
+    quarantine = read_parquet(s3, run.resources.lake_bucket, "quarantine/")
     reasons = Counter(quarantine["reason"]) if len(quarantine) else Counter()
     assert "future_timestamp" not in reasons
     assert reasons.total() == invalid
