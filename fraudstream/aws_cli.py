@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 from botocore.exceptions import ClientError
-from rich.console import Console
 
 from fraudstream.aws import aws_errors, client_config, default_session
 from fraudstream.exceptions import FraudstreamError
+from fraudstream.output import print_summary
 from infrastructure.constants import DEFAULT_STACK, OUTPUTS
 
 if TYPE_CHECKING:
@@ -44,7 +44,6 @@ app = typer.Typer(
     help="Operate the stack deployed with `npx cdk deploy` (reads its CloudFormation outputs).",
     no_args_is_help=True,
 )
-console = Console(stderr=True)
 
 StackOption = Annotated[
     str, typer.Option("--stack", envvar="FRAUD_STACK", help="The CloudFormation stack `cdk deploy` created.")
@@ -195,11 +194,14 @@ def start(stack: StackOption = DEFAULT_STACK) -> None:
     """
     run = start_processor(stack)
     outputs = stack_outputs(stack)
-    console.print(
-        f"started job run [bold]{run.job_run_id}[/] on application {run.application_id} (streaming)\n"
-        f"logs: CloudWatch log group {outputs.get(OUTPUTS.PROCESSOR_LOG_GROUP, '?')}; "
-        f"stop with `fraudstream aws stop-processor --stack {stack}`",
-        highlight=False,
+    log_group = outputs.get(OUTPUTS.PROCESSOR_LOG_GROUP, "?")
+    print_summary(
+        f"started job run {run.job_run_id} on application {run.application_id} (streaming)\n"
+        f"logs: CloudWatch log group {log_group}; stop with `fraudstream aws stop-processor --stack {stack}`",
+        "processor job run started",
+        job_run_id=run.job_run_id,
+        application_id=run.application_id,
+        log_group=log_group,
     )
 
 
@@ -213,6 +215,11 @@ def stop(
     """Cancel the running stream processor; it stops after its current micro-batch (exactly once on restart)."""
     cancelled = stop_processor(stack, grace_period_s=grace_period)
     if not cancelled:
-        console.print("no processor job run is active", highlight=False)
+        print_summary("no processor job run is active")
     for run in cancelled:
-        console.print(f"cancelling job run [bold]{run.job_run_id}[/] (was {run.state})", highlight=False)
+        print_summary(
+            f"cancelling job run {run.job_run_id} (was {run.state})",
+            "processor job run cancelling",
+            job_run_id=run.job_run_id,
+            state=run.state,
+        )
