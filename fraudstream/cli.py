@@ -13,7 +13,7 @@ import typer.main
 import typer.rich_utils
 
 from fraudstream.exceptions import FraudstreamError
-from fraudstream.logs import configure_logging
+from fraudstream.logs import LogFormat, configure_logging
 from fraudstream.output import print_error, stderr
 
 if TYPE_CHECKING:
@@ -40,10 +40,13 @@ HELP_WIDTH_WITHOUT_TERMINAL = 120
 @app.callback()
 def _root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs and full tracebacks on errors.")] = False,
-    log_format: Annotated[str, typer.Option(help="Log format on stderr: 'text' or 'json'.")] = "text",
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(help="Format of everything on stderr (logs, errors, summaries): text, or one JSON object a line."),
+    ] = LogFormat.TEXT,
 ) -> None:
     _state["verbose"] = verbose
-    configure_logging(level=logging.DEBUG if verbose else logging.INFO, fmt=log_format)
+    configure_logging(level=logging.DEBUG if verbose else logging.INFO, fmt=log_format.value)
 
 
 def _register() -> None:

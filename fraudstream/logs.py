@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 
 from pythonjsonlogger.json import JsonFormatter
 from rich.console import Console
 from rich.logging import RichHandler
 
-__all__ = ["configure_logging", "log_format"]
+__all__ = ["LogFormat", "configure_logging", "log_format"]
+
+
+class LogFormat(StrEnum):
+    """What `--log-format` accepts."""
+
+    TEXT = "text"
+    JSON = "json"
+
 
 # The format the entry point chose: `fraudstream.output` prints its errors and summaries the same way.
 _chosen = {"format": "text"}
