@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from fraudstream._help import shown_default
@@ -34,12 +35,20 @@ def process(
             f"{shown_default(ProcessorSettings, 'checkpoint_location')}."
         ),
     ] = None,
+    reset_checkpoint: Annotated[
+        bool,
+        typer.Option(
+            "--reset-checkpoint",
+            help="Delete the checkpoint first (offsets and state), e.g. one of streams since created again: "
+            "the query starts anew at --starting-position.",
+        ),
+    ] = False,
     starting_position: Annotated[
         str | None,
         typer.Option(
             help="Where a new checkpoint starts reading "
             f"{shown_default(ProcessorSettings, 'starting_position')}: trim_horizon, latest, or an ISO-8601 time "
-            "(AT_TIMESTAMP). Ignored once the checkpoint exists."
+            "(AT_TIMESTAMP; UTC without an offset), e.g. 2026-12-04T20:16:17Z. Ignored once the checkpoint exists."
         ),
     ] = None,
     model: Annotated[
@@ -137,9 +146,19 @@ def process(
     }
     try:
         settings = ProcessorSettings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValueError as e:
-        raise typer.BadParameter(str(e).splitlines()[-1]) from e
+    except ValidationError as e:
+        raise typer.BadParameter(_first_error(e)) from e
 
+    if reset_checkpoint:
+        from processor.job import delete_checkpoint
+
+        if delete_checkpoint(settings.checkpoint_location):
+            console.print(
+                f"deleted checkpoint {settings.checkpoint_location} (--reset-checkpoint): "
+                f"reading starts at {settings.starting_position}",
+                highlight=False,
+                soft_wrap=True,
+            )
     stop = threading.Event()
 
     def _stop(signum: int, _frame: Any) -> None:
@@ -169,3 +188,11 @@ def process(
         duplicates_dropped=summary.duplicates_dropped,
         fallback_scored=summary.fallback_scored,
     )
+
+
+def _first_error(error: ValidationError) -> str:
+    """One line for a setting pydantic refused: the option, what is wrong with its value."""
+    first = error.errors()[0]
+    name = str(first["loc"][0]) if first["loc"] else ""
+    option = {"checkpoint_location": "checkpoint", "model_dir": "model"}.get(name, name).replace("_", "-")
+    return f"--{option}: {first['msg'].removeprefix('Value error, ')}"

@@ -2,15 +2,44 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ProcessorSettings"]
+__all__ = ["ProcessorSettings", "starting_position"]
 
 DAY_MS = 86_400_000
+# What Spark's interval strings (a trigger's processingTime, a watermark's delay) accept, positive:
+# "10 minutes", "1 second", "interval 500 milliseconds", "1 hour 30 minutes".
+_INTERVAL = re.compile(
+    r"\s*(interval\s+)?(\d+(\.\d+)?\s*(year|month|week|day|hour|minute|second|millisecond|microsecond)s?\s*)+",
+    re.IGNORECASE,
+)
+
+
+def starting_position(value: str) -> str:
+    """The Kinesis source's `startingPosition` for what a user gives: `trim_horizon`, `latest`, or a
+    time, ISO-8601 (UTC without an offset), bare or as `at_timestamp:<time>`.
+
+    Raises:
+        ValueError: none of these.
+    """
+    text = value.strip()
+    if text.lower() in ("trim_horizon", "latest"):
+        return text.lower()
+    time = text[len("at_timestamp:") :] if text.lower().startswith("at_timestamp:") else text
+    try:
+        ts = datetime.fromisoformat(time.replace("z", "Z"))
+    except ValueError:
+        raise ValueError(
+            f"starting position {value!r}: use trim_horizon, latest or an ISO-8601 time such as 2026-12-04T20:16:17Z"
+        ) from None
+    ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    return f"at_timestamp:{ts.isoformat()}"
 
 
 class ProcessorSettings(BaseSettings):
@@ -39,6 +68,18 @@ class ProcessorSettings(BaseSettings):
     # A new checkpoint's card and terminal state starts from this history: a batch-input file, or the
     # lake's transactions/ (a folder or an s3:// prefix). Ignored once the checkpoint exists.
     history: str | None = None
+
+    @field_validator("starting_position")
+    @classmethod
+    def _starting_position(cls, value: str) -> str:
+        return starting_position(value)
+
+    @field_validator("trigger_interval", "allowed_lateness")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        if not _INTERVAL.fullmatch(value):
+            raise ValueError(f"{value!r} is not an interval: give a number and a unit, e.g. '1 second' or '10 minutes'")
+        return value
 
     @property
     def state_ttl_ms(self) -> int:

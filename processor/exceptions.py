@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fraudstream.exceptions import FraudstreamError, ResourceNotFoundError
 
-__all__ = ["AlertSinkError", "AlertsTableNotFoundError", "ProcessorError"]
+__all__ = ["AlertSinkError", "AlertsTableNotFoundError", "ProcessorError", "StaleCheckpointError"]
 
 
 class ProcessorError(FraudstreamError):
@@ -17,3 +17,12 @@ class AlertsTableNotFoundError(ResourceNotFoundError, ProcessorError):
 
 class AlertSinkError(ProcessorError):
     """Raised when alerts could not all be written after every retry; the batch fails and is re-run."""
+
+
+class StaleCheckpointError(ProcessorError):
+    """Raised when a checkpoint's streams are not the live ones (deleted, created again, another endpoint)."""
+
+    hint = (
+        "its positions mean nothing in these streams: start a new checkpoint with --checkpoint FOLDER, "
+        "or delete this one with --reset-checkpoint"
+    )

@@ -17,12 +17,14 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fraudstream.aws import dynamodb_client, resolved_endpoints, s3_filesystem
+from fraudstream.aws import aws_errors, dynamodb_client, kinesis_client, resolved_endpoints, s3_filesystem
 from fraudstream.config import ResourceSettings
+from fraudstream.exceptions import ResourceNotFoundError
 from fraudstream.lake import QUARANTINE, TRANSACTIONS
 from processor.batch import BatchHandler, SinkConfig
 from processor.exceptions import ProcessorError
 from processor.history import read_history
+from processor.kinesis_source import check_checkpoint
 from processor.metrics import BatchMetrics, MetricsEmitter
 from processor.pipeline import staged_transactions
 from processor.scoring import ModelNotFoundError, build_job_scorer, load_model
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 
     from processor.config import ProcessorSettings
 
-__all__ = ["JobSummary", "ModelNotFoundError", "run_job"]
+__all__ = ["JobSummary", "ModelNotFoundError", "delete_checkpoint", "run_job"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +95,53 @@ def _query_id(checkpoint: str) -> str:
     filesystem, root = fs.FileSystem.from_uri(checkpoint) if "://" in checkpoint else (fs.LocalFileSystem(), checkpoint)
     with filesystem.open_input_stream(f"{root.rstrip('/')}/metadata") as f:
         return str(json.loads(f.read().decode())["id"])
+
+
+def _checkpoint_filesystem(checkpoint: str) -> tuple[Any, str]:
+    from pyarrow import fs
+
+    if "://" in checkpoint:
+        filesystem, root = fs.FileSystem.from_uri(checkpoint)
+        return filesystem, str(root).rstrip("/")
+    return fs.LocalFileSystem(), checkpoint.rstrip("/")
+
+
+def delete_checkpoint(checkpoint: str) -> bool:
+    """Delete a checkpoint folder (local or s3://), if there is one; whether there was.
+
+    Args:
+        checkpoint: the folder.
+    """
+    from pyarrow import fs
+
+    filesystem, root = _checkpoint_filesystem(checkpoint)
+    with aws_errors():
+        if filesystem.get_file_info(root).type == fs.FileType.NotFound:
+            return False
+        filesystem.delete_dir(root)
+    return True
+
+
+def _check_sources(checkpoint: str, streams: tuple[str, ...]) -> None:
+    """Before Spark starts: the streams exist, and the checkpoint (if any) is a folder of theirs."""
+    from botocore.exceptions import ClientError
+    from pyarrow import fs
+
+    filesystem, root = _checkpoint_filesystem(checkpoint)
+    with aws_errors():
+        if filesystem.get_file_info(root).type == fs.FileType.File:
+            raise ProcessorError(
+                f"checkpoint {checkpoint} is a file, not a folder", hint="pass a folder with --checkpoint"
+            )
+        client = kinesis_client()
+        for name in streams:
+            try:
+                client.describe_stream_summary(StreamName=name)
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                    raise ResourceNotFoundError(f"stream {name!r} does not exist") from e
+                raise
+        check_checkpoint(checkpoint, streams, client)
 
 
 def _checkpoint_is_new(checkpoint: str) -> bool:
@@ -183,6 +232,12 @@ def run_job(
     # A missing model is one clear error before Spark starts, unless it is still being trained.
     if model_ready is None:
         load_model(settings.model_dir)
+    if source is None:  # so are missing streams and a checkpoint of other streams
+        _check_sources(checkpoint, (resources.transactions_stream, resources.labels_stream))
+    history = None
+    if settings.history is not None and _checkpoint_is_new(checkpoint):
+        history = read_history(settings.history)
+        logger.info("state starts from a history", extra={"history": settings.history, "transactions": len(history)})
     handler = BatchHandler(
         sink_config, metrics=_SummingEmitter(summary, settings.metrics, on_batch), model_ready=model_ready
     )
@@ -194,10 +249,6 @@ def run_job(
         spark = build_session(master=master, output=output)
     start_warm_up(spark)  # Spark's Python helpers start on another thread while the query is set up
 
-    history = None
-    if settings.history is not None and _checkpoint_is_new(checkpoint):
-        history = read_history(settings.history)
-        logger.info("state starts from a history", extra={"history": settings.history, "transactions": len(history)})
     staged = staged_transactions(
         spark,
         resources.transactions_stream,

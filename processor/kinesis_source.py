@@ -481,7 +481,8 @@ def check_checkpoint(location: str, streams: Sequence[str], client: KinesisClien
                 ) from e
             raise
         created = _epoch(summary["StreamCreationTimestamp"])
-        if "created" in entry and abs(float(entry["created"]) - created) > 1e-3:
+        # Kinesis gives the time in milliseconds; a datetime's float and the raw number may differ below.
+        if "created" in entry and round(float(entry["created"]), 3) != round(created, 3):
             was, now = (datetime.fromtimestamp(t, UTC).isoformat() for t in (float(entry["created"]), created))
             raise StaleCheckpointError(
                 f"checkpoint {location} reads stream {name!r} created at {was}; the stream here was created at {now}"

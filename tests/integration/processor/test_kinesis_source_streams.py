@@ -230,7 +230,7 @@ def test_offsets_of_several_streams_have_one_entry_per_stream_in_sorted_order(
     assert list(initial["streams"]) == [a, b]
     for name in (a, b):
         entry = offset["streams"][name]
-        assert list(entry) == ["initial", "shards"] and entry["initial"] == "TRIM_HORIZON"
+        assert list(entry) == ["initial", "created", "shards"] and entry["initial"] == "TRIM_HORIZON"
         assert len(entry["shards"]) == shard_counts[name]
     moved = offset["streams"][large]["shards"]
     assert sorted(s.get("records", 0) for s in moved.values()) == [0, 3]
@@ -238,7 +238,7 @@ def test_offsets_of_several_streams_have_one_entry_per_stream_in_sorted_order(
     # and a reader of one stream, by either option, writes the single-stream offset it always has
     one = KinesisStreamReader(options | {"streamnames": a}).latestOffset()
     assert one == KinesisStreamReader(options | {"streamname": a}).latestOffset()
-    assert list(one) == ["stream", "initial", "shards"] and one["stream"] == a
+    assert list(one) == ["stream", "initial", "created", "shards"] and one["stream"] == a
     # and naming both options, or no stream, is an error
     with pytest.raises(ValueError, match="not both"):
         KinesisStreamReader(options | {"streamname": a, "streamnames": f"{a},{b}"})

@@ -1,0 +1,158 @@
+"""`fraudstream process` checks its options, streams and checkpoint before Spark starts: a mistake is
+one line with what to do, never a traceback from inside the query."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import boto3
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from fraudstream.config import ResourceSettings
+from fraudstream.exceptions import ResourceNotFoundError
+from fraudstream.local.provision import provision
+from processor.cli import process
+from processor.config import ProcessorSettings
+from processor.exceptions import ProcessorError
+from processor.job import run_job
+from processor.kinesis_source import KinesisStreamReader
+from tests.unit.ml_model.fixtures import artifact_path, booster_factory, trained_booster
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["artifact_path", "booster_factory", "trained_booster"]
+
+
+def test_the_starting_position_the_help_documents_reaches_the_source() -> None:
+    # GIVEN the forms of --starting-position: an ISO-8601 time (as --help shows it), with an offset,
+    # without one (UTC), as the source's at_timestamp:, and the two names in any case
+    expected = datetime(2026, 12, 4, 20, 16, 17, tzinfo=UTC).timestamp()
+    for given in (
+        "2026-12-04T20:16:17Z",
+        "2026-12-04T21:16:17+01:00",
+        "2026-12-04 20:16:17",
+        "AT_TIMESTAMP:2026-12-04T20:16:17Z",
+    ):
+        # WHEN it becomes the source's option
+        option = ProcessorSettings(starting_position=given).starting_position
+        reader = KinesisStreamReader({"streamname": "s", "startingposition": option})
+        # THEN the source starts at that time
+        assert reader._initial_position() == f"AT_TIMESTAMP:{expected}", given
+    assert ProcessorSettings(starting_position="TRIM_HORIZON").starting_position == "trim_horizon"
+    assert ProcessorSettings(starting_position="Latest").starting_position == "latest"
+
+
+def test_option_values_are_one_line_usage_errors() -> None:
+    # GIVEN the process command
+    app = typer.Typer(pretty_exceptions_enable=False)
+    app.command("process")(process)
+    app.command("noop")(lambda: None)
+    for options, message in (
+        (["--trigger-interval", "soon"], "--trigger-interval: 'soon' is not an interval"),
+        (["--allowed-lateness", "10"], "--allowed-lateness: '10' is not an interval"),
+        (["--starting-position", "yesterday"], "--starting-position: starting position 'yesterday': use trim_horizon"),
+        (["--threshold", "2"], "--threshold: Input should be less than or equal to 1"),
+    ):
+        # WHEN it is given a value it cannot use
+        result = CliRunner().invoke(app, ["process", *options], env={"COLUMNS": "200"})
+        # THEN it stops at once with a usage error naming the option
+        assert result.exit_code == 2, (options, result.output)
+        assert message in " ".join(result.output.split()), (options, result.output)
+
+
+@pytest.fixture
+def resources(aws_env: dict[str, str]) -> ResourceSettings:
+    """Streams, bucket and table of their own, provisioned on the emulator."""
+    suffix = uuid.uuid4().hex[:8]
+    resources = ResourceSettings(
+        transactions_stream=f"opt-tx-{suffix}",
+        labels_stream=f"opt-lb-{suffix}",
+        lake_bucket=f"opt-lake-{suffix}",
+        alerts_table=f"opt-al-{suffix}",
+    )
+    provision(resources, shards=1, session=boto3.Session())
+    return resources
+
+
+def test_a_missing_stream_or_history_stops_the_job_before_spark_starts(
+    resources: ResourceSettings, artifact_path: Path, tmp_path: Path
+) -> None:
+    # GIVEN settings with a history file that does not exist, and resources naming a stream that does not
+    settings = ProcessorSettings(checkpoint_location=str(tmp_path / "cp"), model_dir=str(artifact_path))
+    no_history = settings.model_copy(update={"history": str(tmp_path / "none.csv")})
+    no_stream = resources.model_copy(update={"labels_stream": "no-such-stream"})
+    # WHEN the job runs (without a Spark session: it must not get as far as building one)
+    with pytest.raises(ProcessorError, match="none.csv"):
+        run_job(no_history, resources)
+    with pytest.raises(ResourceNotFoundError, match="stream 'no-such-stream' does not exist") as e:
+        run_job(settings, no_stream)
+    # THEN each is an error with a hint
+    assert "fraudstream local provision" in e.value.hint
+
+
+def _process(env: dict[str, str], cwd: Path, *options: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "fraudstream", "process", "--until-idle", *options],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_checkpoint_of_streams_since_created_again_is_refused_or_reset(
+    resources: ResourceSettings, aws_env: dict[str, str], artifact_path: Path, tmp_path: Path
+) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FRAUD_"))},
+        **aws_env,
+        "FRAUD_TRANSACTIONS_STREAM": resources.transactions_stream,
+        "FRAUD_LABELS_STREAM": resources.labels_stream,
+        "FRAUD_LAKE_BUCKET": resources.lake_bucket,
+        "FRAUD_ALERTS_TABLE": resources.alerts_table,
+    }
+    # GIVEN a checkpoint of these streams' names, written when they were created at another time
+    # (the emulator restarted since, say), and a second copy of it
+    stale = {
+        "streams": {
+            name: {"initial": "TRIM_HORIZON", "created": 1.5, "shards": {"shardId-000000000000": {"pos": "AFTER:9"}}}
+            for name in (resources.labels_stream, resources.transactions_stream)
+        }
+    }
+    for folder in ("stale", "reset"):
+        (tmp_path / folder / "offsets").mkdir(parents=True)
+        (tmp_path / folder / "offsets" / "0").write_text("v1\n{}\n" + json.dumps(stale) + "\n")
+    # WHEN the processor runs on it, and on the copy with --reset-checkpoint (a missing model then
+    # stops it, before Spark starts)
+    runs = {
+        "stale": _process(env, tmp_path, "--checkpoint", str(tmp_path / "stale"), "--model", str(artifact_path)),
+        "reset": _process(
+            env, tmp_path, "--checkpoint", str(tmp_path / "reset"), "--reset-checkpoint", "--model", "no-such-model"
+        ),
+    }
+    done = {name: (run.wait(120), *run.communicate()) for name, run in runs.items()}
+
+    # THEN the first is an error that says what differs and what to do, without a traceback
+    returncode, stdout, stderr = done["stale"]
+    assert returncode == 1, (stdout, stderr)
+    assert "Traceback" not in stderr and "processed" not in stdout + stderr
+    text = " ".join(stderr.split())
+    assert f"reads stream '{resources.labels_stream}' created at 1970-01-01T00:00:01.500000+00:00" in text, stderr
+    assert "--reset-checkpoint" in text and "--checkpoint FOLDER" in text
+    # and the reset said so and deleted the checkpoint
+    returncode, stdout, stderr = done["reset"]
+    assert returncode == 1 and "Traceback" not in stderr
+    assert f"deleted checkpoint {tmp_path / 'reset'} (--reset-checkpoint)" in stderr
+    assert "no model at no-such-model" in stderr
+    assert not (tmp_path / "reset").exists()
+    assert (tmp_path / "stale" / "offsets" / "0").exists()
