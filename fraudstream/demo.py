@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from fraudstream.config import ResourceSettings
-    from ml_model.artifact import ModelArtifact
+    from ml_model.artifact import ModelArtifact, ModelCard
     from processor.job import JobSummary
     from processor.metrics import BatchMetrics
     from producer.stream_producer import RunSummary
@@ -37,9 +37,15 @@ if TYPE_CHECKING:
 __all__ = ["TrainingFailedError", "default_model", "demo"]
 
 ENDPOINT_NAME = "fraud-detector"
-# Chargebacks arrive within a day in the demo, so that two days of history show terminal risk.
+# Chargebacks arrive within a day in the demo, so that two days of history show terminal risk. The
+# model it trains is trained with this delay; a model given to it brings its own (its feature spec).
 LABEL_DELAY_DAYS = 1.0
 HISTORY_CARDS, HISTORY_TERMINALS = 2_000, 4_000
+HISTORY_FRAUD_RATE = 0.006  # the generator's default, as in the model's training data
+# The streamed world's past before the stream starts, which the processor's state starts from: the
+# longest window (30 days) plus the label delay, so that the first streamed transactions get the
+# features they get in training, where every transaction has its whole history.
+WARM_DAYS = 30
 # The real-time part is a second, larger synthetic world (its own seed), so that a few
 # transactions a second arrive at wall-clock time: about 1.3/s from 50,000 cards.
 LIVE_CARDS, LIVE_TERMINALS = 50_000, 20_000
@@ -47,11 +53,14 @@ LIVE_CARDS, LIVE_TERMINALS = 50_000, 20_000
 QUICK_DAYS, QUICK_LIVE_S = 0.25, 5.0
 # With no model, `fraudstream train` runs aside: what the user is told, and its options (by --quick).
 TRAINING: dict[bool, tuple[str, list[str]]] = {
-    False: ("a model on 98 days of synthetic history (about two minutes)", ["--generate", "98"]),
+    False: (
+        "a model on 98 days of synthetic history (about two minutes)",
+        ["--generate", "98", "--label-delay-days", f"{LABEL_DELAY_DAYS:g}"],
+    ),
     True: (
         "a quick model (one candidate) on 42 days of synthetic history (about half a minute)",
         ["--generate", "42", "--quick", "--train-days", "21", "--validation-days", "7"]
-        + ["--delay-days", "3", "--test-days", "4"],
+        + ["--delay-days", "3", "--test-days", "4", "--label-delay-days", f"{LABEL_DELAY_DAYS:g}"],
     ),
 }
 
@@ -180,8 +189,17 @@ def _run(
     console.rule("2. model")
     progress = _Progress()
     training, log = None, workdir / "train.log"
+    label_delay_days = LABEL_DELAY_DAYS
     if (model / "model.tar.gz").exists():
-        console.print(f"{model / 'model.tar.gz'}: served on a local endpoint with SageMaker's contract")
+        from ml_model.artifact import load_artifact
+
+        # The stream computes the features the model was trained with: its label delay.
+        label_delay_days = load_artifact(model).spec.label_delay_days
+        console.print(
+            f"{model / 'model.tar.gz'}: served on a local endpoint with SageMaker's contract "
+            f"(trained with a label delay of {label_delay_days:g} days: chargebacks arrive within that)",
+            highlight=False,
+        )
     else:
         console.print(
             f"no model in {model}: training {TRAINING[quick][0]} in the background, "
@@ -198,12 +216,15 @@ def _run(
     with console.status("waiting for Spark to start"):
         spark = spark_starting.result()
     console.print(f"Spark's own output goes to {spark_log}")
-    history_start = datetime.now(UTC) - timedelta(days=days)
     background.submit(importlib.import_module, "fraudstream.report")
+    world = _World.generate(workdir, seed, days=days, label_delay_days=label_delay_days)
+    console.print(
+        f"the processor's card and terminal state starts from the world's {world.warm_rows:,} transactions of the "
+        f"{world.warm_days:g} days before the stream",
+        highlight=False,
+    )
     try:
-        summary = _stream_and_process(
-            progress, resources, model, serving, spark, workdir, history_start, days, live, seed
-        )
+        summary = _stream_and_process(progress, resources, model, serving, spark, workdir, world, live, seed)
     except Exception:
         if serving.done():
             serving.result()  # a failed training is the cause to report
@@ -221,7 +242,7 @@ def _run(
     truth = pd.concat(progress.truth, ignore_index=True).drop_duplicates("transaction_id")
     judged = scored.merge(truth, on="transaction_id", how="left")
     judged["is_fraud"] = judged["is_fraud"].fillna(0).astype(bool)
-    _print_summary(summary, judged, artifact.card.threshold, resources, lake)
+    _print_summary(summary, judged, artifact.card, resources, lake)
     from fraudstream.report import write_report
 
     path = write_report(judged, _batch_frame(progress), threshold=artifact.card.threshold, path=report)
@@ -305,8 +326,7 @@ def _stream_and_process(
     serving: Future[ModelArtifact],
     spark: Any,
     workdir: Path,
-    history_start: datetime,
-    days: float,
+    world: _World,
     live: float,
     seed: int,
 ) -> JobSummary:
@@ -328,8 +348,12 @@ def _stream_and_process(
                     model_dir=str(model),
                     endpoint_name=ENDPOINT_NAME,
                     # no threshold: the job alerts at the model card's, as the summary counts them
-                    label_delay_days=LABEL_DELAY_DAYS,
+                    # the model's label delay, set here as the model may still be training (the job
+                    # checks it against the model once it serves)
+                    label_delay_days=world.label_delay_days,
                     trigger_interval="0 seconds",
+                    # the state starts from the world's past, as training's features see it
+                    history=str(world.warm_file),
                 ),
                 resources,
                 until_idle=True,
@@ -352,10 +376,9 @@ def _stream_and_process(
             processor.start()
             progress.phase = "history"
             history = run_producer(
-                _producer_settings(seed, HISTORY_CARDS, HISTORY_TERMINALS),
+                _producer_settings(seed, HISTORY_CARDS, HISTORY_TERMINALS, world.label_delay_days),
                 resources,
-                days=days,
-                start_at=history_start,
+                from_file=world.stream_file,  # the same world's days after the state's past
                 speedup=0,
                 on_progress=on_progress,
                 on_frame=progress.on_frame,
@@ -366,7 +389,7 @@ def _stream_and_process(
             if live > 0 and serving.exception() is None:
                 progress.phase, progress.produced_before = "live", history.transactions_put
                 run_producer(
-                    _producer_settings(seed + 1, LIVE_CARDS, LIVE_TERMINALS),
+                    _producer_settings(seed + 1, LIVE_CARDS, LIVE_TERMINALS, world.label_delay_days),
                     resources,
                     duration=live,
                     speedup=1,
@@ -391,7 +414,45 @@ def _stream_and_process(
     return summary
 
 
-def _producer_settings(seed: int, cards: int, terminals: int) -> Any:
+@dataclass(frozen=True)
+class _World:
+    """The streamed synthetic world: its past (the processor's state starts from it) and the days
+    streamed at full speed, one simulation cut at the stream's start, so that cards, terminals and
+    fraud campaigns run on across the cut."""
+
+    warm_file: Path
+    stream_file: Path
+    warm_rows: int
+    warm_days: float
+    label_delay_days: float
+
+    @classmethod
+    def generate(cls, workdir: Path, seed: int, *, days: float, label_delay_days: float) -> _World:
+        import math
+
+        import pandas as pd
+
+        from producer.generator import GeneratorConfig, generate_history
+
+        now = datetime.now(UTC)
+        stream_start = now - timedelta(days=days)
+        warm_days = WARM_DAYS + math.ceil(label_delay_days)
+        first = (stream_start - timedelta(days=warm_days)).date()
+        config = GeneratorConfig(
+            seed=seed, n_cards=HISTORY_CARDS, n_terminals=HISTORY_TERMINALS, fraud_rate=HISTORY_FRAUD_RATE
+        )
+        frame = generate_history(config, first, (now.date() - first).days + 1)
+        cut, end = pd.Timestamp(stream_start), pd.Timestamp(now)
+        warm = frame[frame["event_time"] < cut]
+        world = cls(
+            workdir / "world-past.parquet", workdir / "world-stream.parquet", len(warm), warm_days, label_delay_days
+        )
+        warm.to_parquet(world.warm_file, index=False)
+        frame[(frame["event_time"] >= cut) & (frame["event_time"] < end)].to_parquet(world.stream_file, index=False)
+        return world
+
+
+def _producer_settings(seed: int, cards: int, terminals: int, label_delay_days: float) -> Any:
     """A synthetic world with every kind of messy record the processor must handle."""
     from producer.config import ProducerSettings
 
@@ -399,7 +460,7 @@ def _producer_settings(seed: int, cards: int, terminals: int) -> Any:
         seed=seed,
         cards=cards,
         terminals=terminals,
-        label_delay_days=LABEL_DELAY_DAYS,
+        label_delay_days=label_delay_days,
         late_share=0.01,
         duplicate_share=0.005,
         malformed_share=0.002,
@@ -486,12 +547,13 @@ def _batch_frame(progress: _Progress) -> pd.DataFrame:
 
 
 def _print_summary(
-    summary: JobSummary, judged: pd.DataFrame, threshold: float, resources: ResourceSettings, lake: Any
+    summary: JobSummary, judged: pd.DataFrame, card: ModelCard, resources: ResourceSettings, lake: Any
 ) -> None:
     from rich.table import Table
 
     from fraudstream.query import run_query
 
+    threshold = card.threshold
     frauds = int(judged["is_fraud"].sum())
     alerts = judged[judged["is_alert"]]
     caught = int(alerts["is_fraud"].sum())
@@ -503,7 +565,8 @@ def _print_summary(
     table.add_row("alerts (DynamoDB)", f"{summary.alerts:,} at score >= {threshold:.3f}")
     table.add_row(
         "precision / recall",
-        f"{_ratio(caught, len(alerts))} / {_ratio(caught, frauds)} against the generator's truth "
+        f"precision {_ratio(caught, len(alerts))} ({_card_figure(card, 'precision')}) "
+        f"recall {_ratio(caught, frauds)} ({_card_figure(card, 'recall')}) against the generator's truth "
         f"({caught:,} of {len(alerts):,} alerts are fraud; {caught:,} of {frauds:,} frauds alerted)",
     )
     if len(latency_ms):
@@ -545,6 +608,12 @@ def _print_summary(
         f"  aws --endpoint-url {endpoint} s3 ls s3://{resources.lake_bucket}/ --recursive",
         highlight=False,
     )
+
+
+def _card_figure(card: ModelCard, name: str) -> str:
+    """The model card's held-out (test period) figure, to set beside the stream's."""
+    value = card.metrics.get(name)
+    return f"model card {value:.2f}" if value is not None else "model card: none"
 
 
 def _ratio(numerator: int, denominator: int) -> str:

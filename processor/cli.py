@@ -97,6 +97,13 @@ def process(
             f"{shown_default(ProcessorSettings, 'metrics')}."
         ),
     ] = None,
+    label_delay_days: Annotated[
+        float | None,
+        typer.Option(
+            help="Days until a chargeback is known (the terminal features' shift): must be the model's "
+            "[default: the model's feature spec]."
+        ),
+    ] = None,
     history: Annotated[
         str | None,
         typer.Option(
@@ -143,6 +150,7 @@ def process(
         "metrics": metrics,
         "aggregates": aggregates,
         "history": history,
+        "label_delay_days": label_delay_days,
     }
     try:
         settings = ProcessorSettings(**{k: v for k, v in overrides.items() if v is not None})

@@ -57,7 +57,9 @@ class ProcessorSettings(BaseSettings):
     endpoint_name: str | None = None
     # A folder from `fraudstream train`, a model.tar.gz, or an s3:// URI of either.
     model_dir: str | None = "model"
-    label_delay_days: Annotated[float, Field(gt=0.0)] = 7.0
+    # None: the model's (its feature spec records the delay it was trained with); a different value
+    # stops the job at start, as features computed with another delay are not the model's.
+    label_delay_days: Annotated[float | None, Field(gt=0.0)] = None
     alert_ttl_days: Annotated[float, Field(gt=0.0)] = 90.0
     # Card and terminal state untouched this long is dropped: past the longest window (30 days plus the label delay).
     state_ttl_days: Annotated[float, Field(gt=0.0)] = 38.0

@@ -21,6 +21,8 @@ from fraudstream.aws import aws_errors, dynamodb_client, kinesis_client, resolve
 from fraudstream.config import ResourceSettings
 from fraudstream.exceptions import ResourceNotFoundError
 from fraudstream.lake import QUARANTINE, TRANSACTIONS
+from ml_model.feature_spec import label_delay_hours
+from ml_model.features import FEATURE_SPEC
 from processor.batch import BatchHandler, SinkConfig
 from processor.exceptions import ProcessorError
 from processor.history import read_history
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
     from pathlib import Path
 
+    from ml_model.artifact import ModelArtifact
     from processor.config import ProcessorSettings
 
 __all__ = ["JobSummary", "ModelNotFoundError", "delete_checkpoint", "run_job"]
@@ -208,9 +211,10 @@ def run_job(
     checkpoint = settings.checkpoint_location.rstrip("/")
 
     def sink_config() -> SinkConfig:
-        """Checked on the driver once (the model loads, its feature spec is the endpoint's); the
-        executors build their own scorers from the same location."""
+        """Checked on the driver once (the model loads, its label delay is the stream's, its feature
+        spec is the endpoint's); the executors build their own scorers from the same location."""
         artifact = load_model(settings.model_dir)
+        _check_label_delay(label_delay_days, artifact, explicit=settings.label_delay_days is not None)
         endpoints = resolved_endpoints(SINK_SERVICES if settings.endpoint_name else SINK_SERVICES[:2])
         scorer = build_job_scorer(artifact, settings.endpoint_name, endpoint_url=endpoints.get("sagemaker-runtime"))
         scorer.close()
@@ -229,9 +233,17 @@ def run_job(
             endpoint_card=json.dumps(endpoint_card.to_dict()) if endpoint_card is not None else None,
         )
 
-    # A missing model is one clear error before Spark starts, unless it is still being trained.
+    # A missing model is one clear error before Spark starts, unless it is still being trained. The
+    # terminal features' label delay is the model's: a configured one must agree with it.
     if model_ready is None:
-        load_model(settings.model_dir)
+        artifact = load_model(settings.model_dir)
+        label_delay_days = artifact.spec.label_delay_days
+        if settings.label_delay_days is not None:
+            _check_label_delay(settings.label_delay_days, artifact, explicit=True)
+    else:
+        # The model is still training: the configured delay (else the contract's default) is checked
+        # against it once it is ready, before its first batch is scored.
+        label_delay_days = settings.label_delay_days or FEATURE_SPEC.label_delay_days
     if source is None:  # so are missing streams and a checkpoint of other streams
         _check_sources(checkpoint, (resources.transactions_stream, resources.labels_stream))
     history = None
@@ -254,7 +266,7 @@ def run_job(
         resources.transactions_stream,
         resources.labels_stream,
         allowed_lateness=settings.allowed_lateness,
-        label_delay_days=settings.label_delay_days,
+        label_delay_days=label_delay_days,
         state_ttl_ms=settings.state_ttl_ms,
         aggregates=settings.aggregates,
         source_options={
@@ -296,6 +308,27 @@ def run_job(
         raise ProcessorError(f"the streaming query failed: {_root_cause(e)}") from e
     summary.elapsed_s = time.monotonic() - started
     return summary
+
+
+def _check_label_delay(label_delay_days: float, artifact: ModelArtifact, *, explicit: bool) -> None:
+    """The stream's label delay must be the one the model was trained with (its feature spec's).
+
+    Raises:
+        ProcessorError: it is not (or it is not a whole number of hours).
+    """
+    trained = artifact.spec.label_delay_days
+    try:
+        same = label_delay_hours(label_delay_days) == artifact.spec.label_delay_hours
+    except ValueError as e:
+        raise ProcessorError(f"--label-delay-days: {e}") from e
+    if not same:
+        source = "--label-delay-days (FRAUD_PROCESSOR__LABEL_DELAY_DAYS)" if explicit else "the stream"
+        raise ProcessorError(
+            f"{source} is {label_delay_days:g} days but model {artifact.card.model_version} was trained with a "
+            f"label delay of {trained:g} days: its terminal features would not be the model's",
+            hint=f"leave the label delay unset (the model's is used), or train with --label-delay-days "
+            f"{label_delay_days:g}",
+        )
 
 
 def _start(frame: Any, name: str, handler: Any, checkpoint: str, trigger_interval: str) -> Any:

@@ -85,7 +85,9 @@ def test_the_quick_demo_streams_scores_summarises_and_reports(
     assert frauds < len(lake)
     assert f"{frauds} of {len(lake):,} alerts are fraud; {frauds} of {frauds} frauds alerted" in output
     recall = "1.00" if frauds else "n/a"
-    assert _figure(output, "precision / recall").startswith(f"{frauds / len(lake):.2f} / {recall}")
+    assert _figure(output, "precision / recall").startswith(
+        f"precision {frauds / len(lake):.2f} (model card: none) recall {recall} (model card: none)"
+    )
     items = boto_session.client("dynamodb").scan(TableName=unique_resources.alerts_table, Select="COUNT")
     assert items["Count"] == len(lake) == int(lake["is_alert"].sum())
     assert "the five highest-scored alerts:" in output
@@ -95,3 +97,52 @@ def test_the_quick_demo_streams_scores_summarises_and_reports(
     assert html.count('src="data:image/png;base64,') == 5
     assert f"<th>transactions</th><td>{len(lake):,}</td>" in html
     assert f"HTML report: {report.resolve()}" in output
+
+
+def test_the_quick_demo_alerts_as_well_as_its_model_card_says(
+    spark: Any,
+    embedded_aws: EmbeddedAws,
+    aws_env: dict[str, str],
+    unique_resources: ResourceSettings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN no model (the demo trains its quick one, with its label delay, while the stream starts),
+    # and the quick demo's streamed history made four days long instead of a quarter day, so that it
+    # holds enough fraud to measure (about 70 of 18,000 transactions)
+    for name, value in {
+        "FRAUD_TRANSACTIONS_STREAM": unique_resources.transactions_stream,
+        "FRAUD_LABELS_STREAM": unique_resources.labels_stream,
+        "FRAUD_LAKE_BUCKET": unique_resources.lake_bucket,
+        "FRAUD_ALERTS_TABLE": unique_resources.alerts_table,
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": "unset",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(fraudstream.demo, "QUICK_DAYS", 4.0)
+    monkeypatch.setattr(fraudstream.demo.console, "width", 250)
+    model = tmp_path / "model"
+
+    # WHEN the quick demo runs
+    result = CliRunner().invoke(
+        app,
+        ["demo", "--quick", "--model", str(model), "--report", str(tmp_path / "report.html")]
+        + ["--aws-endpoint-url", embedded_aws.endpoint_url],
+    )
+
+    # THEN its precision and recall against the generator's truth are within 0.10 of the model card's
+    # held-out figures, shown beside them
+    assert result.exit_code == 0, result.output
+    figures = re.search(
+        r"precision ([\d.]+) \(model card ([\d.]+)\) recall ([\d.]+) \(model card ([\d.]+)\)", result.output
+    )
+    assert figures, result.output
+    precision, card_precision, recall, card_recall = (float(f) for f in figures.groups())
+    frauds = int(re.search(r"\((\d+) truly fraudulent\)", result.output).group(1))  # type: ignore[union-attr]
+    assert frauds >= 40, result.output
+    assert abs(precision - card_precision) <= 0.10, result.output
+    assert abs(recall - card_recall) <= 0.10, result.output
+    # ... with the features of the model's training: its label delay, and state that started warm
+    artifact = load_artifact(model)
+    assert artifact.spec.label_delay_days == fraudstream.demo.LABEL_DELAY_DAYS
+    assert artifact.card.metrics["precision"] == pytest.approx(card_precision, abs=0.005)
+    assert "state starts from the world's" in result.output

@@ -22,7 +22,7 @@ from producer.generator import GeneratorConfig, generate_history
 from producer.kinesis_writer import KinesisWriter
 from tests.conftest import FAKE_ENV
 from tests.lake_reader import read_parquet
-from tests.unit.ml_model.fixtures import artifact_path, booster_factory, trained_booster
+from tests.unit.ml_model.fixtures import artifact_path, booster_factory, trained_booster, with_label_delay
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -64,13 +64,14 @@ def test_a_new_checkpoint_starts_from_a_history_with_its_features(
         writer.put(card, data)
     writer.flush()
 
+    model = with_label_delay(artifact_path, LABEL_DELAY_DAYS, tmp_path / "model")  # trained with the delay
+
     def settings(checkpoint: str, **more: Any) -> ProcessorSettings:
         return ProcessorSettings(
             checkpoint_location=str(tmp_path / checkpoint),
-            model_dir=str(artifact_path),
+            model_dir=str(model),
             trigger_interval="0 seconds",
-            label_delay_days=LABEL_DELAY_DAYS,
-            aggregates=False,
+            aggregates=False,  # no label delay set: the model's, which the offline features below use
             **more,
         )
 

@@ -34,7 +34,7 @@ from producer.generator import GeneratorConfig, generate_history
 from producer.kinesis_writer import KinesisWriter
 from tests.conftest import FAKE_ENV
 from tests.lake_reader import read_parquet
-from tests.unit.ml_model.fixtures import artifact_path, booster_factory, trained_booster
+from tests.unit.ml_model.fixtures import artifact_path, booster_factory, trained_booster, with_label_delay
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -91,7 +91,8 @@ def run(
     resources = ResourceSettings(
         transactions_stream="e2e-tx", labels_stream="e2e-labels", lake_bucket="e2e-lake", alerts_table="e2e-alerts"
     )
-    artifact = load_artifact(artifact_path)
+    # the model was trained with the stream's label delay (its feature spec says so)
+    artifact = load_artifact(with_label_delay(artifact_path, LABEL_DELAY_DAYS, tmp / "delayed"))
     with (
         pytest.MonkeyPatch.context() as env,
         LocalEndpointServer(artifact, port=0, endpoint_name=ENDPOINT) as endpoint,

@@ -3,6 +3,7 @@ spec's width, trained with early stopping, and its artifact. Imported by each te
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-__all__ = ["artifact", "artifact_path", "booster_factory", "eval_rows", "trained_booster"]
+__all__ = ["artifact", "artifact_path", "booster_factory", "eval_rows", "trained_booster", "with_label_delay"]
 
 N_FEATURES = len(FEATURE_SPEC)
 
@@ -71,6 +72,13 @@ def artifact_path(trained_booster: xgb.Booster, tmp_path_factory: pytest.TempPat
         params={"seed": 7},
     )
     return write_artifact(trained_booster, FEATURE_SPEC, card, tmp_path_factory.mktemp("model"))
+
+
+def with_label_delay(artifact_path: Path, label_delay_days: float, out: Path) -> Path:
+    """The fixture's model as if trained with another label delay: its feature spec and card say so."""
+    artifact = load_artifact(artifact_path)
+    spec = artifact.spec.with_label_delay(label_delay_days)
+    return write_artifact(artifact.booster, spec, replace(artifact.card, feature_spec_hash=spec.hash), out)
 
 
 @pytest.fixture(scope="session")
