@@ -185,8 +185,17 @@ def load_batch_file(path: Path, column_map: dict[str, str] | None = None, *, ski
         fail(lengths > 64, c, "is longer than 64 characters", "out_of_range")
         frame[c] = text
 
-    times = pd.to_datetime(frame["event_time"], utc=True, errors="coerce", format="ISO8601")
-    fail(frame["event_time"].isna(), "event_time", "is empty", "missing_field")
+    raw_times = frame["event_time"]
+    fail(raw_times.isna(), "event_time", "is empty", "missing_field")
+    if pd.api.types.is_datetime64_any_dtype(raw_times):
+        times = pd.to_datetime(raw_times, utc=True)
+    else:
+        # Only strings are ISO-8601 times: pandas would read a number as nanoseconds since 1970.
+        if raw_times.dtype != object or pd.api.types.infer_dtype(raw_times, skipna=True) not in ("string", "empty"):
+            is_text = np.fromiter((isinstance(v, str) for v in raw_times), dtype=bool, count=len(raw_times))
+            fail(raw_times.notna() & ~is_text, "event_time", "is not an ISO-8601 string", "wrong_type")
+            raw_times = raw_times.astype(object).where(is_text, None)
+        times = pd.to_datetime(raw_times, utc=True, errors="coerce", format="ISO8601")
     fail(times.isna(), "event_time", "is not an ISO-8601 time", "bad_timestamp")
     frame["event_time"] = times.dt.as_unit("ms")
 

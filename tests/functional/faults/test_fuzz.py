@@ -1,5 +1,6 @@
-"""Fuzzing with Hypothesis: the batch-file reader and the endpoint's payload parser never crash;
-bad input gets a clear error (the reader) or a 4xx (the endpoint), never a 5xx."""
+"""Fuzzing with Hypothesis: the batch-file reader (strict, or skipping invalid rows) and the endpoint's
+payload parser never crash; bad input gets a clear error or a report (the reader) or a 4xx (the
+endpoint), never a 5xx."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fraudstream.batch_files import read_batch_file
+from fraudstream.batch_files import load_batch_file
 from fraudstream.exceptions import BatchFileError
 from tests.functional.ml_model.conftest import artifact, artifact_path, booster_factory, endpoint, trained_booster
 
@@ -36,15 +37,19 @@ row = st.lists(cell, min_size=0, max_size=8).map(lambda cells: ",".join(c.replac
 def test_the_batch_file_reader_never_crashes(tmp_path: Path, rows: list[str], header: str) -> None:
     path = tmp_path / "fuzz.csv"
     path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
-    try:
-        frame = read_batch_file(path)
-    except BatchFileError as e:
-        assert str(e)  # a message that names what is wrong
-        return
-    # what is accepted meets the contract
-    assert frame["transaction_id"].is_unique
-    assert ((frame["amount"] > 0) & (frame["amount"] <= 1_000_000)).all()
-    assert str(frame["event_time"].dt.tz) == "UTC"
+    for skip_invalid in (False, True):
+        try:
+            loaded = load_batch_file(path, skip_invalid=skip_invalid)
+        except BatchFileError as e:
+            assert str(e)  # a message that names what is wrong
+            continue
+        frame = loaded.frame
+        # what is accepted meets the contract, and every row is either accepted or reported
+        assert frame["transaction_id"].is_unique
+        assert ((frame["amount"] >= 0) & (frame["amount"] <= 1_000_000)).all()
+        assert str(frame["event_time"].dt.tz) == "UTC"
+        assert len(frame) + loaded.invalid.skipped == loaded.invalid.total
+        assert skip_invalid or not loaded.invalid.skipped
 
 
 @pytest.mark.parametrize("content_type", ["text/csv", "application/json", "text/plain"])

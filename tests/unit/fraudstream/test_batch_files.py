@@ -80,6 +80,20 @@ def test_zero_amounts_are_valid(tmp_path: Path, suffix: str) -> None:
     assert frame.set_index("transaction_id")["amount"].to_dict() == {"a": 20.5, "b": 0.0, "c": 3.0}
 
 
+def test_numbers_are_not_event_times(tmp_path: Path) -> None:
+    # GIVEN a Parquet file whose event times are epoch seconds (pandas would read them as nanoseconds)
+    path = tmp_path / "epoch.parquet"
+    ROWS.assign(event_time=[1_767_261_600, 1_767_254_400, 1_767_312_000]).to_parquet(path)
+    # WHEN it is read
+    # THEN it is refused, as the stream refuses a number for event_time
+    with pytest.raises(BatchFileError, match=r"row 0, column 'event_time': 1767261600 is not an ISO-8601 string"):
+        read_batch_file(path)
+    with pytest.raises(
+        BatchFileError, match=r"no valid row: skipped 3 invalid rows of 3: wrong_type 3 \(rows 0, 1, 2\)"
+    ):
+        load_batch_file(path, skip_invalid=True)
+
+
 def _messy(n: int) -> pd.DataFrame:
     """`n` valid rows with 6 invalid ones among them, at data rows 3, 5, 8, 9, 12 and 15."""
     rows = pd.DataFrame(
