@@ -128,7 +128,7 @@ def process(
             help="File that Spark's own output (its log, its Python workers' lines) is appended to, "
             "instead of the terminal. Under spark-submit (EMR) Spark's output stays where spark-submit sends it."
         ),
-    ] = Path("fraudstream-spark.log"),
+    ] = Path(".fraudstream") / "spark.log",
 ) -> None:
     """Run the stream processor: Kinesis -> validate, de-duplicate, features -> score -> lake, alerts, quarantine.
 
@@ -136,6 +136,7 @@ def process(
     batch. Ctrl-C or SIGTERM stops after the current micro-batch; run it again with the same
     --checkpoint to continue. Settings also come from `FRAUD_PROCESSOR__<NAME>` variables.
     """
+    from processor.exceptions import ProcessorError
     from processor.job import run_job
 
     overrides: dict[str, Any] = {
@@ -177,9 +178,14 @@ def process(
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    summary = run_job(
-        settings, ResourceSettings(), until_idle=until_idle, duration_s=duration, stop=stop, spark_output=spark_log
-    )
+    try:
+        summary = run_job(
+            settings, ResourceSettings(), until_idle=until_idle, duration_s=duration, stop=stop, spark_output=spark_log
+        )
+    except ProcessorError as e:
+        if not e.hint:  # a failed query: Spark's side of the story is in its log
+            e.hint = f"Spark's own output is in {spark_log}"
+        raise
     print_summary(
         f"processed {summary.rows_in:,} records in {summary.batches} batches ({summary.elapsed_s:.1f} s): "
         f"{summary.accepted:,} transactions, {summary.alerts:,} alerts, {summary.quarantined:,} quarantined "

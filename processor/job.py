@@ -257,6 +257,7 @@ def run_job(
         master = _spark_master(settings)
         output = spark_output if master is not None else None  # spark-submit's JVM writes where it was told
         if output is not None:
+            output.parent.mkdir(parents=True, exist_ok=True)
             logger.info("Spark's own output goes to %s", output, extra={"spark_log": str(output)})
         spark = build_session(master=master, output=output)
     start_warm_up(spark)  # Spark's Python helpers start on another thread while the query is set up

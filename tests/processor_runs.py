@@ -67,10 +67,16 @@ def lake_batch_ids(s3: Any, bucket: str) -> set[int]:
     return {int(k.rsplit("/batch-", 1)[1].split("-", 1)[0]) for k in keys}
 
 
+def _spark_log(checkpoint: Path) -> Path:
+    """Where the runs on `checkpoint` append Spark's own output (beside it, not in the working directory)."""
+    return checkpoint.with_name(f"{checkpoint.name}-spark.log")
+
+
 def _process(env: dict[str, str], checkpoint: Path, model: Path, options: list[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "fraudstream", "process", "--until-idle", "--checkpoint", str(checkpoint)]
-        + ["--model", str(model), "--trigger-interval", "0 seconds", *options],
+        + ["--model", str(model), "--trigger-interval", "0 seconds", "--spark-log", str(_spark_log(checkpoint))]
+        + list(options),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -117,4 +123,7 @@ def run_process(
     new = lake_batch_ids(s3, bucket) - before
     if new and recover_s is None:  # landed in the last poll interval before the exit
         recover_s = time.monotonic() - started
-    return ProcessRun(returncode, b"".join(output).decode(errors="replace")[-3000:], new, recover_s)
+    printed = b"".join(output).decode(errors="replace")[-3000:]
+    log = _spark_log(checkpoint)
+    spark = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+    return ProcessRun(returncode, f"{printed}\n--- Spark's output (end) ---\n{spark}", new, recover_s)

@@ -185,7 +185,7 @@ PROCESS_DEFAULTS = {
     "--trigger-interval": ProcessorSettings.model_fields["trigger_interval"].default,
     "--metrics": ProcessorSettings.model_fields["metrics"].default,
     "--duration": "no limit",
-    "--spark-log": "fraudstream-spark.log",
+    "--spark-log": Path(".fraudstream") / "spark.log",
 }
 
 
