@@ -119,8 +119,8 @@ def run_producer(
         ahead = int((frame["event_time"] > now).sum()) if len(frame) else 0
         if ahead:
             print_notice(
-                f"{ahead:,} row(s) of {from_file} are dated after now: the processor quarantines them as "
-                "future_timestamp"
+                f"{ahead:,} row(s) of {from_file} are dated after now: sent as they are, the ones more than 5 "
+                "minutes ahead of the clock are quarantined as future_timestamp"
             )
     else:
         gen_config = GeneratorConfig(

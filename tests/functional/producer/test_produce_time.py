@@ -15,6 +15,7 @@ from tests.kinesis_reader import read_stream
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     import boto3
 
@@ -89,3 +90,22 @@ def test_options_that_would_run_ahead_of_the_clock_get_one_line(aws_env: dict[st
     ):
         elapsed, out, err, code = _produce(args, aws_env, "never-created", "never-created")
         assert code == 1 and says in err and "hint:" in err and "Traceback" not in err, err
+
+
+def test_a_replay_keeps_its_times_and_says_how_many_rows_are_ahead_of_the_clock(
+    aws_env: dict[str, str], boto_session: boto3.Session, stream_factory: Callable[..., str], tmp_path: Path
+) -> None:
+    # GIVEN a file of two rows in the past and one dated tomorrow
+    now = datetime.now(UTC)
+    times = [now - timedelta(hours=2), now - timedelta(hours=1), now + timedelta(days=1)]
+    rows = [f"tx-{i},{t:%Y-%m-%dT%H:%M:%S.%f}Z,card-1,term-1,{10 + i}.5" for i, t in enumerate(times)]
+    path = tmp_path / "replay.csv"
+    path.write_text("transaction_id,event_time,card_id,terminal_id,amount\n" + "\n".join(rows) + "\n")
+    stream, labels = stream_factory(), stream_factory()
+    # WHEN it is replayed
+    _, _, err, code = _produce(["--from", str(path), "--speedup", "0"], aws_env, stream, labels)
+    # THEN every row goes out with its own time, and one line says that one of them is ahead of the clock
+    assert code == 0, err
+    sent = [json.loads(r["Data"]) for r in read_stream(boto_session.client("kinesis"), stream)]
+    assert [e["transaction_id"] for e in sent] == ["tx-0", "tx-1", "tx-2"]
+    assert f"1 row(s) of {path} are dated after now" in " ".join(err.split())
