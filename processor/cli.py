@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 
 from fraudstream._help import shown_default
 from fraudstream.config import ResourceSettings
@@ -17,8 +16,6 @@ from fraudstream.output import print_notice, print_summary
 from processor.config import ProcessorSettings
 
 __all__ = ["process"]
-
-console = Console(stderr=True)
 
 
 def process(
@@ -162,11 +159,12 @@ def process(
         from processor.job import delete_checkpoint
 
         if delete_checkpoint(settings.checkpoint_location):
-            console.print(
+            print_summary(
                 f"deleted checkpoint {settings.checkpoint_location} (--reset-checkpoint): "
                 f"reading starts at {settings.starting_position}",
-                highlight=False,
-                soft_wrap=True,
+                "checkpoint deleted",
+                checkpoint=settings.checkpoint_location,
+                starting_position=settings.starting_position,
             )
     stop = threading.Event()
 
