@@ -14,18 +14,20 @@ import typer
 from typer.testing import CliRunner
 
 import ml_model.scoring.sagemaker
+from ml_model.artifact import load_artifact
 from ml_model.cli import invoke, serve
-from ml_model.exceptions import FeatureColumnsError, TransactionEventError
+from ml_model.exceptions import FeatureColumnsError, LabelDelayMismatchError, TransactionEventError
 from ml_model.features import FEATURE_SPEC, compute_features
 from ml_model.scoring.base import ReasonExplainer
+from ml_model.serving import LocalEndpointServer
 from producer.delivery import encode_transactions
 from producer.generator import GeneratorConfig, generate_history
+from tests.unit.ml_model.fixtures import with_label_delay
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from ml_model.artifact import ModelArtifact
-    from ml_model.serving import LocalEndpointServer
 
 
 @pytest.fixture
@@ -232,3 +234,37 @@ def test_invoke_refuses_a_transaction_that_breaks_the_contract(
     mixed = CliRunner().invoke(cli, ["invoke", "--endpoint", "fraud-detector", "--file", str(tmp_path / "mixed.json")])
     assert isinstance(mixed.exception, FeatureColumnsError)
     assert "1 of 2 objects are transaction events" in str(mixed.exception)
+
+
+def test_invoke_computes_features_with_the_endpoint_models_label_delay_and_refuses_another(
+    cli: typer.Typer, artifact_path: Path, history: pd.DataFrame, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # GIVEN an endpoint serving a model trained with a one-day label delay, and transactions to score
+    model = load_artifact(with_label_delay(artifact_path, 1.0, tmp_path / "model"))
+    (tmp_path / "tx.jsonl").write_bytes(b"\n".join(encode_transactions(history)) + b"\n")
+    with LocalEndpointServer(model, port=0, endpoint_name="one-day") as endpoint:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint.url,
+        }.items():
+            monkeypatch.setenv(name, value)
+        # WHEN they are scored without a label delay, and with the default one given
+        command = ["invoke", "--endpoint", "one-day", "--file", str(tmp_path / "tx.jsonl"), "--json"]
+        scored = CliRunner().invoke(cli, command)
+        refused = CliRunner().invoke(cli, [*command, "--label-delay-days", "7"])
+
+    # THEN the scores are those of the features with the model's delay (the endpoint's model card says it)
+    assert scored.exit_code == 0, scored.output
+    printed = [json.loads(line) for line in scored.output.splitlines()]
+    unlabelled = history.drop(columns=["is_fraud"])
+    one_day = model.booster.inplace_predict(compute_features(unlabelled, label_delay_days=1.0).to_numpy())
+    np.testing.assert_array_equal([p["score"] for p in printed], one_day)
+    seven_days = model.booster.inplace_predict(compute_features(unlabelled, label_delay_days=7.0).to_numpy())
+    assert not np.array_equal(one_day, seven_days)  # the delay moves these scores
+    # ... and a contradicting delay is refused in one line
+    assert isinstance(refused.exception, LabelDelayMismatchError)
+    assert "--label-delay-days is 7 but endpoint one-day's model was trained with a label delay of 1 days" in str(
+        refused.exception
+    )

@@ -1,6 +1,7 @@
 """`train --data`: a labelled CSV with other column names, mapped explicitly, trains a servable model;
 a bad file is refused with the row and column at fault, or, with --skip-invalid, trained on and
-scored without its invalid rows, which are reported."""
+scored without its invalid rows, which are reported; the label delay it trains with is the one `score`
+computes the features with."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from typer.testing import CliRunner
 
 from fraudstream.exceptions import BatchFileError
 from ml_model.artifact import load_artifact
+from ml_model.exceptions import LabelDelayMismatchError
+from ml_model.features import FEATURE_SPEC, compute_features
 from producer.generator import GeneratorConfig, generate_history
 
 if TYPE_CHECKING:
@@ -119,3 +122,43 @@ def test_a_file_with_bad_rows_is_refused_or_trained_and_scored_without_them(
     assert bad_ids.isdisjoint(frame["transaction_id"])
     assert (frame["amount"] == 0.0).sum() >= 3 and frame["score"].between(0, 1).all()
     assert set(frame["scored_by"]) == {"batch"}
+
+
+def test_train_records_its_label_delay_and_score_uses_it_or_refuses_another(
+    cli: typer.Typer, history: pd.DataFrame, tmp_path: Path
+) -> None:
+    # GIVEN a model trained with a one-day label delay
+    data = tmp_path / "tx.parquet"
+    history.to_parquet(data, index=False)
+    model = tmp_path / "model"
+    trained = CliRunner().invoke(
+        cli, ["train", "--data", str(data), "--out", str(model), "--label-delay-days", "1", *_PERIODS]
+    )
+    assert trained.exit_code == 0, trained.output
+    artifact = load_artifact(model)
+
+    # WHEN a file is scored with it, without a label delay, and then with the default one given
+    scored = CliRunner().invoke(
+        cli, ["score", "--model", str(model), "--data", str(data), "--out", str(tmp_path / "s")]
+    )
+    refused = CliRunner().invoke(
+        cli,
+        ["score", "--model", str(model), "--data", str(data), "--out", str(tmp_path / "r"), "--label-delay-days", "7"],
+    )
+
+    # THEN the spec and the card record the delay; the file's terminal features are the one-day ones
+    assert artifact.spec == FEATURE_SPEC.with_label_delay(1.0)
+    assert artifact.card.spec() == artifact.spec
+    assert scored.exit_code == 0, scored.output
+    rows = pd.read_parquet(tmp_path / "s").set_index("transaction_id")
+    one_day = compute_features(history, label_delay_days=1.0).set_axis(history["transaction_id"])
+    seven_days = compute_features(history, label_delay_days=7.0).set_axis(history["transaction_id"])
+    terminal = ["terminal_tx_count_1d", "terminal_fraud_rate_7d"]
+    pd.testing.assert_frame_equal(rows.loc[one_day.index, terminal], one_day[terminal], check_names=False)
+    assert not rows.loc[seven_days.index, terminal].equals(seven_days[terminal])
+    # ... and a contradicting delay is one line that says what to do, before anything is written
+    assert isinstance(refused.exception, LabelDelayMismatchError)
+    assert "is 7 but model xgb-" in str(refused.exception)
+    assert "trained with a label delay of 1 days" in str(refused.exception)
+    assert "\n" not in str(refused.exception)
+    assert not (tmp_path / "r").exists()
