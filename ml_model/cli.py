@@ -114,6 +114,8 @@ def invoke(
         spec = FEATURE_SPEC  # a model of other features: the scorer's check below reports it
     delay = spec.label_delay_for(label_delay_days, model=f"endpoint {endpoint}'s model")
     rows_in = read_input_rows(file, label_delay_days=delay, history=earlier)
+    if history is not None and not rows_in.from_transactions:
+        raise typer.BadParameter("the file holds feature rows, scored as they are: --history is for transactions")
     scorer = SageMakerScorer(
         endpoint,
         fallback=None,

@@ -268,3 +268,20 @@ def test_invoke_computes_features_with_the_endpoint_models_label_delay_and_refus
     assert "--label-delay-days is 7 but endpoint one-day's model was trained with a label delay of 1 days" in str(
         refused.exception
     )
+
+
+@pytest.mark.usefixtures("runtime_env")
+def test_invoke_refuses_a_history_for_feature_rows(cli: typer.Typer, eval_rows: np.ndarray, tmp_path: Path) -> None:
+    # GIVEN feature rows (not transactions) and a history file
+    pd.DataFrame(eval_rows[:2], columns=list(FEATURE_SPEC.names)).to_csv(tmp_path / "rows.csv", index=False)
+    history = tmp_path / "history.csv"
+    history.write_text("transaction_id,event_time,card_id,terminal_id,amount\nh1,2026-01-01T00:00:00Z,c1,t1,5.0\n")
+    # WHEN they are scored with the history
+    result = CliRunner().invoke(
+        cli,
+        ["invoke", "--endpoint", "fraud-detector", "--file", str(tmp_path / "rows.csv"), "--history", str(history)],
+        env={"COLUMNS": "200"},
+    )
+    # THEN it is a usage error: the history cannot change features already computed
+    assert result.exit_code == 2, result.output
+    assert "--history is for transactions" in " ".join(result.output.split())
