@@ -487,19 +487,32 @@ def check_checkpoint(location: str, streams: Sequence[str], client: KinesisClien
             raise StaleCheckpointError(
                 f"checkpoint {location} reads stream {name!r} created at {was}; the stream here was created at {now}"
             )
-        shards: list[str] = []
+        first: dict[str, int] = {}  # each live shard's first sequence number
         kwargs: dict[str, Any] = {"StreamName": name}
         while True:
             page = client.list_shards(**kwargs)
-            shards.extend(s["ShardId"] for s in page["Shards"])
+            first |= {s["ShardId"]: int(s["SequenceNumberRange"]["StartingSequenceNumber"]) for s in page["Shards"]}
             if not page.get("NextToken"):
                 break
             kwargs = {"NextToken": page["NextToken"]}
-        newest = max((_shard_number(s) for s in shards), default=-1)
+        newest = max((_shard_number(s) for s in first), default=-1)
         unknown = sorted(sid for sid in entry["shards"] if _shard_number(sid) > newest)
         if unknown:
             raise StaleCheckpointError(
                 f"checkpoint {location} reads shards of stream {name!r} that it never had: {', '.join(unknown)}"
+            )
+        # A position is a record's sequence number in its shard, never below the shard's first: one
+        # below it is of an earlier stream of the name (on AWS, where sequence numbers grow with time;
+        # what an offset without `created` can still tell).
+        before = sorted(
+            sid
+            for sid, state in entry["shards"].items()
+            if sid in first and str(state.get("pos", "")).startswith("AFTER:") and int(state["pos"][6:]) < first[sid]
+        )
+        if before:
+            raise StaleCheckpointError(
+                f"checkpoint {location} reads stream {name!r} at positions before its shards' first records "
+                f"({', '.join(before)}): the stream was created again since"
             )
 
 

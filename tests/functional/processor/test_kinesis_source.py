@@ -71,8 +71,14 @@ def test_shards_a_stream_never_had_or_other_streams_are_refused(
     legacy = {"stream": stream, "initial": "TRIM_HORIZON", "shards": {"shardId-000000000000": shard}}
     wider = legacy | {"shards": {"shardId-000000000000": shard, "shardId-000000000003": shard}}
     others = {"streams": {name: {"initial": "TRIM_HORIZON", "shards": {}} for name in ("a", "b")}}
+    # (and, once the shard has records, one at a position before its first)
+    kinesis.put_record(StreamName=stream, PartitionKey="card-1", Data=b"{}")
+    shard_start = kinesis.list_shards(StreamName=stream)["Shards"][0]["SequenceNumberRange"]["StartingSequenceNumber"]
+    earlier = legacy | {"shards": {"shardId-000000000000": {"pos": f"AFTER:{int(shard_start) - 1}", "drained": False}}}
     # THEN the first stands, the others are refused
     check_checkpoint(_checkpoint(tmp_path / "legacy", legacy), [stream], kinesis)
+    with pytest.raises(StaleCheckpointError, match=r"at positions before its shards' first records"):
+        check_checkpoint(_checkpoint(tmp_path / "earlier", earlier), [stream], kinesis)
     with pytest.raises(StaleCheckpointError, match="that it never had: shardId-000000000003"):
         check_checkpoint(_checkpoint(tmp_path / "wider", wider), [stream], kinesis)
     with pytest.raises(StaleCheckpointError, match=r"reads the streams \['a', 'b'\], not"):
