@@ -36,7 +36,7 @@ def starting_position(value: str) -> str:
         ts = datetime.fromisoformat(time.replace("z", "Z"))
     except ValueError:
         raise ValueError(
-            f"starting position {value!r}: use trim_horizon, latest or an ISO-8601 time such as 2026-12-04T20:16:17Z"
+            f"{value!r} is not a position: use trim_horizon, latest or an ISO-8601 time such as 2026-12-04T20:16:17Z"
         ) from None
     ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
     return f"at_timestamp:{ts.isoformat()}"

@@ -59,7 +59,7 @@ def test_option_values_are_one_line_usage_errors() -> None:
     for options, message in (
         (["--trigger-interval", "soon"], "--trigger-interval: 'soon' is not an interval"),
         (["--allowed-lateness", "10"], "--allowed-lateness: '10' is not an interval"),
-        (["--starting-position", "yesterday"], "--starting-position: starting position 'yesterday': use trim_horizon"),
+        (["--starting-position", "yesterday"], "--starting-position: 'yesterday' is not a position: use trim_horizon"),
         (["--threshold", "2"], "--threshold: Input should be less than or equal to 1"),
     ):
         # WHEN it is given a value it cannot use
