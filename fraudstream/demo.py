@@ -130,12 +130,14 @@ def demo(
 
     Starts the embedded AWS emulator and provisions the streams, bucket and table; serves the model
     of --model on a local endpoint with SageMaker's HTTP contract (if there is none, trains one
-    there first, in the background while the stream starts); streams --days of synthetic history
-    (all five fraud scenarios, plus late, duplicate and malformed records) and their chargebacks as
-    fast as the emulator takes them, then, once the model serves, --live seconds in real time,
-    while the stream processor scores them; shows model, producer and processor figures live; then
-    summarises what landed in the lake, the alerts table and the quarantine, checks the alerts
-    against the generator's truth, and writes an HTML report.
+    there first, in the background while the stream starts, with the demo's label delay); streams
+    --days of synthetic history (all five fraud scenarios, plus late, duplicate and malformed
+    records) and their chargebacks as fast as the emulator takes them, into card and terminal state
+    that starts from the same world's previous 30 days plus the label delay (so that the features
+    are training's), then, once the model serves, --live seconds in real time, while the stream
+    processor scores them; shows model, producer and processor figures live; then summarises what
+    landed in the lake, the alerts table and the quarantine, checks the alerts against the
+    generator's truth (precision and recall beside the model card's), and writes an HTML report.
     """
     from fraudstream.local.emulator import EmbeddedAws, PortInUseError
 
