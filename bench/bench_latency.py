@@ -122,8 +122,12 @@ def _load(
         count=100,
         on_progress=lambda _summary: None,
     )
-    if not primed.wait(600):
-        raise RuntimeError("the processor did not finish its first batch within 10 minutes")
+    deadline = time.monotonic() + 600
+    while not primed.wait(0.2):
+        if failure:
+            raise failure[0]
+        if time.monotonic() > deadline:
+            raise RuntimeError("the processor did not finish its first batch within 10 minutes")
     started = time.time()
     producer = multiprocessing.get_context("spawn").Process(
         target=_produce, args=(env, resources, start, span_days, tps, warmup_s + measured_s), name="producer"
