@@ -30,6 +30,7 @@ from ml_model.feature_spec import FeatureSpec, label_delay_hours
 __all__ = [
     "CARD_FEATURES",
     "FEATURE_SPEC",
+    "LONGEST_WINDOW_S",
     "MISSING",
     "TERMINAL_FEATURES",
     "card_features",
@@ -59,6 +60,8 @@ MIN_TRAVEL_S: Final = 60.0
 CARD_WINDOWS_S: Final = (("10m", 10 * MINUTE), ("1h", HOUR), ("1d", DAY), ("7d", 7 * DAY), ("30d", 30 * DAY))
 # The terminal windows, in hours (the terminals' time buckets are whole UTC hours).
 TERMINAL_WINDOWS_H: Final = (("1d", 24), ("7d", 7 * 24), ("30d", 30 * 24))
+# The widest window of all: how far back any feature reaches (before the label delay's shift).
+LONGEST_WINDOW_S: Final = max(*(w for _, w in CARD_WINDOWS_S), *(h * HOUR for _, h in TERMINAL_WINDOWS_H))
 # A transaction is at night before this many seconds into its UTC day.
 NIGHT_END_S: Final = 6 * HOUR
 

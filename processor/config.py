@@ -61,8 +61,9 @@ class ProcessorSettings(BaseSettings):
     # stops the job at start, as features computed with another delay are not the model's.
     label_delay_days: Annotated[float | None, Field(gt=0.0)] = None
     alert_ttl_days: Annotated[float, Field(gt=0.0)] = 90.0
-    # Card and terminal state untouched this long is dropped: past the longest window (30 days plus the label delay).
-    state_ttl_days: Annotated[float, Field(gt=0.0)] = 38.0
+    # A card not seen this long is dropped. None: the longest window plus the model's label delay
+    # plus a day (a chargeback can still reach a transaction, a window still reach an event).
+    state_ttl_days: Annotated[float | None, Field(gt=0.0)] = None
     metrics: Literal["log", "emf"] = "log"
     # Per-card windowed aggregates to aggregates/, emitted by the card stage as windows close.
     aggregates: bool = True
@@ -82,7 +83,3 @@ class ProcessorSettings(BaseSettings):
         if not _INTERVAL.fullmatch(value):
             raise ValueError(f"{value!r} is not an interval: give a number and a unit, e.g. '1 second' or '10 minutes'")
         return value
-
-    @property
-    def state_ttl_ms(self) -> int:
-        return int(self.state_ttl_days * DAY_MS)

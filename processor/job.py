@@ -22,8 +22,9 @@ from fraudstream.config import ResourceSettings
 from fraudstream.exceptions import ResourceNotFoundError
 from fraudstream.lake import QUARANTINE, TRANSACTIONS
 from ml_model.feature_spec import label_delay_hours
-from ml_model.features import FEATURE_SPEC
+from ml_model.features import FEATURE_SPEC, LONGEST_WINDOW_S
 from processor.batch import BatchHandler, SinkConfig
+from processor.config import DAY_MS
 from processor.exceptions import ProcessorError
 from processor.history import read_history
 from processor.kinesis_source import check_checkpoint
@@ -244,6 +245,7 @@ def run_job(
         # The model is still training: the configured delay (else the contract's default) is checked
         # against it once it is ready, before its first batch is scored.
         label_delay_days = settings.label_delay_days or FEATURE_SPEC.label_delay_days
+    state_ttl_ms = _state_ttl_ms(settings.state_ttl_days, label_delay_days)
     if source is None:  # so are missing streams and a checkpoint of other streams
         _check_sources(checkpoint, (resources.transactions_stream, resources.labels_stream))
     history = None
@@ -268,7 +270,7 @@ def run_job(
         resources.labels_stream,
         allowed_lateness=settings.allowed_lateness,
         label_delay_days=label_delay_days,
-        state_ttl_ms=settings.state_ttl_ms,
+        state_ttl_ms=state_ttl_ms,
         aggregates=settings.aggregates,
         source_options={
             "checkpointLocation": checkpoint,
@@ -309,6 +311,23 @@ def run_job(
         raise ProcessorError(f"the streaming query failed: {_root_cause(e)}") from e
     summary.elapsed_s = time.monotonic() - started
     return summary
+
+
+def _state_ttl_ms(state_ttl_days: float | None, label_delay_days: float) -> int:
+    """How long an idle card's state is kept: at least the longest window plus the label delay
+    (shorter would change features and lose chargebacks); by default a day more.
+
+    Raises:
+        ProcessorError: an explicit TTL shorter than that.
+    """
+    needed_days = LONGEST_WINDOW_S / 86_400 + label_delay_days
+    if state_ttl_days is not None and state_ttl_days < needed_days:
+        raise ProcessorError(
+            f"the state TTL (FRAUD_PROCESSOR__STATE_TTL_DAYS) of {state_ttl_days:g} days is shorter than the "
+            f"longest window plus the label delay ({needed_days:g} days): the features would change; "
+            f"give at least {needed_days:g} or leave it unset"
+        )
+    return int((state_ttl_days or needed_days + 1) * DAY_MS)
 
 
 def _check_label_delay(label_delay_days: float, artifact: ModelArtifact, *, explicit: bool) -> None:
