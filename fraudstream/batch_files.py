@@ -3,8 +3,9 @@ an optional `is_fraud` (0/1). Other column names are mapped explicitly, never gu
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,16 @@ from fraudstream.exceptions import BatchFileError
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["REQUIRED_COLUMNS", "BatchFile", "InvalidRows", "load_batch_file", "parse_column_map", "read_batch_file"]
+__all__ = [
+    "REQUIRED_COLUMNS",
+    "BatchFile",
+    "InvalidRows",
+    "batch_file_format",
+    "load_batch_file",
+    "parse_column_map",
+    "read_batch_file",
+    "write_batch_file",
+]
 
 REQUIRED_COLUMNS: Final = ("transaction_id", "event_time", "card_id", "terminal_id", "amount")
 OPTIONAL_COLUMNS: Final = ("currency", "merchant_category", "channel", "country", "lat", "lon", "is_fraud", "scenario")
@@ -111,6 +121,64 @@ def read_batch_file(path: Path, column_map: dict[str, str] | None = None) -> pd.
     return load_batch_file(path, column_map).frame
 
 
+def batch_file_format(path: Path) -> Literal["csv", "parquet"]:
+    """The format a batch-input file's suffix names: `.csv`, or `.parquet` (also `.pq`).
+
+    Raises:
+        BatchFileError: any other suffix.
+    """
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    raise BatchFileError(
+        f"{path}: unsupported file type {suffix!r}; use .csv or .parquet", hint="name the file *.csv or *.parquet"
+    )
+
+
+def write_batch_file(frame: pd.DataFrame, path: Path) -> int:
+    """Write transactions as a batch-input file that `load_batch_file` reads back: the schema's
+    columns that `frame` has, in the schema's order; CSV or Parquet by the file's suffix. The file
+    appears whole or not at all (written beside it, then renamed).
+
+    In CSV, `event_time` is written as the event contract writes it (`2026-11-23T19:50:04.123Z`) and a
+    missing value is an empty cell; in Parquet it is a UTC timestamp and a missing value is null.
+
+    Args:
+        frame: rows with at least the required columns; `event_time` a UTC datetime column.
+        path: a `.csv` or `.parquet` file; its folder is created.
+
+    Returns:
+        The number of rows written.
+
+    Raises:
+        BatchFileError: an unsupported suffix, or a required column missing.
+    """
+    kind = batch_file_format(path)
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise BatchFileError(f"{path}: the rows lack required column(s) {missing}")
+    columns = [c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in frame.columns]
+    rows = frame[columns]
+    if kind == "csv":
+        times = pd.to_datetime(rows["event_time"], utc=True)
+        rows = rows.assign(event_time=times.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z")
+    # NaN (an online terminal's lat/lon) becomes null: an empty CSV cell, as an absent optional field.
+    table = pa.Table.from_pandas(rows, preserve_index=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        if kind == "csv":
+            pa_csv.write_csv(table, partial)
+        else:
+            pq.write_table(table, partial, compression="zstd")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return len(rows)
+
+
 def load_batch_file(path: Path, column_map: dict[str, str] | None = None, *, skip_invalid: bool = False) -> BatchFile:
     """Read and check a batch-input file: strict (the first invalid row refuses the file), or
     leaving out the invalid rows and counting them.
@@ -131,17 +199,15 @@ def load_batch_file(path: Path, column_map: dict[str, str] | None = None, *, ski
     column_map = column_map or {}
     if not path.exists():
         raise BatchFileError(f"{path}: no such file")
-    suffix = path.suffix.lower()
+    kind = batch_file_format(path)
     # CSV rows are numbered as a spreadsheet shows them: the header is row 1.
-    first_row = 2 if suffix == ".csv" else 0
+    first_row = 2 if kind == "csv" else 0
     try:
-        if suffix == ".csv":
+        if kind == "csv":
             string_types = {column_map.get(c, c): pa.string() for c in _STRING_COLUMNS}
             table = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(column_types=string_types))
-        elif suffix in (".parquet", ".pq"):
-            table = pq.read_table(path)
         else:
-            raise BatchFileError(f"{path}: unsupported file type {suffix!r}; use .csv or .parquet")
+            table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as e:
         raise BatchFileError(f"{path}: cannot read: {e}") from e
 

@@ -62,10 +62,12 @@ def _register() -> None:
     from ml_model.train_cli import score, train
     from processor.cli import process
     from producer.cli import produce
+    from producer.generate_cli import generate
 
     app.command("demo")(demo)
     app.add_typer(local_app, name="local")
     app.command("produce")(produce)
+    app.command("generate")(generate)
     app.command("process")(process)
     app.command("package")(package)
     app.command("query")(query)
