@@ -30,7 +30,9 @@ def test_provision_twice_creates_once(boto_session: boto3.Session, unique_resour
     assert [r.created for r in second] == [False] * 4
     kinesis = boto_session.client("kinesis")
     assert len(kinesis.list_shards(StreamName=resources.transactions_stream)["Shards"]) == 3
-    streams = kinesis.list_streams()["StreamNames"]
+    # ListStreams pages (100 names a page by default): the suite's emulator holds more streams than that
+    pages = kinesis.get_paginator("list_streams").paginate()
+    streams = [name for page in pages for name in page["StreamNames"]]
     assert streams.count(resources.transactions_stream) == 1 and streams.count(resources.labels_stream) == 1
     table = boto_session.client("dynamodb").describe_table(TableName=resources.alerts_table)["Table"]
     assert [k["AttributeName"] for k in table["KeySchema"]] == ["transaction_id"]
