@@ -52,9 +52,10 @@ WARM_DAYS = 30
 # card's 0.93; at 45 and 75 days in, 0.94 and 0.97 (eight days of the demo's world, computed offline,
 # which the stream's features equal).
 WORLD_AGE_DAYS = 60
-# The real-time part is a second, larger synthetic world (its own seed), so that a few
-# transactions a second arrive at wall-clock time: about 1.3/s from 50,000 cards.
-LIVE_CARDS, LIVE_TERMINALS = 50_000, 20_000
+# The real-time part is the same world's cards and terminals, whose state the stream has built,
+# played this many times faster than real time so that a few transactions a second arrive (about
+# 1.3/s from 2,000 cards; a card's next transaction is still hours of its time away).
+LIVE_SPEEDUP = 25.0
 # --quick: a short history, a short live part and a model trained without the full search.
 QUICK_DAYS, QUICK_LIVE_S = 0.25, 5.0
 # With no model, `fraudstream train` runs aside: what the user is told, and its options (by --quick).
@@ -397,10 +398,10 @@ def _stream_and_process(
             if live > 0 and serving.exception() is None:
                 progress.phase, progress.produced_before = "live", history.transactions_put
                 run_producer(
-                    _producer_settings(seed + 1, LIVE_CARDS, LIVE_TERMINALS, world.label_delay_days),
+                    _producer_settings(seed, HISTORY_CARDS, HISTORY_TERMINALS, world.label_delay_days),
                     resources,
                     duration=live,
-                    speedup=1,
+                    speedup=LIVE_SPEEDUP,
                     on_progress=on_progress,
                     on_frame=progress.on_frame,
                 )
