@@ -16,7 +16,8 @@ error (a serverless endpoint has one variant). Account and region come from the 
 
 The prod stack's fixed names end in `-prod` (`transactions-prod`, `alerts-prod`,
 `fraud-detector-prod`, Glue database `fraudstream_prod`, ...), so dev and prod can share an account
-and region; dev keeps the names the fraudstream commands default to.
+and region; dev keeps the names the fraudstream commands default to. Names are the configs' below, never the
+shell's FRAUD_* variables.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from infrastructure.config import (
     EnvironmentConfig,
     LakeProps,
     ProcessorProps,
+    ResourceNames,
     ServerlessProps,
     StreamProps,
 )
@@ -60,8 +62,11 @@ FEATURE_FLAGS: dict[str, Any] = {
     "@aws-cdk/aws-sns:enforceSslPolicy": True,
 }
 
+# Each stack's names are set here, explicitly: never read from the shell's FRAUD_* variables, which
+# `fraudstream aws env --stack ...` sets to one deployed stack's names.
 DEV = EnvironmentConfig(
     name="dev",
+    names=ResourceNames(),
     streams=StreamProps(shard_count=None, retention_hours=24),
     # A burstable instance is enough for a demo's traffic; the fallback model covers its bursts.
     endpoint=EndpointProps(instance_type="ml.t2.medium", instance_count=1),
@@ -72,6 +77,7 @@ DEV = EnvironmentConfig(
 )
 PROD = EnvironmentConfig(
     name="prod",
+    names=ResourceNames(),
     streams=StreamProps(shard_count=4, retention_hours=168),
     endpoint=EndpointProps(
         instance_type="ml.c5.xlarge",
@@ -94,7 +100,7 @@ PROD = EnvironmentConfig(
     name_suffix="-prod",
 )
 # LocalStack's community edition: streams, buckets, table, dashboard and alarms only.
-LOCAL = EnvironmentConfig(name="local", local=True)
+LOCAL = EnvironmentConfig(name="local", names=ResourceNames(), local=True)
 
 
 def stack_name(config: EnvironmentConfig) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from fraudstream.config import ResourceSettings
 from infrastructure.exceptions import InvalidStackConfigError
 
 __all__ = [
@@ -17,9 +18,36 @@ __all__ = [
     "EnvironmentConfig",
     "LakeProps",
     "ProcessorProps",
+    "ResourceNames",
     "ServerlessProps",
     "StreamProps",
 ]
+
+
+def _command_default(name: str) -> str:
+    # The field's declared default, never the shell's FRAUD_* variables: a stack's names are the app's.
+    return str(ResourceSettings.model_fields[name].default)
+
+
+@dataclass(frozen=True)
+class ResourceNames:
+    """The fixed names of a stack's streams and alerts table, before the environment's suffix.
+
+    The defaults are the names every fraudstream command defaults to (`fraudstream.config`'s
+    declared defaults, not the environment the app happens to run in).
+    """
+
+    transactions_stream: str = field(default_factory=lambda: _command_default("transactions_stream"))
+    labels_stream: str = field(default_factory=lambda: _command_default("labels_stream"))
+    alerts_table: str = field(default_factory=lambda: _command_default("alerts_table"))
+
+    def suffixed(self, suffix: str) -> ResourceNames:
+        """Every name with `suffix` appended."""
+        return ResourceNames(
+            transactions_stream=self.transactions_stream + suffix,
+            labels_stream=self.labels_stream + suffix,
+            alerts_table=self.alerts_table + suffix,
+        )
 
 
 @dataclass(frozen=True)
@@ -113,8 +141,7 @@ class ProcessorProps:
         driver_cores, driver_memory, executor_cores, executor_memory, executors: Spark sizing.
         log_retention_days: CloudWatch retention of the driver and executor logs.
         max_failed_attempts_per_hour: EMR restarts a failed streaming run from its checkpoint this often.
-        threshold: a row alerts when its score is at or above it.
-        metrics: the processor's per-batch figures: `emf` turns them into CloudWatch metrics.
+        threshold: a row alerts when its score is at or above it; None for the model card's threshold.
     """
 
     max_vcpu: str = "8 vCPU"
@@ -177,6 +204,7 @@ class EnvironmentConfig:
 
     Args:
         name: short name, part of the stack name (`fraudstream-<name>`).
+        names: the streams' and the alerts table's names, before `name_suffix` is appended.
         streams, endpoint, processor, lake, alarms: the components' settings.
         retain_data: keep the lake, the alerts table and the key when the stack is deleted (and turn
             on the table's deletion protection); otherwise they go with the stack.
@@ -189,6 +217,7 @@ class EnvironmentConfig:
     """
 
     name: str
+    names: ResourceNames = field(default_factory=ResourceNames)
     streams: StreamProps = field(default_factory=StreamProps)
     endpoint: EndpointProps = field(default_factory=EndpointProps)
     processor: ProcessorProps = field(default_factory=ProcessorProps)

@@ -14,8 +14,7 @@ from infrastructure._nag import acknowledge
 if TYPE_CHECKING:
     from aws_cdk import aws_kms as kms
 
-    from fraudstream.config import ResourceSettings
-    from infrastructure.config import StreamProps
+    from infrastructure.config import ResourceNames, StreamProps
 
 __all__ = ["Ingestion"]
 
@@ -34,7 +33,7 @@ class Ingestion(Construct):
         scope: Construct,
         id_: str,
         *,
-        names: ResourceSettings,
+        names: ResourceNames,
         props: StreamProps,
         key: kms.IKey | None,
         retain: bool = False,

@@ -1,13 +1,12 @@
 """One CloudWatch dashboard for the pipeline and the alarms that page someone, through an SNS topic.
 
-The processor's metrics are named by the processor itself (`processor.metrics`, EMF): their
-namespace, dimension and names are read from the emitter, not copied.
+The processor's metrics are named by the processor itself: their namespace, dimension and names are
+read from `processor.metrics`'s table (`METRICS`), the one its EMF emitter writes by, not copied.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
 from typing import TYPE_CHECKING
 
 from aws_cdk import Duration
@@ -17,8 +16,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from fraudstream.local.provision import ALERTS_CARD_INDEX
-from processor.metrics import BatchMetrics, MetricsEmitter
+from fraudstream.alerts_table import ALERTS_CARD_INDEX
+from processor.metrics import DEFAULT_NAMESPACE, DEFAULT_SERVICE, DIMENSION, METRICS
 
 if TYPE_CHECKING:
     from infrastructure.config import AlarmProps
@@ -42,17 +41,11 @@ class ProcessorMetricSpec:
 
 
 def processor_metric_spec() -> ProcessorMetricSpec:
-    """Read the namespace, dimensions and metric names from an EMF document of the processor's emitter."""
-    fields = [f.name for f in dataclasses.fields(BatchMetrics)]
-    # Distinct values tell which field each metric of the document carries.
-    sample = BatchMetrics(**{name: index + 1 for index, name in enumerate(fields)})
-    document = MetricsEmitter("emf", stream=io.StringIO()).emf_document(sample)
-    directive = document["_aws"]["CloudWatchMetrics"][0]
-    field_of = {getattr(sample, name): name for name in fields}
+    """The namespace, dimensions and metric names of the processor's emitter, from its metrics table."""
     return ProcessorMetricSpec(
-        namespace=directive["Namespace"],
-        dimensions={dimension: str(document[dimension]) for dimension in directive["Dimensions"][0]},
-        names={field_of[document[metric["Name"]]]: metric["Name"] for metric in directive["Metrics"]},
+        namespace=DEFAULT_NAMESPACE,
+        dimensions={DIMENSION: DEFAULT_SERVICE},
+        names={field: metric.name for field, metric in METRICS.items()},
     )
 
 

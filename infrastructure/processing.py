@@ -24,8 +24,7 @@ from infrastructure.constants import (
 if TYPE_CHECKING:
     from aws_cdk import aws_kms as kms
 
-    from fraudstream.config import ResourceSettings
-    from infrastructure.config import ProcessorProps
+    from infrastructure.config import ProcessorProps, ResourceNames
     from infrastructure.encryption import DataKey
     from infrastructure.ingestion import Ingestion
     from infrastructure.model_endpoint import ModelEndpoint
@@ -99,7 +98,7 @@ class Processing(Construct):
         id_: str,
         *,
         props: ProcessorProps,
-        names: ResourceSettings,
+        names: ResourceNames,
         ingestion: Ingestion,
         storage: Storage,
         endpoint: ModelEndpoint,

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from aws_cdk import CfnOutput, Stack, Tags
 
-from fraudstream.config import ResourceSettings
 from infrastructure.analytics import Analytics
 from infrastructure.constants import APP_NAME, DEFAULT_GLUE_DATABASE, OUTPUTS
 from infrastructure.encryption import DataKey
@@ -27,9 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = ["FraudstreamStack"]
 
-# The processor's threshold when neither the environment nor the model card gives one.
-_DEFAULT_THRESHOLD = 0.5
-
 
 class FraudstreamStack(Stack):
     """fraudstream in one account and region.
@@ -38,8 +34,6 @@ class FraudstreamStack(Stack):
         config: what differs between environments.
         model: the champion artifact the endpoint serves (required unless `config.local`).
         challenger: an optional second artifact, served as the challenger variant.
-        names: stream and table names (defaults: the names every fraudstream command uses), before
-            `config.name_suffix` is appended.
         glue_database: the Glue database of the lake's tables, before `config.name_suffix` is appended.
         **kwargs: `Stack` arguments (env, description, synthesizer, ...).
 
@@ -55,12 +49,12 @@ class FraudstreamStack(Stack):
         config: EnvironmentConfig,
         model: ModelArtifactRef | None,
         challenger: ModelArtifactRef | None = None,
-        names: ResourceSettings | None = None,
         glue_database: str = DEFAULT_GLUE_DATABASE,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
-        names = _suffixed(names or ResourceSettings(), config.name_suffix)
+        # Names come from the config app.py built, never from the shell's FRAUD_* variables.
+        names = config.names.suffixed(config.name_suffix)
         glue_database = glue_database + config.name_suffix.replace("-", "_")  # Athena: no hyphens in names
         endpoint_props = dataclasses.replace(
             config.endpoint, endpoint_name=config.endpoint.endpoint_name + config.name_suffix
@@ -101,9 +95,10 @@ class FraudstreamStack(Stack):
             self.endpoint = ModelEndpoint(
                 self, "Model", champion=model, challenger=challenger, props=endpoint_props, key=self.data_key.key
             )
+            # Every model card carries the threshold chosen on validation; the config may override it.
             threshold = config.processor.threshold
             if threshold is None:
-                threshold = model.card.threshold if model.card.threshold is not None else _DEFAULT_THRESHOLD
+                threshold = model.card.threshold
             self.processing = Processing(
                 self,
                 "Processor",
@@ -184,16 +179,3 @@ class FraudstreamStack(Stack):
     def _output(self, key: str, value: str, description: str) -> None:
         # A top-level id is the output's key as is: `fraudstream aws` reads the outputs by these keys.
         CfnOutput(self, key, value=value, description=description)
-
-
-def _suffixed(names: ResourceSettings, suffix: str) -> ResourceSettings:
-    """The stream and table names with the environment's suffix (the bucket names are generated)."""
-    if not suffix:
-        return names
-    return names.model_copy(
-        update={
-            "transactions_stream": names.transactions_stream + suffix,
-            "labels_stream": names.labels_stream + suffix,
-            "alerts_table": names.alerts_table + suffix,
-        }
-    )

@@ -10,16 +10,15 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from fraudstream.alerts_table import ALERTS
 from fraudstream.lake import AGGREGATES, QUARANTINE, TRANSACTIONS
-from fraudstream.local.provision import ALERTS_CARD_INDEX, ALERTS_TTL_ATTRIBUTE
 from infrastructure._nag import acknowledge
 from infrastructure.constants import ATHENA_RESULTS_PREFIX
 
 if TYPE_CHECKING:
     from aws_cdk import aws_kms as kms
 
-    from fraudstream.config import ResourceSettings
-    from infrastructure.config import LakeProps
+    from infrastructure.config import LakeProps, ResourceNames
 
 __all__ = ["Storage"]
 
@@ -46,7 +45,7 @@ class Storage(Construct):
         scope: Construct,
         id_: str,
         *,
-        names: ResourceSettings,
+        names: ResourceNames,
         props: LakeProps,
         key: kms.IKey | None,
         retain: bool,
@@ -143,11 +142,12 @@ class Storage(Construct):
         if auto_delete:
             _quiet_cfn_lint_on_auto_delete_handler(Stack.of(self))
 
+        # Key, index and TTL as fraudstream.alerts_table describes them (local provisioning derives from it too).
         self.alerts_table = dynamodb.Table(
             self,
             "Alerts",
             table_name=names.alerts_table,
-            partition_key=dynamodb.Attribute(name="transaction_id", type=dynamodb.AttributeType.STRING),
+            partition_key=_key(ALERTS.partition_key),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
@@ -156,16 +156,22 @@ class Storage(Construct):
                 dynamodb.TableEncryption.CUSTOMER_MANAGED if key is not None else dynamodb.TableEncryption.AWS_MANAGED
             ),
             encryption_key=key,
-            time_to_live_attribute=ALERTS_TTL_ATTRIBUTE,
+            time_to_live_attribute=ALERTS.ttl_attribute,
             deletion_protection=retain,
             removal_policy=removal,
         )
         self.alerts_table.add_global_secondary_index(
-            index_name=ALERTS_CARD_INDEX,
-            partition_key=dynamodb.Attribute(name="card_id", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="event_time", type=dynamodb.AttributeType.STRING),
+            index_name=ALERTS.index_name,
+            partition_key=_key(ALERTS.index_partition_key),
+            sort_key=_key(ALERTS.index_sort_key),
             projection_type=dynamodb.ProjectionType.ALL,
         )
+
+
+def _key(name: str) -> dynamodb.Attribute:
+    """A key attribute of the alerts table, typed as `fraudstream.alerts_table.ALERTS` says."""
+    kind = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}[ALERTS.item[name]]
+    return dynamodb.Attribute(name=name, type=kind)
 
 
 def _quiet_cfn_lint_on_auto_delete_handler(stack: Stack) -> None:

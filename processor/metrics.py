@@ -9,9 +9,22 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from enum import StrEnum
-from typing import IO, Any, Final
+from types import MappingProxyType
+from typing import IO, TYPE_CHECKING, Any, Final
 
-__all__ = ["BatchMetrics", "MetricUnit", "MetricsEmitter"]
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "DEFAULT_SERVICE",
+    "DIMENSION",
+    "METRICS",
+    "BatchMetrics",
+    "MetricDefinition",
+    "MetricUnit",
+    "MetricsEmitter",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -41,19 +54,35 @@ class BatchMetrics:
     source_lag_ms: float
 
 
-# Metric name and unit of each figure (batch_id is a property of the log line, not a metric).
-_UNITS: Final = {
-    "rows_in": ("RowsIn", MetricUnit.COUNT),
-    "quarantined": ("Quarantined", MetricUnit.COUNT),
-    "duplicates_dropped": ("DuplicatesDropped", MetricUnit.COUNT),
-    "late": ("Late", MetricUnit.COUNT),
-    "alerts": ("Alerts", MetricUnit.COUNT),
-    "fallback_scored": ("FallbackScored", MetricUnit.COUNT),
-    "rows_per_s": ("RowsPerSecond", MetricUnit.COUNT_PER_SECOND),
-    "event_to_sink_p50_ms": ("EventToSinkLatencyP50", MetricUnit.MILLISECONDS),
-    "event_to_sink_p99_ms": ("EventToSinkLatencyP99", MetricUnit.MILLISECONDS),
-    "source_lag_ms": ("SourceLag", MetricUnit.MILLISECONDS),
-}
+@dataclass(frozen=True)
+class MetricDefinition:
+    """One CloudWatch metric of the processor: its name and unit."""
+
+    name: str
+    unit: MetricUnit
+
+
+# The one table of the processor's metrics: BatchMetrics field -> metric. The emitter writes these and
+# the CloudWatch dashboard and alarms (infrastructure/monitoring.py) read them; batch_id is a property
+# of the log line, not a metric.
+METRICS: Final[Mapping[str, MetricDefinition]] = MappingProxyType(
+    {
+        "rows_in": MetricDefinition("RowsIn", MetricUnit.COUNT),
+        "quarantined": MetricDefinition("Quarantined", MetricUnit.COUNT),
+        "duplicates_dropped": MetricDefinition("DuplicatesDropped", MetricUnit.COUNT),
+        "late": MetricDefinition("Late", MetricUnit.COUNT),
+        "alerts": MetricDefinition("Alerts", MetricUnit.COUNT),
+        "fallback_scored": MetricDefinition("FallbackScored", MetricUnit.COUNT),
+        "rows_per_s": MetricDefinition("RowsPerSecond", MetricUnit.COUNT_PER_SECOND),
+        "event_to_sink_p50_ms": MetricDefinition("EventToSinkLatencyP50", MetricUnit.MILLISECONDS),
+        "event_to_sink_p99_ms": MetricDefinition("EventToSinkLatencyP99", MetricUnit.MILLISECONDS),
+        "source_lag_ms": MetricDefinition("SourceLag", MetricUnit.MILLISECONDS),
+    }
+)
+DEFAULT_NAMESPACE: Final = "fraudstream"
+# The one dimension of every metric, and its value unless the emitter is given another.
+DIMENSION: Final = "Service"
+DEFAULT_SERVICE: Final = "processor"
 
 
 class MetricsEmitter:
@@ -71,8 +100,8 @@ class MetricsEmitter:
         self,
         mode: str = "log",
         *,
-        namespace: str = "fraudstream",
-        service: str = "processor",
+        namespace: str = DEFAULT_NAMESPACE,
+        service: str = DEFAULT_SERVICE,
         stream: IO[str] | None = None,
     ) -> None:
         if mode not in ("log", "emf"):
@@ -114,14 +143,14 @@ class MetricsEmitter:
                 "CloudWatchMetrics": [
                     {
                         "Namespace": self.namespace,
-                        "Dimensions": [["Service"]],
-                        "Metrics": [{"Name": name, "Unit": unit.value} for name, unit in _UNITS.values()],
+                        "Dimensions": [[DIMENSION]],
+                        "Metrics": [{"Name": m.name, "Unit": m.unit.value} for m in METRICS.values()],
                     }
                 ],
             },
-            "Service": self.service,
+            DIMENSION: self.service,
             "batch_id": metrics.batch_id,
         }
-        for field, (name, _) in _UNITS.items():
-            document[name] = figures[field]
+        for field, metric in METRICS.items():
+            document[metric.name] = figures[field]
         return document

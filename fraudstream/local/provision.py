@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
+from fraudstream.alerts_table import ALERTS
 from fraudstream.aws import aws_errors, default_session, dynamodb_client, kinesis_client, s3_client
 
 if TYPE_CHECKING:
@@ -17,12 +18,9 @@ if TYPE_CHECKING:
 
     from fraudstream.config import ResourceSettings
 
-__all__ = ["ALERTS_CARD_INDEX", "ALERTS_TTL_ATTRIBUTE", "ProvisionResult", "provision"]
+__all__ = ["ProvisionResult", "provision"]
 
 logger = logging.getLogger(__name__)
-
-ALERTS_CARD_INDEX = "card_id-event_time-index"
-ALERTS_TTL_ATTRIBUTE = "ttl"
 
 
 @dataclass(frozen=True)
@@ -102,22 +100,10 @@ def _alerts_table(session: boto3.Session, name: str) -> ProvisionResult:
             dynamodb.create_table(
                 TableName=name,
                 BillingMode="PAY_PER_REQUEST",
-                AttributeDefinitions=[
-                    {"AttributeName": "transaction_id", "AttributeType": "S"},
-                    {"AttributeName": "card_id", "AttributeType": "S"},
-                    {"AttributeName": "event_time", "AttributeType": "S"},
-                ],
-                KeySchema=[{"AttributeName": "transaction_id", "KeyType": "HASH"}],
-                GlobalSecondaryIndexes=[
-                    {
-                        "IndexName": ALERTS_CARD_INDEX,
-                        "KeySchema": [
-                            {"AttributeName": "card_id", "KeyType": "HASH"},
-                            {"AttributeName": "event_time", "KeyType": "RANGE"},
-                        ],
-                        "Projection": {"ProjectionType": "ALL"},
-                    }
-                ],
+                # The one description the CDK stack and the processor's sink also derive from.
+                AttributeDefinitions=ALERTS.attribute_definitions(),  # type: ignore[arg-type]
+                KeySchema=ALERTS.key_schema(),  # type: ignore[arg-type]
+                GlobalSecondaryIndexes=ALERTS.global_secondary_indexes(),  # type: ignore[arg-type]
             )
         except ClientError as e:
             if e.response["Error"]["Code"] != "ResourceInUseException":
@@ -127,6 +113,6 @@ def _alerts_table(session: boto3.Session, name: str) -> ProvisionResult:
         ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
         if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
             dynamodb.update_time_to_live(
-                TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ALERTS_TTL_ATTRIBUTE}
+                TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ALERTS.ttl_attribute}
             )
     return ProvisionResult("dynamodb table", name, created)

@@ -13,6 +13,7 @@ from datetime import UTC, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, cast
 
+from fraudstream.alerts_table import ALERTS
 from fraudstream.aws import aws_errors, dynamodb_client
 from fraudstream.contracts import format_event_time
 from fraudstream.exceptions import ResourceNotFoundError
@@ -33,30 +34,37 @@ logger = logging.getLogger(__name__)
 BATCH_WRITE_MAX_ITEMS: Final = 25  # DynamoDB's BatchWriteItem limit
 
 
-def _number(value: float) -> dict[str, str]:
-    # DynamoDB numbers travel as strings; repr keeps the float's exact shortest form.
-    return {"N": str(Decimal(repr(float(value))))}
+def _wire(kind: str, value: Any) -> dict[str, Any]:
+    """One attribute in DynamoDB's wire format, typed as the alerts table's description says."""
+    if kind == "S":
+        return {"S": value}
+    if kind == "N":
+        # DynamoDB numbers travel as strings; repr keeps a float's exact shortest form.
+        return {"N": str(value) if isinstance(value, int) else str(Decimal(repr(float(value))))}
+    return {"L": [{"S": v} for v in value]}  # "L": a list of strings
 
 
 def alert_items(table: pa.Table, *, ttl_days: float) -> list[dict[str, Any]]:
-    """The alert items (DynamoDB wire format) for the rows of a scored batch with `is_alert`."""
+    """The alert items (DynamoDB wire format) for the rows of a scored batch with `is_alert`.
+
+    The attributes and their types are `fraudstream.alerts_table.ALERTS.item`'s, in its order.
+    """
     rows = table.filter(table["is_alert"]).to_pylist() if table.num_rows else []
     items = []
     for row in rows:
         event_time = row["event_time"].astimezone(UTC)
-        items.append(
-            {
-                "transaction_id": {"S": row["transaction_id"]},
-                "card_id": {"S": row["card_id"]},
-                "event_time": {"S": format_event_time(event_time)},
-                "amount": _number(row["amount"]),
-                "score": _number(row["score"]),
-                "reasons": {"L": [{"S": r} for r in row.get("reasons") or []]},
-                "model_version": {"S": row["model_version"]},
-                "scored_by": {"S": row["scored_by"]},
-                "ttl": {"N": str(int((event_time + timedelta(days=ttl_days)).timestamp()))},
-            }
-        )
+        values: dict[str, Any] = {
+            "transaction_id": row["transaction_id"],
+            "card_id": row["card_id"],
+            "event_time": format_event_time(event_time),
+            "amount": float(row["amount"]),
+            "score": float(row["score"]),
+            "reasons": list(row.get("reasons") or []),
+            "model_version": row["model_version"],
+            "scored_by": row["scored_by"],
+            ALERTS.ttl_attribute: int((event_time + timedelta(days=ttl_days)).timestamp()),
+        }
+        items.append({name: _wire(kind, values[name]) for name, kind in ALERTS.item.items()})
     return items
 
 
@@ -100,7 +108,7 @@ class DynamoDBAlertSink(BatchSink):
 
     def write(self, batch_id: int, table: pa.Table, *, part: int = 0) -> int:
         # Within one call DynamoDB refuses two requests for the same key: last one wins here.
-        items = {i["transaction_id"]["S"]: i for i in alert_items(table, ttl_days=self.ttl_days)}
+        items = {i[ALERTS.partition_key]["S"]: i for i in alert_items(table, ttl_days=self.ttl_days)}
         requests: list[WriteRequestTypeDef] = [{"PutRequest": {"Item": item}} for item in items.values()]
         for start in range(0, len(requests), BATCH_WRITE_MAX_ITEMS):
             self._write_chunk(batch_id, requests[start : start + BATCH_WRITE_MAX_ITEMS])

@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from aws_cdk.assertions import Annotations, Match
 
-from fraudstream.config import ResourceSettings
 from infrastructure.app import DEV, PROD, build_app, stack_name
-from infrastructure.config import EnvironmentConfig
+from infrastructure.config import EnvironmentConfig, ResourceNames
 from infrastructure.constants import DEFAULT_ENDPOINT_NAME, DEFAULT_GLUE_DATABASE, OUTPUTS
 from infrastructure.exceptions import InvalidStackConfigError
 from tests.infrastructure.conftest import cdk_context
@@ -102,10 +101,38 @@ def test_dev_and_prod_share_no_physical_name_so_both_fit_in_one_account_and_regi
         assert all("Export" not in output for output in template.find_outputs("*").values())
 
 
+def test_a_stack_gets_its_own_names_whatever_fraud_variables_the_shell_holds(
+    synth_factory: Callable[..., SynthesizedApp], model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a shell where `fraudstream aws env --stack fraudstream-prod` was evaluated
+    for variable, name in (
+        ("FRAUD_TRANSACTIONS_STREAM", "transactions-prod"),
+        ("FRAUD_LABELS_STREAM", "labels-prod"),
+        ("FRAUD_ALERTS_TABLE", "alerts-prod"),
+        ("FRAUD_LAKE_BUCKET", "some-prod-lake"),
+    ):
+        monkeypatch.setenv(variable, name)
+    # WHEN the app is synthesized there
+    app = synth_factory(model_dir=str(model_dir))
+    # THEN each stack still has the names app.py gives it: dev does not take prod's
+    defaults = ResourceNames()
+    for stack, suffix in (("fraudstream-dev", ""), ("fraudstream-prod", "-prod")):
+        template = app.template(stack)
+        streams = {render(s["Properties"]["Name"]) for s in resources(template, "AWS::Kinesis::Stream").values()}
+        assert streams == {defaults.transactions_stream + suffix, defaults.labels_stream + suffix}
+        _, table = only(template, "AWS::DynamoDB::Table")
+        assert table["Properties"]["TableName"] == defaults.alerts_table + suffix
+    assert (defaults.transactions_stream, defaults.labels_stream, defaults.alerts_table) == (
+        "transactions",
+        "labels",
+        "alerts",
+    )
+
+
 def test_dev_keeps_the_default_names_and_prod_suffixes_them_in_resources_outputs_and_job(
     dev: Template, prod: Template
 ) -> None:
-    defaults = ResourceSettings()
+    defaults = ResourceNames()  # the names every fraudstream command defaults to
     for template, suffix in ((dev, ""), (prod, "-prod")):
         # GIVEN the names the environment's resources get
         streams = {render(s["Properties"]["Name"]) for s in resources(template, "AWS::Kinesis::Stream").values()}

@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING
 
 from aws_cdk.assertions import Match
 
-from fraudstream.config import ResourceSettings
+from infrastructure.config import ResourceNames
 from tests.infrastructure.helpers import as_list, only, render, resources, statements_by_sid
 
 if TYPE_CHECKING:
     from aws_cdk.assertions import Template
 
-NAMES = ResourceSettings()
+NAMES = ResourceNames()
 
 
 def test_dev_streams_are_on_demand_with_a_day_of_retention_encrypted_with_the_stack_key(dev: Template) -> None:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from aws_cdk.assertions import Match
 
-from fraudstream.config import ResourceSettings
 from fraudstream.lake import LAKE_TABLES
+from infrastructure.config import ResourceNames
 from infrastructure.constants import (
     ARTIFACTS_CHECKPOINT_PREFIX,
     ARTIFACTS_CODE_PREFIX,
@@ -224,7 +224,7 @@ def test_outputs_give_the_exact_streaming_start_job_run_request(dev: Template) -
     ):
         assert conf[key] == "./environment/bin/python"
     env = {k.removeprefix("spark.emr-serverless.driverEnv."): v for k, v in conf.items() if "driverEnv.FRAUD" in k}
-    names = ResourceSettings()
+    names = ResourceNames()
     champion = next(
         m["Properties"]
         for m in resources(dev, "AWS::SageMaker::Model").values()

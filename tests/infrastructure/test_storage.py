@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from fraudstream.alerts_table import ALERTS
 from fraudstream.config import ResourceSettings
 from fraudstream.lake import AGGREGATES, QUARANTINE, TRANSACTIONS
-from fraudstream.local.provision import ALERTS_CARD_INDEX, ALERTS_TTL_ATTRIBUTE
 from infrastructure.app import DEV
 from infrastructure.constants import ATHENA_RESULTS_PREFIX
 from tests.infrastructure.helpers import as_list, only, render, resources
@@ -110,31 +110,26 @@ def test_data_is_deleted_with_a_dev_stack_and_kept_with_a_prod_stack(dev: Templa
     dev.has_resource_properties("AWS::DynamoDB::Table", {"DeletionProtectionEnabled": False})
 
 
-def test_alerts_table_matches_what_the_processor_writes_and_the_emulator_provisions(dev: Template) -> None:
+def test_alerts_table_is_the_one_alerts_description(dev: Template) -> None:
+    # GIVEN the synthesized alerts table (the emulator's provisioning is compared with the same
+    # description in tests/functional/fraudstream/test_local.py, the sink's items in test_sinks.py)
     key_id, _ = only(dev, "AWS::KMS::Key")
     _, table = only(dev, "AWS::DynamoDB::Table")
     props = table["Properties"]
-    assert props["TableName"] == ResourceSettings().alerts_table
+    # THEN its key, index and TTL are fraudstream.alerts_table's
+    assert props["KeySchema"] == ALERTS.key_schema()
+    assert sorted(props["AttributeDefinitions"], key=str) == sorted(ALERTS.attribute_definitions(), key=str)
+    assert props["GlobalSecondaryIndexes"] == ALERTS.global_secondary_indexes()
+    assert props["TimeToLiveSpecification"] == ALERTS.time_to_live()
+    # and what only the stack sets: the commands' default name, billing, recovery and the stack's key
+    assert props["TableName"] == ResourceSettings.model_fields["alerts_table"].default
     assert props["BillingMode"] == "PAY_PER_REQUEST"
-    assert props["KeySchema"] == [{"AttributeName": "transaction_id", "KeyType": "HASH"}]
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert props["TimeToLiveSpecification"] == {"AttributeName": ALERTS_TTL_ATTRIBUTE, "Enabled": True}
     assert render(props["SSESpecification"]) == {
         "KMSMasterKeyId": f"<{key_id}.Arn>",
         "SSEEnabled": True,
         "SSEType": "KMS",
     }
-    assert props["GlobalSecondaryIndexes"] == [
-        {
-            "IndexName": ALERTS_CARD_INDEX,
-            "KeySchema": [
-                {"AttributeName": "card_id", "KeyType": "HASH"},
-                {"AttributeName": "event_time", "KeyType": "RANGE"},
-            ],
-            "Projection": {"ProjectionType": "ALL"},
-        }
-    ]
-    assert {"AttributeName": "event_time", "AttributeType": "S"} in props["AttributeDefinitions"]
 
 
 def test_a_dev_stack_empties_its_buckets_when_deleted_and_a_prod_stack_keeps_them(

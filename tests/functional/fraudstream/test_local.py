@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 import boto3
 import pytest
 
+from fraudstream.alerts_table import ALERTS
 from fraudstream.local.emulator import EmbeddedAws, PortInUseError
-from fraudstream.local.provision import ALERTS_CARD_INDEX, provision
+from fraudstream.local.provision import provision
 
 if TYPE_CHECKING:
     from fraudstream.config import ResourceSettings
@@ -34,12 +35,14 @@ def test_provision_twice_creates_once(boto_session: boto3.Session, unique_resour
     pages = kinesis.get_paginator("list_streams").paginate()
     streams = [name for page in pages for name in page["StreamNames"]]
     assert streams.count(resources.transactions_stream) == 1 and streams.count(resources.labels_stream) == 1
+    # the alerts table is the one alerts description (the CDK stack's is compared with it in test_storage.py)
     table = boto_session.client("dynamodb").describe_table(TableName=resources.alerts_table)["Table"]
-    assert [k["AttributeName"] for k in table["KeySchema"]] == ["transaction_id"]
-    gsi = {g["IndexName"]: [k["AttributeName"] for k in g["KeySchema"]] for g in table["GlobalSecondaryIndexes"]}
-    assert gsi == {ALERTS_CARD_INDEX: ["card_id", "event_time"]}
+    assert table["KeySchema"] == ALERTS.key_schema()
+    assert sorted(table["AttributeDefinitions"], key=str) == sorted(ALERTS.attribute_definitions(), key=str)
+    indexes = [{k: g[k] for k in ("IndexName", "KeySchema", "Projection")} for g in table["GlobalSecondaryIndexes"]]
+    assert indexes == ALERTS.global_secondary_indexes()
     ttl = boto_session.client("dynamodb").describe_time_to_live(TableName=resources.alerts_table)
-    assert ttl["TimeToLiveDescription"] == {"TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}
+    assert ttl["TimeToLiveDescription"] == {"TimeToLiveStatus": "ENABLED", "AttributeName": ALERTS.ttl_attribute}
     buckets = [b["Name"] for b in boto_session.client("s3").list_buckets()["Buckets"]]
     assert buckets.count(resources.lake_bucket) == 1
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pytest
 
+from fraudstream.alerts_table import ALERTS
 from fraudstream.aws import s3_filesystem
 from fraudstream.lake import TRANSACTIONS
 from fraudstream.local.provision import provision
@@ -106,6 +107,8 @@ def test_alerts_are_the_alerting_rows_and_a_replay_writes_identical_items(
     alerting = [r for r in batch.to_pylist() if r["is_alert"]]
     assert [i["transaction_id"]["S"] for i in first] == sorted(r["transaction_id"] for r in alerting)
     item = first[0]
+    # every item has exactly the attributes, with the types, of the one alerts description
+    assert all({name: next(iter(v)) for name, v in i.items()} == dict(ALERTS.item) for i in first)
     row = next(r for r in alerting if r["transaction_id"] == item["transaction_id"]["S"])
     assert item["card_id"]["S"] == row["card_id"]
     assert item["event_time"]["S"] == row["event_time"].strftime("%Y-%m-%dT%H:%M:%S.000Z")
@@ -115,7 +118,7 @@ def test_alerts_are_the_alerting_rows_and_a_replay_writes_identical_items(
     # the GSI answers "alerts of this card"
     by_card = client.query(
         TableName=resources.alerts_table,
-        IndexName="card_id-event_time-index",
+        IndexName=ALERTS.index_name,
         KeyConditionExpression="card_id = :c",
         ExpressionAttributeValues={":c": {"S": "card-0"}},
     )["Items"]

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from processor.metrics import BatchMetrics, MetricsEmitter
+from processor.metrics import DEFAULT_NAMESPACE, DEFAULT_SERVICE, DIMENSION, METRICS, BatchMetrics, MetricsEmitter
 
 FIGURES = BatchMetrics(
     batch_id=12,
@@ -53,3 +53,16 @@ def test_log_mode_writes_one_structured_log_record(caplog: pytest.LogCaptureFixt
 def test_unknown_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="log' or 'emf"):
         MetricsEmitter("statsd")
+
+
+def test_the_emf_document_declares_exactly_the_exported_metrics_table() -> None:
+    # GIVEN the exported table the dashboard reads; WHEN a batch is emitted as EMF
+    out = io.StringIO()
+    MetricsEmitter("emf", stream=out).emit(FIGURES)
+    doc = json.loads(out.getvalue())
+    (directive,) = doc["_aws"]["CloudWatchMetrics"]
+    # THEN the document declares those metrics, with those units, under the default namespace and dimension
+    assert directive["Metrics"] == [{"Name": m.name, "Unit": m.unit.value} for m in METRICS.values()]
+    assert directive["Namespace"] == DEFAULT_NAMESPACE and directive["Dimensions"] == [[DIMENSION]]
+    assert doc[DIMENSION] == DEFAULT_SERVICE
+    assert {f: doc[m.name] for f, m in METRICS.items()} == {f: getattr(FIGURES, f) for f in METRICS}
