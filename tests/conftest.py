@@ -16,7 +16,7 @@ from fraudstream.local.emulator import EmbeddedAws
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-pytest_plugins: list[str] = ["tests.fault_figures"]
+pytest_plugins: list[str] = ["tests.fault_figures", "tests.model_fixtures"]
 
 FAKE_ENV = {
     "AWS_ACCESS_KEY_ID": "test",

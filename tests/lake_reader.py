@@ -8,9 +8,14 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
+__all__ = ["read_parquet"]
 
-def read_parquet(s3: Any, bucket: str, prefix: str) -> pd.DataFrame:
-    """Every row of every Parquet file under `prefix`, each with the `key` of its file."""
+
+def read_parquet(s3: Any, bucket: str, prefix: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """Every row of every Parquet file under `prefix`, each with the `key` of its file.
+
+    Given `columns`, only those (also when there is no file yet: an empty frame with them).
+    """
     keys = [
         o["Key"]
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
@@ -20,4 +25,5 @@ def read_parquet(s3: Any, bucket: str, prefix: str) -> pd.DataFrame:
         pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read())).to_pandas().assign(key=k)
         for k in keys
     ]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    return rows if columns is None else rows[columns]

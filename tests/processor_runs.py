@@ -3,7 +3,6 @@ reading back what it wrote (the crash tests)."""
 
 from __future__ import annotations
 
-import io
 import signal
 import subprocess
 import sys
@@ -13,13 +12,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
-import pandas as pd
-import pyarrow.parquet as pq
 
 from ml_model.features import FEATURE_SPEC
+from tests.lake_reader import read_parquet
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    import pandas as pd
 
 __all__ = ["ROW", "WINDOW", "ProcessRun", "alert_ids", "lake_batch_ids", "lake_rows", "lake_windows", "run_process"]
 
@@ -29,13 +29,7 @@ WINDOW = ["card_id", "window_start", "window_end", "tx_count", "amount_sum", "am
 
 
 def read_lake_table(s3: Any, bucket: str, prefix: str, columns: list[str]) -> pd.DataFrame:
-    keys = [
-        o["Key"]
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        for o in page.get("Contents", [])
-    ]
-    frames = [pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read())).to_pandas() for k in keys]
-    rows = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+    rows = read_parquet(s3, bucket, prefix, columns)
     return rows.sort_values(columns[:2]).reset_index(drop=True)
 
 

@@ -13,14 +13,11 @@ from hypothesis import strategies as st
 
 from fraudstream.batch_files import load_batch_file
 from fraudstream.exceptions import BatchFileError
-from tests.functional.ml_model.conftest import artifact, artifact_path, booster_factory, endpoint, trained_booster
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from ml_model.serving import LocalEndpointServer
-
-__all__ = ["artifact", "artifact_path", "booster_factory", "endpoint", "trained_booster"]
 
 HEADER = "transaction_id,event_time,card_id,terminal_id,amount,is_fraud"
 cell = st.one_of(

@@ -17,8 +17,8 @@ from processor.sinks import DynamoDBAlertSink
 from producer.dead_letter import DeadLetterFile
 from producer.kinesis_writer import KinesisWriter
 from tests.fault_proxy import FaultProxy, Faults
-from tests.functional.processor.test_sinks import scored_rows
 from tests.kinesis_reader import read_stream
+from tests.scored_rows import scored_rows
 
 if TYPE_CHECKING:
     from collections.abc import Callable

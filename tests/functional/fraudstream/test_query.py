@@ -18,7 +18,7 @@ from fraudstream.lake import TRANSACTIONS
 from fraudstream.local.provision import provision
 from fraudstream.query import QueryError, run_query
 from processor.sinks import S3ParquetSink
-from tests.functional.processor.test_sinks import T0, scored_rows
+from tests.scored_rows import T0, scored_rows
 
 if TYPE_CHECKING:
     import boto3

@@ -7,34 +7,14 @@ import pytest
 import typer
 from botocore.config import Config
 
-from ml_model.serving import LocalEndpointServer
 from ml_model.train_cli import score, train
-from tests.unit.ml_model.fixtures import artifact, artifact_path, booster_factory, eval_rows, trained_booster
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
 
-    from ml_model.artifact import ModelArtifact
-
-__all__ = [
-    "artifact",
-    "artifact_path",
-    "booster_factory",
-    "cli",
-    "endpoint",
-    "eval_rows",
-    "runtime_client_factory",
-    "trained_booster",
-]
-
-
-@pytest.fixture(scope="session")
-def endpoint(artifact: ModelArtifact) -> Iterator[LocalEndpointServer]:
-    """The local endpoint serving the test artifact on a free port, for the whole session."""
-    with LocalEndpointServer(artifact, port=0, endpoint_name="fraud-detector") as server:
-        yield server
+__all__ = ["cli", "runtime_client_factory"]
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from ml_model.scoring.base import ReasonExplainer
 from ml_model.serving import LocalEndpointServer
 from producer.delivery import encode_transactions
 from producer.generator import GeneratorConfig, generate_history
-from tests.unit.ml_model.fixtures import with_label_delay
+from tests.model_fixtures import with_label_delay
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -24,12 +24,9 @@ from processor.config import ProcessorSettings
 from processor.exceptions import ProcessorError
 from processor.job import run_job
 from processor.kinesis_source import KinesisStreamReader
-from tests.unit.ml_model.fixtures import artifact_path, booster_factory, trained_booster
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-__all__ = ["artifact_path", "booster_factory", "trained_booster"]
 
 
 def test_the_starting_position_the_help_documents_reaches_the_source() -> None:

@@ -15,7 +15,6 @@ from fraudstream.aws import s3_filesystem
 from fraudstream.cli import app
 from fraudstream.query import run_query
 from ml_model.artifact import load_artifact, write_artifact
-from tests.unit.ml_model.fixtures import artifact_path, booster_factory, trained_booster
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -25,8 +24,6 @@ if TYPE_CHECKING:
 
     from fraudstream.config import ResourceSettings
     from fraudstream.local.emulator import EmbeddedAws
-
-__all__ = ["artifact_path", "booster_factory", "trained_booster"]
 
 pytestmark = pytest.mark.integration
 

@@ -3,15 +3,12 @@ local fallback meanwhile), none is lost, and scoring returns to the endpoint."""
 
 from __future__ import annotations
 
-import io
 import threading
 import time
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import boto3
-import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 
 from fraudstream.config import ResourceSettings
@@ -25,16 +22,16 @@ from producer.delivery import encode_transactions
 from producer.generator import GeneratorConfig, generate_history
 from producer.kinesis_writer import KinesisWriter
 from tests.conftest import FAKE_ENV
-from tests.unit.ml_model.fixtures import artifact_path, booster_factory, trained_booster
+from tests.lake_reader import read_parquet
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
+    import pandas as pd
+
     from fraudstream.local.emulator import EmbeddedAws
     from tests.fault_figures import FaultFigures
-
-__all__ = ["artifact_path", "booster_factory", "trained_booster"]
 
 pytestmark = pytest.mark.integration
 
@@ -43,9 +40,7 @@ DEADLINE_S = 180
 
 
 def _lake(s3: Any, bucket: str) -> pd.DataFrame:
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="transactions/").get("Contents", [])]
-    frames = [pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read())).to_pandas() for k in keys]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["transaction_id", "scored_by"])
+    return read_parquet(s3, bucket, "transactions/", ["transaction_id", "score", "scored_by", "processed_at"])
 
 
 def _await(condition: Callable[[], bool], job: threading.Thread, what: str) -> None:

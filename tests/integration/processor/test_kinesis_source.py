@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import itertools
 import json
-import threading
 import time
 import uuid
 from collections import Counter
@@ -26,11 +24,10 @@ from processor.kinesis_source import (
 )
 from producer.dead_letter import DeadLetterFile
 from producer.kinesis_writer import KinesisWriter
-from tests.fault_proxy import FaultProxy, Faults
+from tests.kinesis_turns import SECOND_SHARD, CountingProxy, put_in_turns
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from http.server import BaseHTTPRequestHandler
     from pathlib import Path
 
     import boto3
@@ -49,38 +46,6 @@ def _put(
     for record in sent:
         writer.put(str(record["card"]), json.dumps(record).encode())
     writer.flush()
-    return sent
-
-
-class _CountingProxy(FaultProxy):
-    """The test proxy without faults, counting every record GetRecords hands out (by its data)."""
-
-    def __init__(self, upstream: str) -> None:
-        super().__init__(upstream, Faults())
-        self.fetched: Counter[bytes] = Counter()
-        self._count_lock = threading.Lock()
-
-    def _forward(self, request: BaseHTTPRequestHandler, body: bytes) -> tuple[int, bytes, dict[str, str]]:
-        status, payload, headers = super()._forward(request, body)
-        if status == 200 and request.headers.get("X-Amz-Target", "").endswith(".GetRecords"):
-            records = json.loads(payload)["Records"]
-            with self._count_lock:
-                self.fetched.update(base64.b64decode(r["Data"]) for r in records)
-        return status, payload, headers
-
-
-def _put_in_turns(session: boto3.Session, stream: str, turns: list[tuple[str, int]], first: int = 0) -> list[bytes]:
-    """Records `{"n": first...}` put turn by turn, each turn's on the shard holding `hash_key`: shards
-    whose arrival times interleave, so that batches end at a horizon and leave records read ahead."""
-    kinesis = session.client("kinesis")
-    sent: list[bytes] = []
-    for hash_key, count in turns:
-        data = [json.dumps({"n": first + len(sent) + i}).encode() for i in range(count)]
-        kinesis.put_records(
-            StreamName=stream,
-            Records=[{"Data": d, "PartitionKey": "k", "ExplicitHashKey": hash_key} for d in data],
-        )
-        sent += data
     return sent
 
 
@@ -277,9 +242,6 @@ def test_a_shard_split_and_merge_during_a_run_lose_and_duplicate_nothing_and_kee
     assert all(ns == sorted(ns) for ns in per_card.values())
 
 
-_SECOND_SHARD = str(2**127 + 1)  # an explicit hash key on the second shard of a 2-shard stream
-
-
 def _rows(reader: KinesisStreamReader, partition: ShardRange) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = pa.Table.from_batches(list(reader.read_range(partition))).to_pylist()
     return rows
@@ -294,7 +256,7 @@ def test_partitions_carry_the_planned_records_and_a_range_not_planned_last_is_re
 ) -> None:
     # GIVEN a backlog on 2 shards whose arrival times interleave
     stream = stream_factory(shards=2)
-    sent = _put_in_turns(boto_session, stream, [("0", 30), (_SECOND_SHARD, 30), ("0", 30)])
+    sent = put_in_turns(boto_session, stream, [("0", 30), (SECOND_SHARD, 30), ("0", 30)])
     reader = KinesisStreamReader({"streamname": stream, "maxrecordsperbatch": "20", "mingetrecordsintervalms": "0"})
     # WHEN the reader plans batches until the backlog is drained
     offsets = [reader.initialOffset()]
@@ -331,10 +293,10 @@ def test_each_record_is_fetched_from_kinesis_once(
 ) -> None:
     # GIVEN a backlog on 2 shards: 50 records on the first, 50 later on the second, 50 more on the first
     stream = stream_factory(shards=2)
-    sent = _put_in_turns(boto_session, stream, [("0", 50), (_SECOND_SHARD, 50), ("0", 50)])
+    sent = put_in_turns(boto_session, stream, [("0", 50), (SECOND_SHARD, 50), ("0", 50)])
     # WHEN the source drains it with at most 40 records per batch, through a proxy that counts the
     # records GetRecords returns
-    proxy = _CountingProxy(embedded_aws.endpoint_url)
+    proxy = CountingProxy(embedded_aws.endpoint_url)
     with proxy:
         rows = _run(spark, stream, tmp_path / "checkpoint", max_records=40, endpoint=proxy.url)
     # THEN each record came out of Kinesis once: the executors got the records the driver read while
@@ -357,14 +319,14 @@ def test_a_batch_re_run_after_a_crash_reads_exactly_its_planned_records_from_kin
     # GIVEN a query that crashed in its second batch: planned and in the offset log, not committed
     stream = stream_factory(shards=2)
     checkpoint = tmp_path / "checkpoint"
-    sent = _put_in_turns(boto_session, stream, [("0", 30), (_SECOND_SHARD, 30), ("0", 30)])
+    sent = put_in_turns(boto_session, stream, [("0", 30), (SECOND_SHARD, 30), ("0", 30)])
     rows1 = _run(spark, stream, checkpoint, max_records=40, crash_in_batch=1)
     crashed = [r for r in rows1 if r["batch_id"] == 1]
     assert crashed
     # and more records that arrived since on both shards
-    sent += _put_in_turns(boto_session, stream, [("0", 20), (_SECOND_SHARD, 20)], first=len(sent))
+    sent += put_in_turns(boto_session, stream, [("0", 20), (SECOND_SHARD, 20)], first=len(sent))
     # WHEN the query restarts from the checkpoint: a new reader, nothing read ahead in memory
-    proxy = _CountingProxy(embedded_aws.endpoint_url)
+    proxy = CountingProxy(embedded_aws.endpoint_url)
     with proxy:
         rows2 = _run(spark, stream, checkpoint, max_records=40, endpoint=proxy.url)
     # THEN the re-run batch has exactly the crashed batch's records, no more (although more arrived)

@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from processor.kinesis_source import KinesisStreamReader, ShardRange, ShardRanges
-from tests.integration.processor.test_kinesis_source import _SECOND_SHARD, _CountingProxy, _put_in_turns
+from tests.kinesis_turns import SECOND_SHARD, CountingProxy, put_in_turns
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -87,7 +87,7 @@ def test_records_put_while_a_batch_runs_are_fetched_before_the_next_latest_offse
     # GIVEN a reader of a 2-shard stream that has planned a batch (nothing in the stream yet), reading
     # through a proxy that counts the records GetRecords returns
     stream = stream_factory(shards=2)
-    proxy = _CountingProxy(embedded_aws.endpoint_url)
+    proxy = CountingProxy(embedded_aws.endpoint_url)
     with proxy:
         options = {"endpointurl": proxy.url, "maxrecordsperbatch": "1000", "mingetrecordsintervalms": "0"}
         reader = KinesisStreamReader(options | {"streamname": stream})
@@ -96,7 +96,7 @@ def test_records_put_while_a_batch_runs_are_fetched_before_the_next_latest_offse
         first = reader.latestOffset()
         assert not _batch_rows(reader.partitions(start, first))
         # WHEN records arrive on both shards while that batch "runs"
-        sent = _put_in_turns(boto_session, stream, [("0", 30), (_SECOND_SHARD, 30)])
+        sent = put_in_turns(boto_session, stream, [("0", 30), (SECOND_SHARD, 30)])
         # THEN the driver fetches them meanwhile, in the background
         _await(lambda: sum(proxy.fetched.values()) == len(sent))
         assert calls.background() >= 2
@@ -106,7 +106,7 @@ def test_records_put_while_a_batch_runs_are_fetched_before_the_next_latest_offse
         assert calls.foreground() == before
         assert sorted(r["data"] for r in _batch_rows(reader.partitions(first, second))) == sorted(sent)
         # WHEN more records arrive just before the next latestOffset(), with nothing read ahead
-        more = _put_in_turns(boto_session, stream, [("0", 5)], first=len(sent))
+        more = put_in_turns(boto_session, stream, [("0", 5)], first=len(sent))
         third = reader.latestOffset()
         # THEN they are in its batch all the same (that shard is polled there, if the prefetch has
         # not read them yet): a batch without new data means none had arrived
@@ -125,7 +125,7 @@ def test_a_range_not_planned_last_stops_the_prefetch_and_drops_what_it_read(
     # GIVEN a backlog on 2 shards whose arrival times interleave, and a reader that planned two
     # batches of at most 20 records and prefetched the next one's (10 records a shard)
     stream = stream_factory(shards=2)
-    _put_in_turns(boto_session, stream, [("0", 30), (_SECOND_SHARD, 30), ("0", 30), (_SECOND_SHARD, 30)])
+    put_in_turns(boto_session, stream, [("0", 30), (SECOND_SHARD, 30), ("0", 30), (SECOND_SHARD, 30)])
     reader = KinesisStreamReader({"streamname": stream, "maxrecordsperbatch": "20", "mingetrecordsintervalms": "0"})
     calls = _Calls(reader)
     offsets = [reader.initialOffset()]
@@ -159,8 +159,8 @@ def test_the_prefetch_reads_each_shard_up_to_its_share_of_a_batch_and_no_further
 ) -> None:
     # GIVEN a backlog of 200 records on each of 2 shards, arrival times interleaved
     stream = stream_factory(shards=2)
-    sent = _put_in_turns(boto_session, stream, [("0", 100), (_SECOND_SHARD, 100)] * 2)
-    proxy = _CountingProxy(embedded_aws.endpoint_url)
+    sent = put_in_turns(boto_session, stream, [("0", 100), (SECOND_SHARD, 100)] * 2)
+    proxy = CountingProxy(embedded_aws.endpoint_url)
     with proxy:
         # WHEN a reader of batches of at most 40 records (20 a shard) plans batch after batch, each
         # time letting the prefetch go as far as it would
@@ -190,8 +190,8 @@ def test_a_batch_takes_up_to_its_bound_when_some_shards_have_less_than_their_sha
     # GIVEN a backlog of 200 records on one stream's shard and 5 on another stream's (the labels
     # of a backlog of transactions), the labels arriving first
     labels, transactions = stream_factory(shards=1), stream_factory(shards=1)
-    few = _put_in_turns(boto_session, labels, [("0", 5)])
-    many = _put_in_turns(boto_session, transactions, [("0", 200)], first=5)
+    few = put_in_turns(boto_session, labels, [("0", 5)])
+    many = put_in_turns(boto_session, transactions, [("0", 200)], first=5)
     # WHEN a reader of both, with batches of at most 40 records (20 a shard), plans batch after batch
     reader = KinesisStreamReader(
         {"streamnames": f"{labels},{transactions}", "maxrecordsperbatch": "40", "mingetrecordsintervalms": "0"}
@@ -214,7 +214,7 @@ def test_an_error_the_prefetch_meets_is_raised_by_the_next_latest_offset(
 ) -> None:
     # GIVEN a reader that has planned a batch and prefetches at the tip of its stream
     stream = stream_factory(shards=1)
-    _put_in_turns(boto_session, stream, [("0", 5)])
+    put_in_turns(boto_session, stream, [("0", 5)])
     reader = KinesisStreamReader({"streamname": stream, "maxrecordsperbatch": "100", "mingetrecordsintervalms": "0"})
     start = reader.initialOffset()
     assert len(_batch_rows(reader.partitions(start, reader.latestOffset()))) == 5

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from processor.kinesis_source import KinesisDataSource, KinesisStreamReader
-from tests.integration.processor.test_kinesis_source import _SECOND_SHARD, _CountingProxy, _put_in_turns
+from tests.kinesis_turns import SECOND_SHARD, CountingProxy, put_in_turns
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -115,13 +115,13 @@ def test_one_source_reads_two_streams_once_in_order_in_batches_aligned_in_arriva
     # GIVEN backlogs on two streams whose arrival times interleave: 30 records on A's first shard,
     # then 30 on B, then 30 on A's second shard, then 30 more on B
     a, b = stream_factory(shards=2), stream_factory(shards=1)
-    sent = [(a, d) for d in _put_in_turns(boto_session, a, [("0", 30)])]
-    sent += [(b, d) for d in _put_in_turns(boto_session, b, [("0", 30)], first=30)]
-    sent += [(a, d) for d in _put_in_turns(boto_session, a, [(_SECOND_SHARD, 30)], first=60)]
-    sent += [(b, d) for d in _put_in_turns(boto_session, b, [("0", 30)], first=90)]
+    sent = [(a, d) for d in put_in_turns(boto_session, a, [("0", 30)])]
+    sent += [(b, d) for d in put_in_turns(boto_session, b, [("0", 30)], first=30)]
+    sent += [(a, d) for d in put_in_turns(boto_session, a, [(SECOND_SHARD, 30)], first=60)]
+    sent += [(b, d) for d in put_in_turns(boto_session, b, [("0", 30)], first=90)]
     # WHEN one source drains both with at most 60 records per batch (20 per shard), through a proxy
     # that counts the records GetRecords returns
-    proxy = _CountingProxy(embedded_aws.endpoint_url)
+    proxy = CountingProxy(embedded_aws.endpoint_url)
     with proxy:
         rows = _run(spark, [a, b], tmp_path / "checkpoint", max_records=60, endpoint=proxy.url)
     # THEN every record of both streams came out once, each with its stream's name, per shard in order
@@ -153,18 +153,18 @@ def test_restarts_with_two_streams_re_run_a_crashed_batch_exactly_and_continue_w
     # log, not committed), a batch with records of both streams
     a, b = stream_factory(shards=1), stream_factory(shards=1)
     checkpoint = tmp_path / "checkpoint"
-    sent = [(a, d) for d in _put_in_turns(boto_session, a, [("0", 30)])]
-    sent += [(b, d) for d in _put_in_turns(boto_session, b, [("0", 30)], first=30)]
-    sent += [(a, d) for d in _put_in_turns(boto_session, a, [("0", 30)], first=60)]
+    sent = [(a, d) for d in put_in_turns(boto_session, a, [("0", 30)])]
+    sent += [(b, d) for d in put_in_turns(boto_session, b, [("0", 30)], first=30)]
+    sent += [(a, d) for d in put_in_turns(boto_session, a, [("0", 30)], first=60)]
     rows1 = _run(spark, [a, b], checkpoint, max_records=40, crash_in_batch=1)
     crashed = [r for r in rows1 if r["batch_id"] == 1]
     assert {r["stream_name"] for r in crashed} == {a, b}
     # and more records that arrived since on both streams
-    sent += [(a, d) for d in _put_in_turns(boto_session, a, [("0", 20)], first=90)]
-    sent += [(b, d) for d in _put_in_turns(boto_session, b, [("0", 20)], first=110)]
+    sent += [(a, d) for d in put_in_turns(boto_session, a, [("0", 20)], first=90)]
+    sent += [(b, d) for d in put_in_turns(boto_session, b, [("0", 20)], first=110)]
     # WHEN the query restarts from the checkpoint (the streams named in the other order): a new
     # reader, nothing read ahead in memory
-    proxy = _CountingProxy(embedded_aws.endpoint_url)
+    proxy = CountingProxy(embedded_aws.endpoint_url)
     with proxy:
         rows2 = _run(spark, [b, a], checkpoint, max_records=40, endpoint=proxy.url)
     # THEN the re-run batch has exactly the crashed batch's records, no more (although more arrived)
@@ -178,8 +178,8 @@ def test_restarts_with_two_streams_re_run_a_crashed_batch_exactly_and_continue_w
     assert _in_shard_order(delivered)
     # WHEN more records arrive on both and the query, stopped after a committed batch, starts again:
     # its source plans on from its offset in the checkpoint's log
-    more = [(a, d) for d in _put_in_turns(boto_session, a, [("0", 15)], first=130)]
-    more += [(b, d) for d in _put_in_turns(boto_session, b, [("0", 15)], first=145)]
+    more = [(a, d) for d in put_in_turns(boto_session, a, [("0", 15)], first=130)]
+    more += [(b, d) for d in put_in_turns(boto_session, b, [("0", 15)], first=145)]
     rows3 = _run(spark, [a, b], checkpoint, max_records=40)
     # THEN it reads exactly the new records, in later batches
     assert _records(rows3) == sorted(more)
@@ -195,7 +195,7 @@ def test_a_stream_without_records_leaves_batches_of_the_other_streams_rows(
     query, rows = _query(spark, [empty, busy], tmp_path / "checkpoint", max_records=30)
     try:
         # WHEN records arrive on the other stream only
-        sent = [(busy, d) for d in _put_in_turns(boto_session, busy, [("0", 40), (_SECOND_SHARD, 40)])]
+        sent = [(busy, d) for d in put_in_turns(boto_session, busy, [("0", 40), (SECOND_SHARD, 40)])]
         query.processAllAvailable()
         # THEN its records come out once, in bounded batches of its rows only
         assert _records(rows) == sorted(sent)
@@ -203,7 +203,7 @@ def test_a_stream_without_records_leaves_batches_of_the_other_streams_rows(
         assert len(batches) >= 3 and max(len(batch) for batch in batches) <= 30
         assert all({r["stream_name"] for r in batch} == {busy} for batch in batches)
         # and WHEN the empty stream gets records later, they are read from its start
-        later = [(empty, d) for d in _put_in_turns(boto_session, empty, [("0", 10)], first=80)]
+        later = [(empty, d) for d in put_in_turns(boto_session, empty, [("0", 10)], first=80)]
         query.processAllAvailable()
     finally:
         query.stop()
@@ -218,7 +218,7 @@ def test_offsets_of_several_streams_have_one_entry_per_stream_in_sorted_order(
     small, large = stream_factory(shards=1), stream_factory(shards=2)
     a, b = sorted([small, large])
     shard_counts = {small: 1, large: 2}
-    _put_in_turns(boto_session, large, [("0", 3)])
+    put_in_turns(boto_session, large, [("0", 3)])
     options = {"maxrecordsperbatch": "100", "mingetrecordsintervalms": "0"}
     # WHEN a reader of both (named in reverse order) plans a batch
     reader = KinesisStreamReader(options | {"streamnames": f" {b} , {a} "})

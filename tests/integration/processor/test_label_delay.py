@@ -10,7 +10,6 @@ from fraudstream.local.provision import provision
 from processor.config import ProcessorSettings
 from processor.exceptions import ProcessorError
 from processor.job import run_job
-from tests.unit.ml_model.fixtures import artifact_path, booster_factory, trained_booster
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -18,8 +17,6 @@ if TYPE_CHECKING:
     import boto3
 
     from fraudstream.config import ResourceSettings
-
-__all__ = ["artifact_path", "booster_factory", "trained_booster"]
 
 pytestmark = pytest.mark.integration
 

@@ -27,7 +27,6 @@ from producer.generator import GeneratorConfig, generate_history
 from producer.kinesis_writer import KinesisWriter
 from tests.lake_reader import read_parquet
 from tests.processor_runs import alert_ids
-from tests.unit.ml_model.fixtures import artifact_path, booster_factory, trained_booster
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -35,8 +34,6 @@ if TYPE_CHECKING:
     import boto3
 
     from fraudstream.config import ResourceSettings
-
-__all__ = ["artifact_path", "booster_factory", "trained_booster"]
 
 pytestmark = pytest.mark.integration
 

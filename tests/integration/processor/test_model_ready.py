@@ -26,14 +26,11 @@ from producer.generator import GeneratorConfig, generate_history
 from producer.kinesis_writer import KinesisWriter
 from tests.conftest import FAKE_ENV
 from tests.lake_reader import read_parquet
-from tests.unit.ml_model.fixtures import artifact_path, booster_factory, trained_booster
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from fraudstream.local.emulator import EmbeddedAws
-
-__all__ = ["artifact_path", "booster_factory", "trained_booster"]
 
 pytestmark = pytest.mark.integration
 

@@ -34,7 +34,7 @@ from producer.generator import GeneratorConfig, generate_history
 from producer.kinesis_writer import KinesisWriter
 from tests.conftest import FAKE_ENV
 from tests.lake_reader import read_parquet
-from tests.unit.ml_model.fixtures import artifact_path, booster_factory, trained_booster, with_label_delay
+from tests.model_fixtures import with_label_delay
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
 
     from fraudstream.local.emulator import EmbeddedAws
     from processor.job import JobSummary
-
-__all__ = ["artifact_path", "booster_factory", "trained_booster"]
 
 pytestmark = pytest.mark.integration
 

@@ -22,12 +22,9 @@ from producer.dead_letter import DeadLetterFile
 from producer.delivery import DeliveryConfig, deliveries
 from producer.generator import GeneratorConfig, generate_history
 from producer.kinesis_writer import KinesisWriter
-from tests.unit.ml_model.fixtures import artifact_path, booster_factory, trained_booster
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-__all__ = ["artifact_path", "booster_factory", "trained_booster"]
 
 pytestmark = pytest.mark.integration
 

@@ -31,25 +31,22 @@ from processor.config import ProcessorSettings
 from processor.job import run_job
 from producer.generator import GeneratorConfig, generate_history
 from tests.conftest import FAKE_ENV
+from tests.docs_commands import invocations, shell_lines
 from tests.kinesis_reader import read_stream
 from tests.lake_reader import read_parquet
-from tests.unit.fraudstream.test_docs_commands import _invocations, _shell_lines
-from tests.unit.ml_model.fixtures import artifact_path, booster_factory, trained_booster
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from fraudstream.local.emulator import EmbeddedAws
 
-__all__ = ["artifact_path", "booster_factory", "trained_booster"]
-
 pytestmark = pytest.mark.integration
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 PRODUCE_LINES = [
     args
-    for line in _shell_lines(README.read_text(encoding="utf-8"))
-    for args in _invocations(line)
+    for line in shell_lines(README.read_text(encoding="utf-8"))
+    for args in invocations(line)
     if args[:1] == ["produce"]
 ]
 SMALL_WORLD = {"FRAUD_PRODUCER__CARDS": "40", "FRAUD_PRODUCER__TERMINALS": "80"}

@@ -4,8 +4,6 @@ command and of `make demo`; this keeps the docs from drifting away from the CLI.
 
 from __future__ import annotations
 
-import re
-import shlex
 from pathlib import Path
 
 import pytest
@@ -13,31 +11,10 @@ import typer
 from typer.core import TyperGroup
 
 from fraudstream.cli import app
+from tests.docs_commands import invocations, shell_lines
 
 ROOT = Path(__file__).resolve().parents[3]
 DOCS = [ROOT / "README.md", ROOT / "docs" / "deploy.md", ROOT / "docs" / "capacity.md"]
-PROGRAM = ".venv/bin/fraudstream"
-
-
-def _shell_lines(text: str) -> list[str]:
-    """The lines of the ```bash blocks, continuation lines joined."""
-    blocks = re.findall(r"```(?:bash|sh|shell)\n(.*?)```", text, flags=re.DOTALL)
-    return [line for block in blocks for line in block.replace("\\\n", " ").splitlines()]
-
-
-def _invocations(line: str) -> list[list[str]]:
-    """The argument lists of every `fraudstream` call on a shell line (also inside `$(...)` and after `&&`)."""
-    substituted = re.findall(r"\$\(([^()]*)\)", line)
-    lexer = shlex.shlex(re.sub(r"\$\([^()]*\)", "SUBSTITUTED", line), posix=True, punctuation_chars=True)
-    lexer.whitespace_split = True
-    segments: list[list[str]] = [[]]
-    for token in lexer:
-        if token and set(token) <= set("&|;()<>"):
-            segments.append([])
-        else:
-            segments[-1].append(token)
-    calls = [segment[1:] for segment in segments if segment[:1] == [PROGRAM]]
-    return calls + [call for inner in substituted for call in _invocations(inner)]
 
 
 def _documented() -> list[tuple[str, list[str]]]:
@@ -45,8 +22,8 @@ def _documented() -> list[tuple[str, list[str]]]:
         (f"{doc.name}: {line.strip()}", args)
         for doc in DOCS
         if doc.exists()
-        for line in _shell_lines(doc.read_text())
-        for args in _invocations(line)
+        for line in shell_lines(doc.read_text())
+        for args in invocations(line)
     ]
 
 

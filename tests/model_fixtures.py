@@ -1,5 +1,6 @@
 """Shared fixtures of the model tests: a tiny real XGBoost model on random data with the feature
-spec's width, trained with early stopping, and its artifact. Imported by each test folder's conftest."""
+spec's width, trained with early stopping, its artifact and the local endpoint serving it.
+Registered for the whole suite through `pytest_plugins` in `tests/conftest.py`."""
 
 from __future__ import annotations
 
@@ -12,12 +13,21 @@ import xgboost as xgb
 
 from ml_model.artifact import ModelArtifact, ModelCard, load_artifact, write_artifact
 from ml_model.features import FEATURE_SPEC
+from ml_model.serving import LocalEndpointServer
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
-__all__ = ["artifact", "artifact_path", "booster_factory", "eval_rows", "trained_booster", "with_label_delay"]
+__all__ = [
+    "artifact",
+    "artifact_path",
+    "booster_factory",
+    "endpoint",
+    "eval_rows",
+    "trained_booster",
+    "with_label_delay",
+]
 
 N_FEATURES = len(FEATURE_SPEC)
 
@@ -89,3 +99,10 @@ def artifact(artifact_path: Path) -> ModelArtifact:
 @pytest.fixture(scope="session")
 def eval_rows() -> np.ndarray:
     return random_rows(1200, seed=99)
+
+
+@pytest.fixture(scope="session")
+def endpoint(artifact: ModelArtifact) -> Iterator[LocalEndpointServer]:
+    """The local endpoint serving the test artifact on a free port, for the whole session."""
+    with LocalEndpointServer(artifact, port=0, endpoint_name="fraud-detector") as server:
+        yield server
