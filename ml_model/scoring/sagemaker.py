@@ -15,6 +15,11 @@ endpoint's model comes from: DescribeEndpoint -> DescribeEndpointConfig -> Descr
 (`published_model_card`). The local server serves the same card at `GET /fraudstream/model-card`
 (`local_endpoint_model_card`). `endpoint_model_card` picks the source from the runtime client's
 endpoint URL. A mismatch raises `FeatureSpecMismatchError` before any row is scored.
+
+The local server also names, on every scored answer, the feature spec of the model that scored it
+(`X-Fraudstream-Feature-Spec-Hash`): an answer from a model on another spec than the client's (one
+swapped in since start-up) raises `FeatureSpecMismatchError` instead of being used. SageMaker strips
+the header, so against AWS the start-up check is the only one.
 """
 
 from __future__ import annotations
@@ -43,12 +48,14 @@ from ml_model.exceptions import EndpointInvocationError, FeatureSpecMismatchErro
 from ml_model.features import FEATURE_SPEC
 from ml_model.scoring._circuit_breaker import BreakerState, CircuitBreaker, Permit
 from ml_model.scoring.base import ReasonExplainer, Scorer, ScoreResult, check_matrix, reasons_for
+from ml_model.serving import FEATURE_SPEC_HASH_HEADER, MODEL_VERSION_HEADER
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     import boto3
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
+    from mypy_boto3_sagemaker_runtime.type_defs import InvokeEndpointOutputTypeDef
 
     from ml_model.feature_spec import FeatureSpec
     from ml_model.scoring.local import LocalXGBoostScorer
@@ -221,7 +228,8 @@ class SageMakerScorer(Scorer):
 
         Raises:
             FeatureColumnsError: the matrix does not have the spec's width.
-            FeatureSpecMismatchError: see `setup`.
+            FeatureSpecMismatchError: see `setup`; also when the endpoint answers that the model which
+                scored a call was trained on another feature spec.
             EndpointInvocationError: a call finally failed and there is no fallback.
         """
         self.setup()
@@ -305,11 +313,26 @@ class SageMakerScorer(Scorer):
                 self.sleep(self.rng.uniform(0.0, min(self.backoff_max_s, self.backoff_base_s * 2**attempt)))
                 continue
             self.breaker.record_success(permit)
+            self._check_served_spec(response)
             return scores, None
         with self._lock:
             self.failed_calls += 1
         self.breaker.record_failure(permit)
         return None, error
+
+    def _check_served_spec(self, response: InvokeEndpointOutputTypeDef) -> None:
+        """Refuse an answer whose model (named by the local server; SageMaker strips the header) was
+        trained on another feature spec: its scores are of other features than the ones sent."""
+        headers = response["ResponseMetadata"]["HTTPHeaders"]
+        served = headers.get(FEATURE_SPEC_HASH_HEADER.lower())
+        if served is not None and served != self.spec.hash:
+            model = headers.get(MODEL_VERSION_HEADER.lower(), "of unknown version")
+            raise FeatureSpecMismatchError(
+                f"endpoint {self.endpoint_name} answered with model {model} trained on feature spec {served}; "
+                f"this code computes {self.spec.describe()}",
+                expected=self.spec.hash,
+                actual=served,
+            )
 
 
 def encode_rows(matrix: np.ndarray) -> list[str]:

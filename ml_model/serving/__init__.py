@@ -8,10 +8,21 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-__all__ = ["DEFAULT_ENDPOINT_NAME", "DEFAULT_PORT", "MAX_CONTENT_LENGTH", "EndpointApp", "LocalEndpointServer"]
+__all__ = [
+    "DEFAULT_ENDPOINT_NAME",
+    "DEFAULT_PORT",
+    "FEATURE_SPEC_HASH_HEADER",
+    "MAX_CONTENT_LENGTH",
+    "MODEL_VERSION_HEADER",
+    "EndpointApp",
+    "LocalEndpointServer",
+]
 
 DEFAULT_ENDPOINT_NAME: Final = "fraud-detector"
 DEFAULT_PORT: Final = 8080
+# The headers naming the served model on the local server's answers (read by the scoring client).
+MODEL_VERSION_HEADER: Final = "X-Fraudstream-Model-Version"
+FEATURE_SPEC_HASH_HEADER: Final = "X-Fraudstream-Feature-Spec-Hash"
 
 
 def __getattr__(name: str) -> Any:

@@ -16,8 +16,11 @@ errors become what the SageMaker runtime returns, HTTP 424 with error code `Mode
 container's status and body in `OriginalStatusCode` / `OriginalMessage`, so boto3 raises
 `ModelError` exactly as against AWS. An unknown endpoint name is a 400 `ValidationError`.
 
-Extension (never called on AWS): `GET /fraudstream/model-card` returns the served artifact's model
-card, which the scoring client compares with its feature spec at start-up.
+Extensions (never seen on AWS, whose runtime strips a container's own headers): `GET /fraudstream/model-card`
+returns the served artifact's model card, which the scoring client compares with its feature spec at
+start-up; the answers of `/ping` and of a scored invocation carry the model's version and feature-spec
+hash (`X-Fraudstream-Model-Version`, `X-Fraudstream-Feature-Spec-Hash`); the client checks the hash on
+every scored answer.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import numpy as np
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
-from ml_model.serving import DEFAULT_ENDPOINT_NAME
+from ml_model.serving import DEFAULT_ENDPOINT_NAME, FEATURE_SPEC_HASH_HEADER, MODEL_VERSION_HEADER
 from ml_model.serving._csv import CsvFormatError, parse_csv
 
 if TYPE_CHECKING:
@@ -56,8 +59,6 @@ MAX_CONTENT_LENGTH: Final = 6 * 1024 * 1024
 # The account the local runtime pretends to be (moto's default account id).
 ACCOUNT_ID: Final = "123456789012"
 MODEL_CARD_PATH: Final = "/fraudstream/model-card"
-MODEL_VERSION_HEADER: Final = "X-Fraudstream-Model-Version"
-FEATURE_SPEC_HASH_HEADER: Final = "X-Fraudstream-Feature-Spec-Hash"
 _SUPPORTED_ACCEPTS: Final = ["application/json", "application/jsonlines", "text/csv"]
 _RUNTIME_PREFIX: Final = "/endpoints/"
 _RUNTIME_SUFFIX: Final = "/invocations"
@@ -125,9 +126,14 @@ class EndpointApp:
     def _ping(self) -> Response:
         if self.artifact is None:
             return Response(f"Unable to load model: {self.load_error}", status=500, mimetype="text/plain")
-        response = Response(status=200)
-        response.headers[MODEL_VERSION_HEADER] = self.artifact.card.model_version
-        response.headers[FEATURE_SPEC_HASH_HEADER] = self.artifact.spec.hash
+        return self._identified(Response(status=200))
+
+    def _identified(self, response: Response) -> Response:
+        """The answer named with the served model's version and feature-spec hash (the scoring client
+        checks the hash on every answer: a model swapped under a running client is refused)."""
+        if self.artifact is not None:
+            response.headers[MODEL_VERSION_HEADER] = self.artifact.card.model_version
+            response.headers[FEATURE_SPEC_HASH_HEADER] = self.artifact.spec.hash
         return response
 
     def _invocations(self, request: Request) -> Response:
@@ -168,7 +174,7 @@ class EndpointApp:
                 f"Accept type {request.headers.get('Accept')} is not supported. "
                 f"Please use supported accept types: {_SUPPORTED_ACCEPTS}.",
             )
-        return Response(_encode(np.asarray(scores).tolist(), accept), status=200, mimetype=accept)
+        return self._identified(Response(_encode(np.asarray(scores).tolist(), accept), status=200, mimetype=accept))
 
     def _runtime_invoke(self, request: Request, name: str) -> Response:
         if name != self.endpoint_name:

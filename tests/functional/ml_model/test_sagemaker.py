@@ -294,3 +294,27 @@ def test_feature_spec_mismatch_is_reported_at_start_up(
         with pytest.raises(FeatureSpecMismatchError) as caught, scorer:
             pass
     assert (caught.value.expected, caught.value.actual) == (FEATURE_SPEC.hash, other.hash)
+
+
+def test_an_answer_from_a_model_on_another_feature_spec_is_refused(
+    artifact: ModelArtifact,
+    booster_factory: Callable[..., xgb.Booster],
+    fallback_artifact: ModelArtifact,
+    eval_rows: np.ndarray,
+    tmp_path: Path,
+    runtime_client_factory: Callable[..., SageMakerRuntimeClient],
+) -> None:
+    # GIVEN a client started with the card of a model on its own feature spec (the start-up check passes)
+    # ... whose endpoint now serves a model trained on another version of the spec (swapped since)
+    other = FeatureSpec(version="0", names=FEATURE_SPEC.names)
+    card = ModelCard(model_version="swapped-in", feature_spec_hash=other.hash, threshold=0.5)
+    swapped = load_artifact(write_artifact(booster_factory(rounds=3), other, card, tmp_path))
+    with LocalEndpointServer(swapped, port=0, endpoint_name=ENDPOINT) as server:
+        scorer = _scorer(runtime_client_factory(server.url), fallback_artifact, artifact.card)
+        # WHEN rows are scored
+        with scorer, pytest.raises(FeatureSpecMismatchError) as caught:
+            scorer.score_frame(_frame(eval_rows[:10]))
+    # THEN the answer is refused, naming the model and both specs, and not passed off as the client's features' scores
+    assert (caught.value.expected, caught.value.actual) == (FEATURE_SPEC.hash, other.hash)
+    assert "swapped-in" in str(caught.value)
+    assert scorer.calls == 1

@@ -162,6 +162,10 @@ def test_invoke_endpoint_returns_the_in_process_scores(
     np.testing.assert_array_equal(scores, _expected(artifact, eval_rows))
     assert response["ContentType"].startswith("text/csv")
     assert response["InvokedProductionVariant"] == "AllTraffic"
+    # ... named with the model that scored them and its feature spec (which the scoring client checks)
+    headers = response["ResponseMetadata"]["HTTPHeaders"]
+    assert headers["x-fraudstream-model-version"] == artifact.card.model_version
+    assert headers["x-fraudstream-feature-spec-hash"] == artifact.spec.hash
 
 
 def test_container_errors_surface_as_model_error(

@@ -94,7 +94,8 @@ class _FakeRuntime:
             self.in_flight -= 1
             if self.errors:
                 raise self.errors.pop(0)
-        return {"Body": io.BytesIO(b"0.25\n" * Body.count(b"\n"))}
+        # boto3's shape: SageMaker's runtime answers without the local server's model headers.
+        return {"Body": io.BytesIO(b"0.25\n" * Body.count(b"\n")), "ResponseMetadata": {"HTTPHeaders": {}}}
 
 
 def _fake_scorer(artifact: ModelArtifact, client: _FakeRuntime, **kwargs: Any) -> SageMakerScorer:
