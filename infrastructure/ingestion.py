@@ -9,7 +9,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from constructs import Construct
 
-from infrastructure._nag import acknowledge
+from infrastructure._nag import acknowledge, acknowledge_checkov
 
 if TYPE_CHECKING:
     from aws_cdk import aws_kms as kms
@@ -92,10 +92,10 @@ class Ingestion(Construct):
                 "its policy in this template) rather than the AWS-managed aws/kinesis key.",
             )
         else:
-            acknowledge(
-                stream,
-                "AwsSolutions-KDS1",
+            reason = (
                 "LocalStack deployment (local=true): the project's LocalStack runs without KMS; "
-                "AWS deployments encrypt with the stack's customer-managed key.",
+                "AWS deployments encrypt with the stack's customer-managed key."
             )
+            acknowledge(stream, "AwsSolutions-KDS1", reason)
+            acknowledge_checkov(stream, "CKV_AWS_43", reason)
         return stream

@@ -78,6 +78,25 @@ def test_lake_and_artifacts_are_kms_encrypted_and_log_their_access(dev: Template
     assert "LoggingConfiguration" not in log
 
 
+def _checkov_skips(resource: dict[str, Any]) -> dict[str, str]:
+    """checkov's acknowledged findings on a resource (its template metadata), by check id."""
+    return {s["id"]: s["comment"] for s in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])}
+
+
+def test_checkov_findings_on_the_log_and_artifacts_buckets_are_acknowledged_with_a_reason(
+    dev: Template, prod: Template
+) -> None:
+    for template in (dev, prod):
+        # GIVEN the buckets; THEN the log bucket's missing logging and versioning, and the artifacts
+        # bucket's missing versioning, are acknowledged each with a reason, and nothing on the lake
+        buckets = _buckets(template)
+        assert set(_checkov_skips(buckets["log"])) == {"CKV_AWS_18", "CKV_AWS_21"}
+        assert set(_checkov_skips(buckets["artifacts"])) == {"CKV_AWS_21"}
+        assert _checkov_skips(buckets["lake"]) == {}
+        for bucket in buckets.values():
+            assert all(len(reason) > 40 for reason in _checkov_skips(bucket).values())
+
+
 def test_lake_lifecycle_expires_quarantine_and_athena_results_and_tiers_the_tables(dev: Template) -> None:
     rules = {r["Id"]: r for r in _buckets(dev)["lake"]["Properties"]["LifecycleConfiguration"]["Rules"]}
     lake = DEV.lake
@@ -143,8 +162,10 @@ def test_a_dev_stack_empties_its_buckets_when_deleted_and_a_prod_stack_keeps_the
     (handler_id,) = {e["Properties"]["ServiceToken"]["Fn::GetAtt"][0] for e in emptiers.values()}
     handler = resources(dev, "AWS::Lambda::Function")[handler_id]
     provider_role = handler["Properties"]["Role"]["Fn::GetAtt"][0]
-    # (cfn-lint's redundant-DependsOn warning on CDK's generated handler is silenced there, and only there)
+    # (cfn-lint's redundant-DependsOn warning on CDK's generated handler is silenced there, and only there,
+    # and checkov's Lambda checks are acknowledged on it with a reason)
     assert handler["Metadata"]["cfn-lint"] == {"config": {"ignore_checks": ["W3005"]}}
+    assert set(_checkov_skips(handler)) == {"CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117"}
     # and only the handler's role may delete their objects, through each bucket's own policy
     for policy in resources(dev, "AWS::S3::BucketPolicy").values():
         allowed = [
