@@ -80,6 +80,10 @@ def _read_and_map(spark: SparkSession) -> None:
 
 def _keep_state(spark: SparkSession) -> None:
     # transformWithState's workers are a kind of their own (their daemon's environment differs).
+    # Its state is loaded through the StateStoreCoordinator, which the session registers only when its
+    # streaming query manager is first used: on a session that has run no query yet (the warm-up runs
+    # while the first one is still being set up) the batch would fail without it.
+    spark.streams.active  # noqa: B018 - read for its side effect: the manager registers the coordinator
     frame = spark.range(1).selectExpr("'warm-up' AS key")
     frame.groupBy("key").transformWithStateInPandas(_PassThrough(), _SCHEMA, "Append", "None").collect()
 

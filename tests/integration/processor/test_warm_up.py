@@ -1,69 +1,65 @@
-"""`start_warm_up`: Spark's Python helpers started in the background, once per session, never a failure."""
+"""`start_warm_up`: Spark's Python helpers started in the background, once per session, never a failure.
+
+What it starts is observed on an application of its own, in a fresh process: in the suite's shared
+session every earlier query has already started the helpers (and `run_job` the warm-up itself)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 import processor.warm_up
-from processor.warm_up import start_warm_up
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from tests.spark_daemons import WarmUpObservation
+
 pytestmark = pytest.mark.integration
 
-
-def _helper_daemons() -> set[str]:
-    """The worker module of every `python -m pyspark.daemon MODULE` process descending from this one."""
-    parents: dict[int, int] = {}
-    commands: dict[int, list[str]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            commands[int(entry.name)] = (entry / "cmdline").read_bytes().decode().split("\0")
-        except OSError:  # the process ended meanwhile
-            continue
-        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-
-    def descends(pid: int) -> bool:
-        while pid > 1:
-            pid = parents.get(pid, 0)
-            if pid == os.getpid():
-                return True
-        return False
-
-    return {
-        command[command.index("pyspark.daemon") + 1]
-        for pid, command in commands.items()
-        if "pyspark.daemon" in command[:-1] and descends(pid)
-    }
+ROOT = Path(__file__).resolve().parents[3]
 
 
-def test_the_warm_up_starts_each_kind_of_python_helper_once_per_session(spark: Any) -> None:
-    # WHEN the warm-up is started twice for the session
-    first = start_warm_up(spark)
-    again = start_warm_up(spark)
+def test_the_warm_up_starts_each_kind_of_python_helper_once_per_session(tmp_path: Path) -> None:
+    # GIVEN a Spark application of its own, in a fresh process: the suite's session already has its
+    # helpers running (every earlier query started them), so it could not show what the warm-up starts
+    out = tmp_path / "observation.json"
+    # WHEN the warm-up is started twice for that application and awaited
+    child = subprocess.run(  # noqa: S603 - this interpreter, a module of the tests
+        [sys.executable, str(ROOT / "tests" / "spark_daemons.py"), str(out)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=540,
+        check=False,
+    )
+    assert child.returncode == 0, child.stdout + child.stderr
+    seen: WarmUpObservation = json.loads(out.read_text())
 
-    # THEN both calls share one background run, which ends
-    assert again is first
-    first.join(timeout=300)
-    assert not first.is_alive()
-    # ... and left running the helpers a query's first batch needs: data source creation and read
-    # planning on the driver, Arrow UDF and transformWithState workers
-    assert {
+    # THEN none of the helpers ran before it
+    needed = {
         "pyspark.sql.worker.create_data_source",
         "pyspark.sql.worker.plan_data_source_read",
         "pyspark.worker",
-    } <= _helper_daemons()
+    }
+    assert not needed & set(seen["before"])
+    # ... both calls shared one background run, which ended, each of its parts without a failure
+    assert seen["same_thread"]
+    assert seen["ended"]
+    assert seen["warnings"] == []
+    # ... and it left running the helpers a query's first batch needs: data source creation and read
+    # planning on the driver, Arrow UDF and transformWithState workers
+    assert needed <= set(seen["after"])
     # ... and no query of its own
-    assert spark.streams.active == []
+    assert seen["active_queries"] == 0
 
 
 def test_a_failing_part_of_the_warm_up_is_logged_and_the_other_still_runs(
