@@ -20,7 +20,7 @@ from fraudstream.exceptions import FraudstreamError
 from fraudstream.output import print_notice, print_summary
 from producer.dead_letter import DeadLetterFile
 from producer.delivery import DeliveryConfig, StreamKind, deliveries
-from producer.generator import GeneratorConfig, TransactionGenerator
+from producer.generator import TransactionGenerator
 from producer.kinesis_writer import KinesisWriter
 from producer.stream_producer import Pacing, ProducerRun, RunSummary
 from producer.timeline import EventTimeError, LiveClock, history_span, live_rate
@@ -123,9 +123,7 @@ def run_producer(
                 "minutes ahead of the clock are quarantined as future_timestamp"
             )
     else:
-        gen_config = GeneratorConfig(
-            seed=settings.seed, n_cards=settings.cards, n_terminals=settings.terminals, fraud_rate=settings.fraud_rate
-        )
+        gen_config = settings.generator_config()
         if days is not None or start_at is not None:
             span = history_span(now, start=start_at, days=days)
             gen = TransactionGenerator(gen_config, span.start.date())

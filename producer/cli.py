@@ -12,7 +12,38 @@ from fraudstream._help import shown_default
 from fraudstream.config import ResourceSettings
 from producer.config import ProducerSettings
 
-__all__ = ["produce"]
+__all__ = ["WorldCards", "WorldFraudRate", "WorldSeed", "WorldTerminals", "produce", "producer_settings"]
+
+# The synthetic world's options, shared by `produce` and `generate`.
+WorldSeed = Annotated[
+    int | None,
+    typer.Option(
+        help=f"Random seed: the same seed gives the same transactions {shown_default(ProducerSettings, 'seed')}."
+    ),
+]
+WorldCards = Annotated[
+    int | None, typer.Option(help=f"Number of card holders {shown_default(ProducerSettings, 'cards')}.")
+]
+WorldTerminals = Annotated[
+    int | None, typer.Option(help=f"Number of terminals {shown_default(ProducerSettings, 'terminals')}.")
+]
+WorldFraudRate = Annotated[
+    float | None,
+    typer.Option(help=f"Target share of fraudulent transactions {shown_default(ProducerSettings, 'fraud_rate')}."),
+]
+
+
+def producer_settings(**options: Any) -> ProducerSettings:
+    """The settings with the options given on the command line (None: not given, the environment's
+    or the default applies).
+
+    Raises:
+        typer.BadParameter: a value out of its range.
+    """
+    try:
+        return ProducerSettings(**{k: v for k, v in options.items() if v is not None})
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
 
 
 def _parse_start(value: str | None) -> datetime | None:
@@ -77,22 +108,10 @@ def produce(
     ] = None,
     # The settings' options default to None, so that unset their FRAUD_PRODUCER__* variable applies;
     # their help shows the setting's default.
-    seed: Annotated[
-        int | None,
-        typer.Option(
-            help=f"Random seed: the same seed gives the same transactions {shown_default(ProducerSettings, 'seed')}."
-        ),
-    ] = None,
-    cards: Annotated[
-        int | None, typer.Option(help=f"Number of card holders {shown_default(ProducerSettings, 'cards')}.")
-    ] = None,
-    terminals: Annotated[
-        int | None, typer.Option(help=f"Number of terminals {shown_default(ProducerSettings, 'terminals')}.")
-    ] = None,
-    fraud_rate: Annotated[
-        float | None,
-        typer.Option(help=f"Target share of fraudulent transactions {shown_default(ProducerSettings, 'fraud_rate')}."),
-    ] = None,
+    seed: WorldSeed = None,
+    cards: WorldCards = None,
+    terminals: WorldTerminals = None,
+    fraud_rate: WorldFraudRate = None,
     label_delay_days: Annotated[
         float | None,
         typer.Option(
@@ -157,23 +176,19 @@ def produce(
     never after it. A live run (neither) stamps each transaction with the moment it is sent, at the
     world's own pace, --speedup times faster, or at --tps. A replay keeps the file's times.
     """
-    overrides: dict[str, Any] = {
-        "seed": seed,
-        "cards": cards,
-        "terminals": terminals,
-        "fraud_rate": fraud_rate,
-        "label_delay_days": label_delay_days,
-        "late_share": late_share,
-        "max_lateness_s": max_lateness,
-        "duplicate_share": duplicate_share,
-        "malformed_share": malformed_share,
-        "dead_letter": dead_letter,
-        "max_attempts": max_attempts,
-    }
-    try:
-        settings = ProducerSettings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValueError as e:
-        raise typer.BadParameter(str(e)) from e
+    settings = producer_settings(
+        seed=seed,
+        cards=cards,
+        terminals=terminals,
+        fraud_rate=fraud_rate,
+        label_delay_days=label_delay_days,
+        late_share=late_share,
+        max_lateness_s=max_lateness,
+        duplicate_share=duplicate_share,
+        malformed_share=malformed_share,
+        dead_letter=dead_letter,
+        max_attempts=max_attempts,
+    )
     resources = ResourceSettings(
         **{k: v for k, v in {"transactions_stream": stream, "labels_stream": labels_stream}.items() if v is not None}
     )

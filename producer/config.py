@@ -4,10 +4,13 @@ by command-line options."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from producer.generator import GeneratorConfig
 
 __all__ = ["ProducerSettings"]
 
@@ -29,3 +32,11 @@ class ProducerSettings(BaseSettings):
     max_attempts: Annotated[int, Field(ge=1)] = 8
     linger_s: Annotated[float, Field(gt=0.0, description="longest a buffered record waits for a fuller batch")] = 0.1
     dead_letter: Path = Path("fraudstream-dead-letter.jsonl")
+
+    def generator_config(self) -> GeneratorConfig:
+        """The synthetic world these settings describe."""
+        from producer.generator import GeneratorConfig
+
+        return GeneratorConfig(
+            seed=self.seed, n_cards=self.cards, n_terminals=self.terminals, fraud_rate=self.fraud_rate
+        )

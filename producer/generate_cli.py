@@ -6,16 +6,16 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fraudstream._help import shown_default
-from producer.cli import _parse_start
-from producer.config import ProducerSettings
+from producer.cli import WorldCards, WorldFraudRate, WorldSeed, WorldTerminals, _parse_start, producer_settings
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from producer.config import ProducerSettings
 
 __all__ = ["generate"]
 
@@ -33,22 +33,10 @@ def generate(
         ),
     ] = None,
     # As on `produce`: unset, their FRAUD_PRODUCER__* variable applies; their help shows the setting's default.
-    seed: Annotated[
-        int | None,
-        typer.Option(
-            help=f"Random seed: the same seed gives the same transactions {shown_default(ProducerSettings, 'seed')}."
-        ),
-    ] = None,
-    cards: Annotated[
-        int | None, typer.Option(help=f"Number of card holders {shown_default(ProducerSettings, 'cards')}.")
-    ] = None,
-    terminals: Annotated[
-        int | None, typer.Option(help=f"Number of terminals {shown_default(ProducerSettings, 'terminals')}.")
-    ] = None,
-    fraud_rate: Annotated[
-        float | None,
-        typer.Option(help=f"Target share of fraudulent transactions {shown_default(ProducerSettings, 'fraud_rate')}."),
-    ] = None,
+    seed: WorldSeed = None,
+    cards: WorldCards = None,
+    terminals: WorldTerminals = None,
+    fraud_rate: WorldFraudRate = None,
 ) -> None:
     """Write the synthetic world's transactions to a batch-input file: the event fields plus is_fraud
     (1 for the five fraud scenarios' transactions), sorted by event time.
@@ -61,11 +49,7 @@ def generate(
     from fraudstream.batch_files import batch_file_format, write_batch_file
     from fraudstream.output import print_summary
 
-    overrides: dict[str, Any] = {"seed": seed, "cards": cards, "terminals": terminals, "fraud_rate": fraud_rate}
-    try:
-        settings = ProducerSettings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValueError as e:
-        raise typer.BadParameter(str(e)) from e
+    settings = producer_settings(seed=seed, cards=cards, terminals=terminals, fraud_rate=fraud_rate)
     batch_file_format(out)  # an unsupported suffix is refused before any generating
     first, end = _span(datetime.now(UTC), days, _parse_start(start))
     frame = _transactions(settings, first, end)
@@ -102,13 +86,10 @@ def _transactions(settings: ProducerSettings, first: datetime, end: datetime) ->
     """The world's transactions from `first` to `end`, without the generator's scenario column."""
     import pandas as pd
 
-    from producer.generator import GeneratorConfig, TransactionGenerator
+    from producer.generator import TransactionGenerator
 
-    config = GeneratorConfig(
-        seed=settings.seed, n_cards=settings.cards, n_terminals=settings.terminals, fraud_rate=settings.fraud_rate
-    )
     # The generator makes whole UTC days from its start date, as `produce` runs it for a history.
-    generator = TransactionGenerator(config, first.date())
+    generator = TransactionGenerator(settings.generator_config(), first.date())
     day_zero = datetime.combine(first.date(), time(), tzinfo=UTC)
     frames = [generator.next_day() for _ in range(max(1, math.ceil((end - day_zero) / timedelta(days=1))))]
     frame = pd.concat(frames, ignore_index=True)
