@@ -1,5 +1,5 @@
-"""Running `fraudstream process` as a user does, in a process of its own that a test can kill, and
-reading back what it wrote (the crash tests)."""
+"""Feeding the streams, running `fraudstream process` as a user does, in a process of its own that a
+test can kill, and reading back what it wrote (the crash tests)."""
 
 from __future__ import annotations
 
@@ -21,11 +21,33 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
-__all__ = ["ROW", "WINDOW", "ProcessRun", "alert_ids", "lake_batch_ids", "lake_rows", "lake_windows", "run_process"]
+__all__ = [
+    "ROW",
+    "WINDOW",
+    "ProcessRun",
+    "alert_ids",
+    "lake_batch_ids",
+    "lake_rows",
+    "lake_windows",
+    "put_transactions",
+    "run_process",
+]
 
 # What a row is, whatever batch wrote it.
 ROW = ["transaction_id", "card_id", "event_time", "amount", "score", "is_alert", *FEATURE_SPEC.names]
 WINDOW = ["card_id", "window_start", "window_end", "tx_count", "amount_sum", "amount_mean", "amount_max"]
+
+
+def put_transactions(session: boto3.Session, stream: str, rows: pd.DataFrame, dead_letter: Path) -> None:
+    """The rows' transactions on `stream` as the producer sends them (keyed by card), all delivered."""
+    from producer.dead_letter import DeadLetterFile
+    from producer.delivery import encode_transactions
+    from producer.kinesis_writer import KinesisWriter
+
+    writer = KinesisWriter(stream, dead_letter=DeadLetterFile(dead_letter), client=session.client("kinesis"))
+    for data, card in zip(encode_transactions(rows), rows["card_id"], strict=True):
+        writer.put(card, data)
+    writer.flush()
 
 
 def read_lake_table(s3: Any, bucket: str, prefix: str, columns: list[str]) -> pd.DataFrame:

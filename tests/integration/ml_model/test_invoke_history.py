@@ -18,12 +18,11 @@ from ml_model.cli import invoke
 from ml_model.serving import LocalEndpointServer
 from processor.config import ProcessorSettings
 from processor.job import run_job
-from producer.dead_letter import DeadLetterFile
 from producer.delivery import encode_transactions
 from producer.generator import GeneratorConfig, generate_history
-from producer.kinesis_writer import KinesisWriter
 from tests.conftest import FAKE_ENV
 from tests.lake_reader import read_parquet
+from tests.processor_runs import put_transactions
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -55,14 +54,7 @@ def test_invoke_with_the_lake_as_history_reproduces_the_stream_score(
     provision(resources, shards=1, session=session)
     # GIVEN two days of a small world processed by the stream into the lake (no chargebacks)
     days = generate_history(GeneratorConfig(seed=3, n_cards=15, n_terminals=10, n_cities=2), date(2026, 5, 1), 2)
-    writer = KinesisWriter(
-        resources.transactions_stream,
-        dead_letter=DeadLetterFile(tmp_path / "dl.jsonl"),
-        client=session.client("kinesis"),
-    )
-    for data, card in zip(encode_transactions(days), days["card_id"], strict=True):
-        writer.put(card, data)
-    writer.flush()
+    put_transactions(session, resources.transactions_stream, days, tmp_path / "dl.jsonl")
     settings = ProcessorSettings(
         checkpoint_location=str(tmp_path / "checkpoint"),
         model_dir=str(artifact_path),

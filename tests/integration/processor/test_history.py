@@ -16,13 +16,11 @@ from fraudstream.local.provision import provision
 from ml_model.features import FEATURE_SPEC, compute_features
 from processor.config import ProcessorSettings
 from processor.job import run_job
-from producer.dead_letter import DeadLetterFile
-from producer.delivery import encode_transactions
 from producer.generator import GeneratorConfig, generate_history
-from producer.kinesis_writer import KinesisWriter
 from tests.conftest import FAKE_ENV
 from tests.lake_reader import read_parquet
 from tests.model_fixtures import with_label_delay
+from tests.processor_runs import put_transactions
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -53,14 +51,7 @@ def test_a_new_checkpoint_starts_from_a_history_with_its_features(
     history, live = days[days["event_time"] < cut], days[days["event_time"] >= cut]
     history_file = tmp_path / "history.parquet"
     history.to_parquet(history_file)
-    writer = KinesisWriter(
-        resources.transactions_stream,
-        dead_letter=DeadLetterFile(tmp_path / "dl.jsonl"),
-        client=session.client("kinesis"),
-    )
-    for data, card in zip(encode_transactions(live), live["card_id"], strict=True):
-        writer.put(card, data)
-    writer.flush()
+    put_transactions(session, resources.transactions_stream, live, tmp_path / "dl.jsonl")
 
     model = with_label_delay(artifact_path, LABEL_DELAY_DAYS, tmp_path / "model")  # trained with the delay
 

@@ -21,12 +21,9 @@ import pytest
 from fraudstream.local.provision import provision
 from processor.config import ProcessorSettings
 from processor.job import run_job
-from producer.dead_letter import DeadLetterFile
-from producer.delivery import encode_transactions
 from producer.generator import GeneratorConfig, generate_history
-from producer.kinesis_writer import KinesisWriter
 from tests.lake_reader import read_parquet
-from tests.processor_runs import alert_ids
+from tests.processor_runs import alert_ids, put_transactions
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -59,16 +56,9 @@ def test_two_checkpoints_over_different_records_both_keep_all_their_rows(
 ) -> None:
     resources = unique_resources
     provision(resources, shards=2, session=boto_session)
-    writer = KinesisWriter(
-        resources.transactions_stream,
-        dead_letter=DeadLetterFile(tmp_path / "dl.jsonl"),
-        client=boto_session.client("kinesis"),
-    )
 
     def put(rows: pd.DataFrame) -> None:
-        for data, card in zip(encode_transactions(rows), rows["card_id"], strict=True):
-            writer.put(card, data)
-        writer.flush()
+        put_transactions(boto_session, resources.transactions_stream, rows, tmp_path / "dl.jsonl")
 
     def settings(checkpoint: Path, **more: Any) -> ProcessorSettings:
         return ProcessorSettings(

@@ -20,12 +20,10 @@ from ml_model.artifact import load_artifact
 from processor.config import ProcessorSettings
 from processor.exceptions import ProcessorError
 from processor.job import QUERY_NAME, JobSummary, run_job
-from producer.dead_letter import DeadLetterFile
-from producer.delivery import encode_transactions
 from producer.generator import GeneratorConfig, generate_history
-from producer.kinesis_writer import KinesisWriter
 from tests.conftest import FAKE_ENV
 from tests.lake_reader import read_parquet
+from tests.processor_runs import put_transactions
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -50,14 +48,7 @@ def _job_settings(
     provision(resources, shards=1, session=session)
     history = generate_history(GeneratorConfig(seed=5, n_cards=200, n_terminals=50, n_cities=2), date(2026, 11, 9), 1)
     sent = history.head(40)
-    writer = KinesisWriter(
-        resources.transactions_stream,
-        dead_letter=DeadLetterFile(tmp_path / "dl.jsonl"),
-        client=session.client("kinesis"),
-    )
-    for data, card in zip(encode_transactions(sent), sent["card_id"], strict=True):
-        writer.put(card, data)
-    writer.flush()
+    put_transactions(session, resources.transactions_stream, sent, tmp_path / "dl.jsonl")
     settings = ProcessorSettings(
         checkpoint_location=str(tmp_path / "checkpoint"),
         model_dir=str(tmp_path / "model"),  # nothing there yet
