@@ -1,5 +1,6 @@
-"""Records put on a 2-shard stream in turns, shard by shard, and a proxy counting what GetRecords
-hands out: for the tests of the Kinesis source's read-ahead and of each record fetched once."""
+"""Records put on a 2-shard stream in turns, shard by shard, a proxy counting what GetRecords hands
+out, and a query draining the Kinesis source into a list: for the tests of the source's read-ahead
+and of each record fetched once."""
 
 from __future__ import annotations
 
@@ -7,16 +8,20 @@ import base64
 import json
 import threading
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import pytest
+
+from processor.kinesis_source import KinesisDataSource
 from tests.fault_proxy import FaultProxy, Faults
 
 if TYPE_CHECKING:
     from http.server import BaseHTTPRequestHandler
+    from pathlib import Path
 
     import boto3
 
-__all__ = ["SECOND_SHARD", "CountingProxy", "put_in_turns"]
+__all__ = ["SECOND_SHARD", "CountingProxy", "drain_source", "put_in_turns", "source_query"]
 
 SECOND_SHARD = str(2**127 + 1)  # an explicit hash key on the second shard of a 2-shard stream
 
@@ -51,3 +56,63 @@ def put_in_turns(session: boto3.Session, stream: str, turns: list[tuple[str, int
         )
         sent += data
     return sent
+
+
+def source_query(
+    spark: Any,
+    streams: dict[str, str],
+    checkpoint: Path,
+    max_records: int,
+    endpoint: str | None = None,
+    crash_in_batch: int | None = None,
+) -> tuple[Any, list[dict[str, Any]]]:
+    """A started query of the Kinesis source over `streams` (its `streamName` or `streamNames`
+    option), and the list its batches' rows go to (each with its `batch_id`). With
+    `crash_in_batch`, the sink fails in that batch after taking its rows: the batch is in the
+    offset log but not committed, as after a crash."""
+    spark.dataSource.register(KinesisDataSource)
+    rows: list[dict[str, Any]] = []
+
+    def collect(df: Any, batch_id: int) -> None:
+        rows.extend(r.asDict() | {"batch_id": batch_id} for r in df.collect())
+        if batch_id == crash_in_batch:
+            raise RuntimeError("crash (injected by the test)")
+
+    reader = (
+        spark.readStream.format("fraudstream-kinesis")
+        .options(**streams)
+        .option("maxRecordsPerBatch", str(max_records))
+        .option("minGetRecordsIntervalMs", "0")
+        .option("checkpointLocation", str(checkpoint))
+    )
+    if endpoint is not None:
+        reader = reader.option("endpointUrl", endpoint)
+    query = (
+        reader.load()
+        .writeStream.foreachBatch(collect)
+        .option("checkpointLocation", str(checkpoint))
+        .trigger(processingTime="0 seconds")
+        .start()
+    )
+    return query, rows
+
+
+def drain_source(
+    spark: Any,
+    streams: dict[str, str],
+    checkpoint: Path,
+    max_records: int,
+    endpoint: str | None = None,
+    crash_in_batch: int | None = None,
+) -> list[dict[str, Any]]:
+    """The rows of a query (`source_query`) that drained what is in the streams now, or crashed."""
+    query, rows = source_query(spark, streams, checkpoint, max_records, endpoint, crash_in_batch)
+    try:
+        if crash_in_batch is None:
+            query.processAllAvailable()
+        else:
+            with pytest.raises(Exception, match="injected by the test"):
+                query.processAllAvailable()
+    finally:
+        query.stop()
+    return rows

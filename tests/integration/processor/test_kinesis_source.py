@@ -24,7 +24,7 @@ from processor.kinesis_source import (
 )
 from producer.dead_letter import DeadLetterFile
 from producer.kinesis_writer import KinesisWriter
-from tests.kinesis_turns import SECOND_SHARD, CountingProxy, put_in_turns
+from tests.kinesis_turns import SECOND_SHARD, CountingProxy, drain_source, put_in_turns
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -57,44 +57,8 @@ def _run(
     endpoint: str | None = None,
     crash_in_batch: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Drain what is in the stream now into a list of rows, one micro-batch at a time.
-
-    With `crash_in_batch`, the sink fails in that batch after taking its rows (which are returned
-    too): the batch is in the offset log but not committed, as after a crash.
-    """
-    spark.dataSource.register(KinesisDataSource)
-    batches: list[tuple[int, list[dict[str, Any]]]] = []
-
-    def collect(df: Any, batch_id: int) -> None:
-        batches.append((batch_id, [r.asDict() for r in df.collect()]))
-        if batch_id == crash_in_batch:
-            raise RuntimeError("crash (injected by the test)")
-
-    reader = (
-        spark.readStream.format("fraudstream-kinesis")
-        .option("streamName", stream)
-        .option("maxRecordsPerBatch", str(max_records))
-        .option("minGetRecordsIntervalMs", "0")
-        .option("checkpointLocation", str(checkpoint))
-    )
-    if endpoint is not None:
-        reader = reader.option("endpointUrl", endpoint)
-    query = (
-        reader.load()
-        .writeStream.foreachBatch(collect)
-        .option("checkpointLocation", str(checkpoint))
-        .trigger(processingTime="0 seconds")
-        .start()
-    )
-    try:
-        if crash_in_batch is None:
-            query.processAllAvailable()
-        else:
-            with pytest.raises(Exception, match="injected by the test"):
-                query.processAllAvailable()
-    finally:
-        query.stop()
-    return [row | {"batch_id": batch_id} for batch_id, rows in batches for row in rows]
+    """Drain what is in the stream now into a list of rows, one micro-batch at a time (see `drain_source`)."""
+    return drain_source(spark, {"streamName": stream}, checkpoint, max_records, endpoint, crash_in_batch)
 
 
 def _in_shard_order(rows: list[dict[str, Any]]) -> bool:

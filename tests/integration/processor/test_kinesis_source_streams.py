@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from processor.kinesis_source import KinesisDataSource, KinesisStreamReader
-from tests.kinesis_turns import SECOND_SHARD, CountingProxy, put_in_turns
+from processor.kinesis_source import KinesisStreamReader
+from tests.kinesis_turns import SECOND_SHARD, CountingProxy, drain_source, put_in_turns, source_query
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -23,42 +23,8 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 
-def _query(
-    spark: Any,
-    streams: list[str],
-    checkpoint: Path,
-    max_records: int,
-    endpoint: str | None = None,
-    crash_in_batch: int | None = None,
-) -> tuple[Any, list[dict[str, Any]]]:
-    """A started query of one source over `streams`, and the list its batches' rows go to (each with
-    its `batch_id`). With `crash_in_batch`, the sink fails in that batch after taking its rows: the
-    batch is in the offset log but not committed, as after a crash."""
-    spark.dataSource.register(KinesisDataSource)
-    rows: list[dict[str, Any]] = []
-
-    def collect(df: Any, batch_id: int) -> None:
-        rows.extend(r.asDict() | {"batch_id": batch_id} for r in df.collect())
-        if batch_id == crash_in_batch:
-            raise RuntimeError("crash (injected by the test)")
-
-    reader = (
-        spark.readStream.format("fraudstream-kinesis")
-        .option("streamNames", ",".join(streams))
-        .option("maxRecordsPerBatch", str(max_records))
-        .option("minGetRecordsIntervalMs", "0")
-        .option("checkpointLocation", str(checkpoint))
-    )
-    if endpoint is not None:
-        reader = reader.option("endpointUrl", endpoint)
-    query = (
-        reader.load()
-        .writeStream.foreachBatch(collect)
-        .option("checkpointLocation", str(checkpoint))
-        .trigger(processingTime="0 seconds")
-        .start()
-    )
-    return query, rows
+def _query(spark: Any, streams: list[str], checkpoint: Path, max_records: int) -> tuple[Any, list[dict[str, Any]]]:
+    return source_query(spark, {"streamNames": ",".join(streams)}, checkpoint, max_records)
 
 
 def _run(
@@ -69,17 +35,7 @@ def _run(
     endpoint: str | None = None,
     crash_in_batch: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The rows of a query (`_query`) that drained what is in the streams now, or crashed."""
-    query, rows = _query(spark, streams, checkpoint, max_records, endpoint, crash_in_batch)
-    try:
-        if crash_in_batch is None:
-            query.processAllAvailable()
-        else:
-            with pytest.raises(Exception, match="injected by the test"):
-                query.processAllAvailable()
-    finally:
-        query.stop()
-    return rows
+    return drain_source(spark, {"streamNames": ",".join(streams)}, checkpoint, max_records, endpoint, crash_in_batch)
 
 
 def _records(rows: list[dict[str, Any]]) -> list[tuple[str, bytes]]:
