@@ -21,11 +21,14 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from fraudstream.config import ResourceSettings
+
 __all__ = [
     "ROW",
     "WINDOW",
     "ProcessRun",
     "alert_ids",
+    "crashed_and_reference",
     "lake_batch_ids",
     "lake_rows",
     "lake_windows",
@@ -36,6 +39,22 @@ __all__ = [
 # What a row is, whatever batch wrote it.
 ROW = ["transaction_id", "card_id", "event_time", "amount", "score", "is_alert", *FEATURE_SPEC.names]
 WINDOW = ["card_id", "window_start", "window_end", "tx_count", "amount_sum", "amount_mean", "amount_max"]
+
+
+def crashed_and_reference(session: boto3.Session, prefix: str) -> tuple[ResourceSettings, ResourceSettings]:
+    """Two runs over the same streams (2 shards), provisioned, each with its own lake and alerts
+    table: the one a test kills, and the uninterrupted one it is compared with."""
+    from fraudstream.config import ResourceSettings
+    from fraudstream.local.provision import provision
+
+    streams = {"transactions_stream": f"{prefix}-tx", "labels_stream": f"{prefix}-labels"}
+    crashed = ResourceSettings(**streams, lake_bucket=f"{prefix}-crash-lake", alerts_table=f"{prefix}-crash-alerts")
+    reference = ResourceSettings(
+        **streams, lake_bucket=f"{prefix}-reference-lake", alerts_table=f"{prefix}-reference-alerts"
+    )
+    for resources in (crashed, reference):
+        provision(resources, shards=2, session=session)
+    return crashed, reference
 
 
 def put_transactions(session: boto3.Session, stream: str, rows: pd.DataFrame, dead_letter: Path) -> None:

@@ -15,8 +15,6 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
-from fraudstream.config import ResourceSettings
-from fraudstream.local.provision import provision
 from ml_model.artifact import ModelCard, write_artifact
 from ml_model.features import FEATURE_SPEC, compute_features
 from processor.config import ProcessorSettings
@@ -27,7 +25,7 @@ from producer.delivery import DeliveryConfig, deliveries
 from producer.generator import GeneratorConfig, generate_history
 from producer.kinesis_writer import KinesisWriter
 from tests.conftest import FAKE_ENV
-from tests.processor_runs import ProcessRun, alert_ids, lake_rows, lake_windows, run_process
+from tests.processor_runs import ProcessRun, alert_ids, crashed_and_reference, lake_rows, lake_windows, run_process
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -59,11 +57,7 @@ def test_a_run_killed_three_times_mid_way_and_restarted_ends_like_an_uninterrupt
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     session = boto3.Session()
-    streams = {"transactions_stream": "crash-tx", "labels_stream": "crash-labels"}
-    crashed = ResourceSettings(**streams, lake_bucket="crash-lake", alerts_table="crash-alerts")
-    reference = ResourceSettings(**streams, lake_bucket="reference-lake", alerts_table="reference-alerts")
-    for resources in (crashed, reference):
-        provision(resources, shards=2, session=session)
+    crashed, reference = crashed_and_reference(session, "crash")
     # GIVEN a backlog of transactions, some delivered twice
     world = GeneratorConfig(seed=9, n_cards=1_000, n_terminals=200, n_cities=3)
     history = generate_history(world, date(2026, 11, 9), 1).iloc[:BACKLOG]

@@ -33,7 +33,7 @@ from producer.generator import GeneratorConfig, generate_history
 from producer.kinesis_writer import KinesisWriter
 from tests.conftest import FAKE_ENV
 from tests.fault_proxy import FaultProxy, Faults
-from tests.processor_runs import alert_ids, lake_rows, run_process
+from tests.processor_runs import alert_ids, crashed_and_reference, lake_rows, run_process
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -82,11 +82,7 @@ def test_a_drain_of_50000_records_killed_mid_way_ends_like_an_uninterrupted_one(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     session = boto3.Session()
-    streams = {"transactions_stream": "load-tx", "labels_stream": "load-labels"}
-    crashed = ResourceSettings(**streams, lake_bucket="load-crash-lake", alerts_table="load-crash-alerts")
-    reference = ResourceSettings(**streams, lake_bucket="load-reference-lake", alerts_table="load-reference-alerts")
-    for resources in (crashed, reference):
-        provision(resources, shards=2, session=session)
+    crashed, reference = crashed_and_reference(session, "load")
     # GIVEN a backlog of 50,000 transactions, 1% of them delivered twice
     history, model = _backlog(session, crashed, tmp_path, 50_000, labels=False)
 
