@@ -38,15 +38,20 @@ def cli() -> typer.Typer:
     return app
 
 
-@pytest.fixture
-def runtime_env(endpoint: LocalEndpointServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def _use_endpoint(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """boto3's SageMaker runtime at `url`, with test credentials."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint.url,
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": url,
     }.items():
         monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def runtime_env(endpoint: LocalEndpointServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use_endpoint(endpoint.url, monkeypatch)
 
 
 @pytest.mark.usefixtures("runtime_env")
@@ -243,13 +248,7 @@ def test_invoke_computes_features_with_the_endpoint_models_label_delay_and_refus
     model = load_artifact(with_label_delay(artifact_path, 1.0, tmp_path / "model"))
     (tmp_path / "tx.jsonl").write_bytes(b"\n".join(encode_transactions(history)) + b"\n")
     with LocalEndpointServer(model, port=0, endpoint_name="one-day") as endpoint:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_REGION": "us-east-1",
-            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint.url,
-        }.items():
-            monkeypatch.setenv(name, value)
+        _use_endpoint(endpoint.url, monkeypatch)
         # WHEN they are scored without a label delay, and with the default one given
         command = ["invoke", "--endpoint", "one-day", "--file", str(tmp_path / "tx.jsonl"), "--json"]
         scored = CliRunner().invoke(cli, command)
