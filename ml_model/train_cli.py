@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from ml_model.types import ValidationPlacement
 
 if TYPE_CHECKING:
     import boto3
@@ -42,10 +44,25 @@ def train(
     column_map: Annotated[list[str] | None, typer.Option(help="With --data: FIELD=COLUMN (repeat).")] = None,
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help=f"{_SKIP_INVALID_HELP} With --data.")] = False,
     train_start: Annotated[
-        str | None, typer.Option(help="First training day (default: 14 days into the data).")
+        str | None,
+        typer.Option(
+            help="First training day (default: 14 days into the data, plus the days --validation before needs)."
+        ),
     ] = None,
-    train_days: Annotated[int, typer.Option(help="Training days (the last --validation-days validate).")] = 49,
+    train_days: Annotated[
+        int, typer.Option(help="Training days (with --validation inside, the last --validation-days validate).")
+    ] = 49,
     validation_days: Annotated[int, typer.Option(help="Validation days: early stopping and the threshold.")] = 14,
+    validation: Annotated[
+        ValidationPlacement,
+        typer.Option(
+            help="Where the validation days and search folds lie. inside: the last --validation-days of the "
+            "--train-days. before: the days just before the training window (all of it is fitted), each scored by "
+            "a model fitted on --train-days days ending --delay-days before them; for short windows, e.g. "
+            "--train-days 7 --validation-days 7 --validation before.",
+            case_sensitive=False,
+        ),
+    ] = ValidationPlacement.INSIDE,
     delay_days: Annotated[int, typer.Option(help="Gap between training and test (the label delay).")] = 7,
     test_days: Annotated[int, typer.Option(help="Test days.")] = 21,
     label_delay_days: Annotated[
@@ -56,7 +73,13 @@ def train(
         ),
     ] = 7.0,
     folds: Annotated[int, typer.Option(help="Hyperparameter search: prequential validation folds.")] = 3,
-    fold_days: Annotated[int, typer.Option(help="Days per search fold (the folds end with the training days).")] = 7,
+    fold_days: Annotated[
+        int,
+        typer.Option(
+            help="Days per search fold (the folds end with the training days, or where they start with "
+            "--validation before)."
+        ),
+    ] = 7,
     seed: Annotated[int, typer.Option(help="Seed of the generator and of XGBoost.")] = 42,
     quick: Annotated[
         bool, typer.Option(help="Search one candidate on one fold instead of the grid: ~4x faster (demo, CI).")
@@ -86,6 +109,12 @@ def train(
     are searched with prequential validation: consecutive folds at the end of the training days,
     each scored by a model trained only on the days labelled before it (expanding window).
 
+    `--validation before` fits the whole training window and takes the validation days and the
+    folds from the days just before it, each scored by a model fitted on a window as long as the
+    training window that ends --delay-days before it; the final model gets the validation model's
+    rounds and threshold (the short windows of the fraud literature: `--train-days 7
+    --validation-days 7 --validation before`).
+
     `--on sagemaker` computes the features and the search here, writes the training and validation
     CSV to `s3://BUCKET/training/JOB/` and starts a training job with SageMaker's built-in XGBoost
     3.2-0 and the chosen hyperparameters; `--wait` then repacks the job's model into this project's
@@ -99,17 +128,21 @@ def train(
         raise typer.BadParameter("--on sagemaker needs --role-arn (or FRAUD_SAGEMAKER_ROLE_ARN): the job's role")
     if on is TrainTarget.LOCAL and wait:
         raise typer.BadParameter("--wait is for --on sagemaker")
+    if on is TrainTarget.SAGEMAKER and validation is ValidationPlacement.BEFORE:
+        raise typer.BadParameter(
+            "--on sagemaker stops early on validation days inside the training days: use --validation inside"
+        )
     console = Console()
     preflight = _sagemaker_preflight(bucket) if on is TrainTarget.SAGEMAKER else None
     history = _history(data, generate, column_map, seed, console, skip_invalid=skip_invalid)
     first_day = history["event_time"].min().date()
-    start = date.fromisoformat(train_start) if train_start else first_day.fromordinal(first_day.toordinal() + 14)
     from ml_model.training import TrainingConfig
 
     config = TrainingConfig(
-        train_start=start,
+        train_start=date.fromisoformat(train_start) if train_start else first_day,
         train_days=train_days,
         validation_days=validation_days,
+        validation=validation,
         delay_days=delay_days,
         test_days=test_days,
         label_delay_days=label_delay_days,
@@ -119,6 +152,12 @@ def train(
     )
     if quick:
         config = replace(config, search=config.search[:1], folds=1)
+    if not train_start:  # 14 warm-up days (the 30-day windows fill), then what the validation needs before
+        config = replace(config, train_start=first_day + timedelta(days=14 + config.lead_days()))
+    try:
+        config.check()
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
     if preflight is not None:
         _train_on_sagemaker(history, config, out, console, preflight, role_arn or "", instance_type, job_name, wait)
         return

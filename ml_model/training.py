@@ -1,8 +1,11 @@
 """Training the way fraud teams validate: time-ordered periods, a label-delay gap before testing, a
-hyperparameter search with prequential (time-ordered, expanding-window) validation, then early
-stopping and the alert threshold on a validation period that precedes the test period.
+hyperparameter search with prequential (time-ordered) validation, then early stopping and the alert
+threshold on a validation period that precedes the test period.
 
-The periods, in order::
+Two layouts, chosen by `TrainingConfig.validation` (`train --validation`).
+
+`inside` (the default): the validation days and the search folds are the last days of the
+training window::
 
     train_start                      validation_start        train_end   test_start       test_end
     |------------- fit ---------------|------ validation ------|-- gap --|------ test ------|
@@ -13,6 +16,21 @@ would be labelled when the fold starts: an expanding window that respects the la
 early on its fold and is scored by average precision there; the candidate with the best mean over
 the folds wins. Final model: the winner's parameters, trained on the fit part with early stopping on
 the validation period, where the threshold is chosen too. The test period is used for metrics only.
+
+`before` (the short windows of the fraud literature, e.g. 7 training days): the whole training
+window is fitted, and the validation days and search folds are the days just before it, each scored
+by a model trained on a window as long as the training window that ends a label delay before it::
+
+    validation_fit_start  validation_fit_end   validation_start   train_start    train_end   test_start
+    |---- fit (train_days) ----|----- gap -----|--- validation ---|---- fit ------|-- gap --|--- test ---|
+                   |--- fold 1 fit ---|-- gap --|-- fold 1 --|-- fold 2 --|
+                              |--- fold 2 fit ---|-- gap --|
+
+Search as above, with those sliding windows. The validation model (the winner trained on
+[validation_fit_start, validation_fit_end)) stops early on the validation days, where the threshold
+is chosen; the final model is the winner trained on the training window for the validation model's
+number of rounds. No model is ever evaluated on days at or before the end of what it was fitted
+on, and every fit ends a label delay before the days it is evaluated on.
 """
 
 from __future__ import annotations
@@ -30,6 +48,7 @@ from sklearn.metrics import average_precision_score
 
 from ml_model.evaluation import card_precision_at_k, choose_threshold, classification_metrics
 from ml_model.features import FEATURE_SPEC, compute_features
+from ml_model.types import ValidationPlacement
 
 if TYPE_CHECKING:
     from ml_model.artifact import ModelCard
@@ -42,8 +61,10 @@ __all__ = [
     "SearchResult",
     "TrainingConfig",
     "TrainingResult",
+    "ValidationPlacement",
     "evaluate",
     "fit_final",
+    "fit_validation_model",
     "prepare",
     "prequential_search",
     "train",
@@ -83,12 +104,16 @@ class TrainingConfig:
     The periods, in order: [train_start, +train_days) of which the last `validation_days` validate
     (early stopping and the threshold); a gap of `delay_days` (labels of the last training days are
     not known yet when the model would be deployed); then `test_days` of test. The search's `folds`
-    folds of `fold_days` each are consecutive and end with the training period.
+    folds of `fold_days` each are consecutive and end with the training period. With `validation`
+    BEFORE, the validation days and the folds end where the training window starts instead, and
+    are scored by models fitted on `train_days` windows ending `delay_days` before them (see the
+    module's docstring).
     """
 
     train_start: date
     train_days: int = 42
     validation_days: int = 14
+    validation: ValidationPlacement = ValidationPlacement.INSIDE
     delay_days: int = 7
     test_days: int = 21
     label_delay_days: float = 7.0
@@ -133,26 +158,91 @@ class TrainingConfig:
         return FEATURE_SPEC.with_label_delay(self.label_delay_days)
 
     def periods(self) -> dict[str, date]:
+        """The periods' bounds, oldest first (each period is [start, end))."""
         train_end = self.train_start + timedelta(days=self.train_days)
         test_start = train_end + timedelta(days=self.delay_days)
+        test = {"test_start": test_start, "test_end": test_start + timedelta(days=self.test_days)}
+        if self.validation is ValidationPlacement.BEFORE:
+            validation_start = self.train_start - timedelta(days=self.validation_days)
+            validation_fit_end = validation_start - timedelta(days=self.delay_days)
+            return {
+                "validation_fit_start": validation_fit_end - timedelta(days=self.train_days),
+                "validation_fit_end": validation_fit_end,
+                "validation_start": validation_start,
+                "validation_end": self.train_start,
+                "train_start": self.train_start,
+                "train_end": train_end,
+                **test,
+            }
         return {
             "train_start": self.train_start,
             "validation_start": train_end - timedelta(days=self.validation_days),
             "train_end": train_end,
-            "test_start": test_start,
-            "test_end": test_start + timedelta(days=self.test_days),
+            **test,
         }
+
+    def spans(self) -> dict[str, tuple[date, date]]:
+        """[start, end) of the final model's fit, of the validation days and of the validation
+        model's fit (the final model's own fit when the validation lies inside the training days)."""
+        p = self.periods()
+        if self.validation is ValidationPlacement.BEFORE:
+            return {
+                "fit": (p["train_start"], p["train_end"]),
+                "validation": (p["validation_start"], p["validation_end"]),
+                "validation_fit": (p["validation_fit_start"], p["validation_fit_end"]),
+            }
+        fit = (p["train_start"], p["validation_start"])
+        return {"fit": fit, "validation": (p["validation_start"], p["train_end"]), "validation_fit": fit}
+
+    def lead_days(self) -> int:
+        """Days before `train_start` that the validation and the folds reach back to (0 when inside)."""
+        if self.validation is ValidationPlacement.INSIDE:
+            return 0
+        return max(self.validation_days, self.folds * self.fold_days) + self.delay_days + self.train_days
+
+    def check(self) -> None:
+        """Refuse impossible periods with one line naming the options.
+
+        Raises:
+            ValueError: a period is empty or negative, or the validation days do not fit.
+        """
+        for name, value, least in (
+            ("--train-days", self.train_days, 1),
+            ("--validation-days", self.validation_days, 1),
+            ("--test-days", self.test_days, 1),
+            ("--delay-days", self.delay_days, 0),
+        ):
+            if value < least:
+                raise ValueError(f"{name} must be at least {least}, not {value}")
+        if self.folds < 1 or self.fold_days < 1:
+            raise ValueError("the search needs at least one fold of at least one day (--folds, --fold-days)")
+        if self.validation is ValidationPlacement.INSIDE and not self.validation_days < self.train_days:
+            raise ValueError(
+                f"--validation-days must be between 1 and {self.train_days - 1} (the training days - 1) when the "
+                "validation is inside the training days; --validation before takes them from the days before"
+            )
 
     def prequential_folds(self) -> tuple[Fold, ...]:
         """The search's folds, oldest first.
 
         Raises:
-            ValueError: the training period cannot hold the folds after the delay and `min_fit_days`.
+            ValueError: impossible periods (`check`), or a training period that cannot hold the folds
+                after the delay and `min_fit_days` (validation inside).
         """
-        if self.folds < 1 or self.fold_days < 1:
-            raise ValueError("the search needs at least one fold of at least one day")
-        if not 0 < self.validation_days < self.train_days:
-            raise ValueError(f"--validation-days must be between 1 and {self.train_days - 1} (the training days - 1)")
+        self.check()
+        if self.validation is ValidationPlacement.BEFORE:
+            return tuple(
+                Fold(
+                    index=i,
+                    fit_start=start - timedelta(days=self.delay_days + self.train_days),
+                    fit_end=start - timedelta(days=self.delay_days),
+                    validation_start=start,
+                    validation_end=start + timedelta(days=self.fold_days),
+                )
+                for i, start in (
+                    (i, self.train_start - timedelta(days=(self.folds - i) * self.fold_days)) for i in range(self.folds)
+                )
+            )
         train_end = self.periods()["train_end"]
         folds = []
         for i in range(self.folds):
@@ -172,7 +262,7 @@ class TrainingConfig:
             raise ValueError(
                 f"{self.train_days} training days cannot hold {self.folds} folds of {self.fold_days} days after a "
                 f"{self.delay_days}-day label delay and {self.min_fit_days} days of fitting: give at least {need} "
-                "training days, or fewer/shorter folds"
+                "training days, fewer/shorter folds, or --validation before (folds from the days before the window)"
             )
         return tuple(folds)
 
@@ -225,7 +315,10 @@ class SearchResult:
 
 @dataclass
 class PreparedData:
-    """The feature matrix of a history and the masks of its periods."""
+    """The feature matrix of a history and the masks of its periods.
+
+    `validation_fit` is the validation model's fit when the validation days lie before the training
+    window; None when they lie inside it (the final model is then the validation model)."""
 
     transactions: pd.DataFrame
     X: npt.NDArray[np.float64]
@@ -235,6 +328,7 @@ class PreparedData:
     validation: npt.NDArray[np.bool_]
     test: npt.NDArray[np.bool_]
     periods: dict[str, date]
+    validation_fit: npt.NDArray[np.bool_] | None = None
 
 
 @dataclass
@@ -283,19 +377,34 @@ def prepare(transactions: pd.DataFrame, config: TrainingConfig) -> PreparedData:
     """Features over the whole history, and the periods' masks.
 
     Raises:
-        ValueError: a period holds no transactions or no fraud.
+        ValueError: impossible periods, the data does not reach back to the validation's training
+            window, or a period holds no transactions or no fraud.
     """
+    config.check()
     day = event_days(transactions["event_time"])
     p = config.periods()
-    fit = _mask(day, p["train_start"], p["validation_start"])
-    validation = _mask(day, p["validation_start"], p["train_end"])
+    spans = config.spans()
+    before = config.validation is ValidationPlacement.BEFORE
+    if before and len(day):
+        first, earliest = date.fromisoformat(str(day.min())), config.train_start - timedelta(days=config.lead_days())
+        if first > earliest:
+            raise ValueError(
+                f"--validation before needs {config.lead_days()} days of data before the first training day "
+                f"{config.train_start} (from {earliest}), and the data starts on {first}: give a later --train-start, "
+                "more data, or fewer validation/fold days"
+            )
+    fit = _mask(day, *spans["fit"])
+    validation = _mask(day, *spans["validation"])
+    validation_fit = _mask(day, *spans["validation_fit"]) if before else None
     test = _mask(day, p["test_start"], p["test_end"])
     y = transactions["is_fraud"].to_numpy(dtype=np.float64)
-    periods = (
-        ("training", fit, p["train_start"], p["validation_start"]),
-        ("validation", validation, p["validation_start"], p["train_end"]),
+    periods = [
+        ("training", fit, *spans["fit"]),
+        ("validation", validation, *spans["validation"]),
         ("test", test, p["test_start"], p["test_end"]),
-    )
+    ]
+    if validation_fit is not None:
+        periods.insert(0, ("validation model's training", validation_fit, *spans["validation_fit"]))
     for name, mask, start, end in periods:  # checked before the features: a mistake fails at once
         if not mask.any():
             raise ValueError(
@@ -316,6 +425,7 @@ def prepare(transactions: pd.DataFrame, config: TrainingConfig) -> PreparedData:
         validation=validation,
         test=test,
         periods=p,
+        validation_fit=validation_fit,
     )
 
 
@@ -327,11 +437,12 @@ def _days_needed(day: npt.NDArray[np.datetime64], config: TrainingConfig) -> str
     """How many days of data the periods need, and which options set each part of them."""
     first = date.fromisoformat(str(day.min())) if len(day) else config.train_start
     last = date.fromisoformat(str(day.max())) if len(day) else config.train_start
-    lead = max((config.train_start - first).days, 0)
+    lead = max((config.train_start - first).days, config.lead_days(), 0)
     need = lead + config.train_days + config.delay_days + config.test_days
     return (
         f"the data has {(last - first).days + 1 if len(day) else 0} days ({_span(first, last + timedelta(days=1))}) "
-        f"and these periods need {need}: {lead} before the first training day {config.train_start} (--train-start) "
+        f"and these periods need {need}: {lead} before the first training day {config.train_start} (--train-start"
+        f"{', and the validation before it' if config.lead_days() else ''}) "
         f"+ {config.train_days} --train-days + {config.delay_days} --delay-days + {config.test_days} --test-days; "
         "give more days of data (--generate, --data) or shorter periods"
     )
@@ -417,30 +528,75 @@ def prequential_search(
     return SearchResult(folds=folds, candidates=candidates, fold_rows=fold_rows)
 
 
-def fit_final(data: PreparedData, params: dict[str, Any], config: TrainingConfig) -> xgb.Booster:
-    """The deployed model: trained on the fit part, early stopping on the validation period."""
+def fit_final(
+    data: PreparedData, params: dict[str, Any], config: TrainingConfig, *, rounds: int | None = None
+) -> xgb.Booster:
+    """The deployed model, trained on the fit part.
+
+    Args:
+        data: the prepared history.
+        params: the fit's parameters (`training_params`).
+        config: the rounds and patience.
+        rounds: None: early stopping on the validation period (validation inside the training
+            days). A number: exactly that many rounds, no early stopping (the validation days lie
+            before the training window, where the validation model chose the rounds).
+    """
+    if rounds is None:
+        return _fit(
+            params,
+            data.X,
+            data.y,
+            data.fit,
+            data.validation,
+            rounds=config.max_rounds,
+            patience=config.early_stopping_rounds,
+        )
+    d_fit = xgb.QuantileDMatrix(
+        data.X[data.fit], data.y[data.fit], feature_names=FEATURE_NAMES, max_bin=params.get("max_bin", 256)
+    )
+    booster = xgb.train(params, d_fit, rounds, verbose_eval=False)
+    booster.set_attr(best_iteration=str(rounds - 1))  # every tree counts: the artifact keeps them all
+    return booster
+
+
+def fit_validation_model(data: PreparedData, params: dict[str, Any], config: TrainingConfig) -> xgb.Booster:
+    """With the validation days before the training window: `params` trained on the validation
+    model's own window (as long as the training window, ending a label delay before the validation
+    days), early stopping on the validation days. Its rounds and its validation scores stand for the
+    final model's.
+
+    Raises:
+        ValueError: the validation days lie inside the training days (the final model validates itself).
+    """
+    if data.validation_fit is None:
+        raise ValueError("no validation model: the validation days lie inside the training days")
     return _fit(
         params,
         data.X,
         data.y,
-        data.fit,
+        data.validation_fit,
         data.validation,
         rounds=config.max_rounds,
         patience=config.early_stopping_rounds,
     )
 
 
-def evaluate(booster: xgb.Booster, data: PreparedData) -> tuple[float, dict[str, float], npt.NDArray[np.float32]]:
+def evaluate(
+    booster: xgb.Booster, data: PreparedData, *, validator: xgb.Booster | None = None
+) -> tuple[float, dict[str, float], npt.NDArray[np.float32]]:
     """The threshold chosen on validation, then the test period's metrics at it.
 
     Args:
-        booster: a booster with `best_iteration` (early stopping).
+        booster: the deployed model, with `best_iteration`.
         data: the prepared history.
+        validator: the model whose validation scores choose the threshold, when it is not
+            `booster` (validation days before the training window: `fit_validation_model`).
 
     Returns:
         The threshold, the test metrics and the test scores.
     """
-    threshold = choose_threshold(data.y[data.validation], _predict(booster, data.X[data.validation]))
+    scorer = booster if validator is None else validator
+    threshold = choose_threshold(data.y[data.validation], _predict(scorer, data.X[data.validation]))
     test_scores = _predict(booster, data.X[data.test])
     metrics = classification_metrics(data.y[data.test], test_scores, threshold)
     metrics["card_precision_at_100"] = card_precision_at_k(data.transactions[data.test], test_scores)
@@ -461,11 +617,27 @@ def train(transactions: pd.DataFrame, config: TrainingConfig) -> TrainingResult:
     data = prepare(transactions, config)
     search = prequential_search(data.X, data.y, data.day, config)
     params = training_params(search.best.params, data.y[data.fit], config)
-    booster = fit_final(data, params, config)
-    threshold, metrics, test_scores = evaluate(booster, data)
-    metrics["validation_aucpr"] = float(booster.best_score)
+    if data.validation_fit is None:
+        booster = validator = fit_final(data, params, config)
+    else:
+        validator = fit_validation_model(
+            data, training_params(search.best.params, data.y[data.validation_fit], config), config
+        )
+        booster = fit_final(data, params, config, rounds=validator.best_iteration + 1)
+    threshold, metrics, test_scores = evaluate(booster, data, validator=validator)
+    metrics["validation_aucpr"] = float(validator.best_score)
     metrics["search_mean_average_precision"] = search.best.mean_average_precision
     logger.info("final model trained", extra={"params": search.best.params, "rounds": booster.best_iteration})
+    extra = {"validation": config.validation.value, "rounds": booster.best_iteration + 1}
     return TrainingResult(
-        booster, threshold, metrics, params, data.periods, test_scores, data.y[data.test], search, spec=config.spec
+        booster,
+        threshold,
+        metrics,
+        params,
+        data.periods,
+        test_scores,
+        data.y[data.test],
+        search,
+        extra=extra,
+        spec=config.spec,
     )

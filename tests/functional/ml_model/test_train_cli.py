@@ -162,3 +162,52 @@ def test_train_records_its_label_delay_and_score_uses_it_or_refuses_another(
     assert "trained with a label delay of 1 days" in str(refused.exception)
     assert "\n" not in str(refused.exception)
     assert not (tmp_path / "r").exists()
+
+
+def test_a_seven_day_window_trains_with_its_validation_before_it(
+    cli: typer.Typer, history: pd.DataFrame, tmp_path: Path
+) -> None:
+    # GIVEN 44 days of labelled transactions
+    data = tmp_path / "tx.parquet"
+    history.to_parquet(data, index=False)
+    short = ["--train-days", "7", "--validation-days", "7", "--delay-days", "3", "--test-days", "3"]
+    short += ["--folds", "1", "--fold-days", "7", "--quick"]
+    # WHEN a 7-day window is trained with its validation inside it
+    inside = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(tmp_path / "m0"), *short])
+    # THEN it is refused in one line that names the option that makes it possible
+    assert inside.exit_code == 2
+    assert "--validation-days must be between 1 and 6" in _flat(inside.output)
+    assert "--validation before takes them from the days before" in _flat(inside.output)
+    # WHEN it is trained with the validation days before the window
+    out = tmp_path / "model"
+    result = CliRunner().invoke(
+        cli, ["train", "--data", str(data), "--out", str(out), *short, "--validation", "before"]
+    )
+    # THEN the whole 7-day window is fitted after 14 warm-up days and the 17 days its validation needs
+    assert result.exit_code == 0, result.output
+    card = load_artifact(out).card
+    ranges = card.data_ranges
+    assert (ranges["train_start"], ranges["train_end"]) == ("2026-02-01", "2026-02-08")
+    assert (ranges["validation_start"], ranges["validation_end"]) == ("2026-01-25", "2026-02-01")
+    assert (ranges["validation_fit_start"], ranges["validation_fit_end"]) == ("2026-01-15", "2026-01-22")
+    assert (ranges["test_start"], ranges["test_end"]) == ("2026-02-11", "2026-02-14")
+    # ... and the card records the layout, the rounds its validation model chose and the search's fold
+    assert card.extra["validation"] == "before"
+    assert card.extra["rounds"] == card.num_boosted_rounds
+    [fold] = card.extra["search"]["folds"]
+    assert (fold["fit_start"], fold["fit_end"], fold["validation_start"]) == ("2026-01-15", "2026-01-22", "2026-01-25")
+    assert 0.5 < card.metrics["auc_roc"] <= 1.0
+    # WHEN the data does not reach back far enough for the validation
+    late = CliRunner().invoke(
+        cli,
+        ["train", "--data", str(data), "--out", str(tmp_path / "m1"), *short, "--validation", "before"]
+        + ["--train-start", "2026-01-10"],
+    )
+    # THEN it is refused in one line with the days needed
+    assert late.exit_code == 2
+    assert "--validation before needs 17 days of data before the first training day 2026-01-10" in _flat(late.output)
+
+
+def _flat(output: str) -> str:
+    """A usage error's message without the terminal box it is drawn in and its line breaks."""
+    return " ".join(output.replace("│", " ").split())

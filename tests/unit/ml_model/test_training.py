@@ -24,9 +24,12 @@ from ml_model.training import (
     TrainingResult,
     evaluate,
     fit_final,
+    fit_validation_model,
+    prepare,
     prequential_search,
     training_params,
 )
+from ml_model.types import ValidationPlacement
 
 DAY_S = 86_400.0
 ORIGIN = date(2026, 1, 1)
@@ -276,3 +279,200 @@ def test_the_final_model_stops_early_on_the_validation_period_before_the_test(mo
     np.testing.assert_array_equal(np.sort(evaluated), np.sort(validation_times))
     assert patience == 3 and evaluated.max() < X[data.test, 0].min()
     assert booster.best_iteration is not None
+
+
+# -- validation before the training window (short windows) -------------------------------------------
+
+
+def test_a_seven_day_window_validates_on_the_days_before_it() -> None:
+    # GIVEN the literature's short window: 7 training days, 7 validation days before them, a 7-day delay
+    config = TrainingConfig(
+        train_start=date(2026, 3, 1),
+        train_days=7,
+        validation_days=7,
+        validation=ValidationPlacement.BEFORE,
+        delay_days=7,
+        test_days=7,
+        folds=2,
+        fold_days=7,
+    )
+    # WHEN its periods and folds are laid out
+    p = config.periods()
+    spans = config.spans()
+    folds = config.prequential_folds()
+    # THEN the whole window is fitted, the test follows it after the delay
+    assert spans["fit"] == (date(2026, 3, 1), date(2026, 3, 8))
+    assert (p["test_start"], p["test_end"]) == (date(2026, 3, 15), date(2026, 3, 22))
+    # ... the validation days are the 7 days before it, scored by a 7-day fit ending a delay before them
+    assert spans["validation"] == (date(2026, 2, 22), date(2026, 3, 1))
+    assert spans["validation_fit"] == (date(2026, 2, 8), date(2026, 2, 15))
+    # ... the folds are consecutive, end where the window starts, each with a 7-day fit a delay before it
+    assert [(f.validation_start, f.validation_end) for f in folds] == [
+        (date(2026, 2, 15), date(2026, 2, 22)),
+        (date(2026, 2, 22), date(2026, 3, 1)),
+    ]
+    assert [(f.fit_start, f.fit_end) for f in folds] == [
+        (date(2026, 2, 1), date(2026, 2, 8)),
+        (date(2026, 2, 8), date(2026, 2, 15)),
+    ]
+    # ... and the data must reach back to the first fold's fit: 14 fold days + 7 delay + 7 fit
+    assert config.lead_days() == 28 == (config.train_start - folds[0].fit_start).days
+    # ... whereas the same window with the validation inside it is refused, naming the way out
+    with pytest.raises(ValueError, match="--validation-days must be between 1 and 6") as refused:
+        replace(config, validation=ValidationPlacement.INSIDE).prequential_folds()
+    assert "--validation before" in str(refused.value)
+
+
+@given(
+    train_days=st.integers(1, 30),
+    validation_days=st.integers(1, 20),
+    folds=st.integers(1, 4),
+    fold_days=st.integers(1, 10),
+    delay_days=st.integers(0, 10),
+)
+def test_before_the_window_every_fit_ends_a_label_delay_before_what_it_is_scored_on(
+    train_days: int, validation_days: int, folds: int, fold_days: int, delay_days: int
+) -> None:
+    config = TrainingConfig(
+        train_start=ORIGIN + timedelta(days=100),
+        train_days=train_days,
+        validation_days=validation_days,
+        validation=ValidationPlacement.BEFORE,
+        delay_days=delay_days,
+        folds=folds,
+        fold_days=fold_days,
+    )
+    spans = config.spans()
+    p = config.periods()
+    earliest = config.train_start - timedelta(days=config.lead_days())
+    # the validation model: a window as long as the training window, a delay before the validation days
+    fit_start, fit_end = spans["validation_fit"]
+    assert (fit_end - fit_start).days == train_days
+    assert fit_end + timedelta(days=delay_days) == spans["validation"][0]
+    assert spans["validation"][1] == config.train_start and fit_start >= earliest
+    # the final model: fitted on the whole window, tested a delay after it
+    assert spans["fit"] == (config.train_start, p["train_end"])
+    assert p["test_start"] == p["train_end"] + timedelta(days=delay_days)
+    result = config.prequential_folds()
+    assert len(result) == folds and result[-1].validation_end == config.train_start
+    for previous, fold in zip(result, result[1:], strict=False):
+        assert fold.validation_start == previous.validation_end
+    for fold in result:
+        assert (fold.fit_end - fold.fit_start).days == train_days
+        assert fold.fit_end == fold.validation_start - timedelta(days=delay_days)
+        assert fold.fit_start >= earliest
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"train_days": 0}, "--train-days must be at least 1, not 0"),
+        ({"validation_days": 0}, "--validation-days must be at least 1, not 0"),
+        ({"test_days": 0}, "--test-days must be at least 1, not 0"),
+        ({"delay_days": -1}, "--delay-days must be at least 0, not -1"),
+        ({"folds": 0}, "the search needs at least one fold of at least one day"),
+        ({"validation": ValidationPlacement.INSIDE, "train_days": 14}, "--validation-days must be between 1 and 13"),
+        ({"validation": ValidationPlacement.INSIDE}, "7 training days cannot hold|between 1 and 6"),
+    ],
+)
+def test_impossible_periods_are_refused_in_one_line(changes: dict[str, Any], message: str) -> None:
+    config = TrainingConfig(train_start=ORIGIN, train_days=7, validation_days=14, validation=ValidationPlacement.BEFORE)
+    config = replace(config, **changes)
+    with pytest.raises(ValueError, match=message) as refused:
+        config.prequential_folds()
+    assert "\n" not in str(refused.value)
+
+
+def test_data_that_does_not_reach_back_to_the_validation_is_refused_before_any_feature() -> None:
+    # GIVEN 20 days of transactions, and a 7-day window whose validation needs 28 days before it
+    frame = pd.DataFrame(
+        {
+            "event_time": pd.date_range("2026-01-01", periods=20 * 24, freq="h", tz="UTC"),
+            "is_fraud": [0, 1] * (20 * 12),
+        }
+    )
+    config = TrainingConfig(
+        train_start=ORIGIN + timedelta(days=10),
+        train_days=7,
+        validation_days=7,
+        validation=ValidationPlacement.BEFORE,
+        folds=2,
+        fold_days=7,
+    )
+    # WHEN it is prepared THEN it is refused with the days needed and the options that change them
+    with pytest.raises(ValueError, match=r"needs 28 days of data before the first training day 2026-01-11") as e:
+        prepare(frame, config)
+    assert "the data starts on 2026-01-01" in str(e.value) and "--train-start" in str(e.value)
+
+
+def test_before_the_window_no_model_learns_from_what_it_is_scored_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN an hourly history, a 7-day window with its validation and two folds before it
+    X, y, day = _hourly_history(60, seed=4)
+    config = TrainingConfig(
+        train_start=ORIGIN + timedelta(days=40),
+        train_days=7,
+        validation_days=7,
+        validation=ValidationPlacement.BEFORE,
+        delay_days=3,
+        test_days=5,
+        folds=2,
+        fold_days=5,
+        max_rounds=5,
+        early_stopping_rounds=2,
+        search=({"max_depth": 2, "eta": 0.3},),
+    )
+    spans = config.spans()
+    masks = {name: _mask_of(day, *span) for name, span in spans.items()}
+    data = PreparedData(
+        transactions=pd.DataFrame(),
+        X=X,
+        y=y,
+        day=day,
+        fit=masks["fit"],
+        validation=masks["validation"],
+        test=_mask_of(day, config.periods()["test_start"], config.periods()["test_end"]),
+        periods=config.periods(),
+        validation_fit=masks["validation_fit"],
+    )
+    # ... and xgboost.train spied on: the event times of what each model learned from and stopped on
+    built: dict[int, np.ndarray] = {}
+    calls: list[tuple[np.ndarray, np.ndarray | None]] = []
+    real_quantile, real_train = xgb.QuantileDMatrix, xgb.train
+
+    class RecordingQuantileDMatrix(real_quantile):  # type: ignore[misc,valid-type]
+        def __init__(self, data: np.ndarray, *args: Any, **kwargs: Any) -> None:
+            super().__init__(data, *args, **kwargs)
+            built[id(self)] = np.array(data, copy=True)
+
+    def recording_train(params: dict[str, Any], dtrain: xgb.DMatrix, *args: Any, **kwargs: Any) -> xgb.Booster:
+        evals = kwargs.get("evals")
+        evaluated = evals[0][0].get_data().toarray()[:, 0].astype(np.float64) if evals else None
+        calls.append((built[id(dtrain)][:, 0], evaluated))
+        return real_train(params, dtrain, *args, **kwargs)
+
+    monkeypatch.setattr(xgb, "QuantileDMatrix", RecordingQuantileDMatrix)
+    monkeypatch.setattr(xgb, "train", recording_train)
+    # WHEN the search, the validation model and the final model are fitted
+    prequential_search(X, y, day, config)
+    params = training_params(config.search[0], y, config)
+    validator = fit_validation_model(data, params, config)
+    booster = fit_final(data, params, config, rounds=validator.best_iteration + 1)
+    # THEN every model that was scored learned only from days ending a delay before its scored days
+    delay_s = config.delay_days * DAY_S
+    for trained, evaluated in calls[:-1]:
+        assert evaluated is not None
+        assert trained.max() < evaluated.min() - delay_s
+        assert trained.min() >= (config.train_start - ORIGIN).days * DAY_S - config.lead_days() * DAY_S
+    # ... the validation model stopped on exactly the validation days, which end where the window starts
+    validation_times = np.sort(X[masks["validation"], 0].astype(np.float32))
+    np.testing.assert_array_equal(np.sort(np.asarray(calls[-2][1], dtype=np.float32)), validation_times)
+    # ... and the final model learned from the training window only, for the validation model's rounds
+    final_trained, final_evaluated = calls[-1]
+    assert final_evaluated is None
+    window = (np.array([(d - ORIGIN).days for d in spans["fit"]]) * DAY_S).astype(np.float32)
+    assert final_trained.min() >= window[0] and final_trained.max() < window[1]
+    assert booster.num_boosted_rounds() == validator.best_iteration + 1 == booster.best_iteration + 1
+
+
+def _mask_of(day: np.ndarray, start: date, end: date) -> np.ndarray:
+    return np.asarray((day >= np.datetime64(start, "D")) & (day < np.datetime64(end, "D")))
