@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 import typer.core
@@ -17,16 +18,68 @@ from fraudstream.logs import LogFormat, configure_logging
 from fraudstream.output import print_error, stderr
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
+
+    from typer._click import Command, Context
 
 __all__ = ["app", "main"]
 
+_MARKUP: Final = "markdown"
+# Each command's module is imported when the command is looked up (run, or listed by `--help`), so
+# that `fraudstream process` (the EMR job's entry point) imports the processor and not the producer,
+# the demo or the CDK app. Name -> (module, attribute): a function is a command, a Typer a group.
+# The order is the order `fraudstream --help` lists them in.
+_COMMANDS: Final[dict[str, tuple[str, str]]] = {
+    "demo": ("fraudstream.demo", "demo"),
+    "produce": ("producer.cli", "produce"),
+    "generate": ("producer.generate_cli", "generate"),
+    "process": ("processor.cli", "process"),
+    "package": ("fraudstream.package", "package"),
+    "query": ("fraudstream.query_cli", "query"),
+    "serve": ("ml_model.cli", "serve"),
+    "invoke": ("ml_model.cli", "invoke"),
+    "train": ("ml_model.train_cli", "train"),
+    "score": ("ml_model.train_cli", "score"),
+    "bench": ("fraudstream.bench_cli", "bench"),
+    "local": ("fraudstream.local.cli", "app"),
+    "model": ("ml_model.model_cli", "app"),
+    "aws": ("fraudstream.aws_cli", "app"),
+}
+
+
+class _LazyGroup(typer.core.TyperGroup):
+    """The root command: its sub-commands are imported on first lookup (`_COMMANDS`)."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return [*super().list_commands(ctx), *(name for name in _COMMANDS if name not in self.commands)]
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        if cmd_name not in self.commands and cmd_name in _COMMANDS:
+            command = _load(cmd_name)
+            _show_flags_without_type(_options(command, ctx))
+            self.commands[cmd_name] = command
+        return super().get_command(ctx, cmd_name)
+
+
+def _load(name: str) -> Command:
+    """The click command of `_COMMANDS[name]`, built as typer builds a registered command or group."""
+    module, attribute = _COMMANDS[name]
+    target = getattr(importlib.import_module(module), attribute)
+    holder = typer.Typer(rich_markup_mode=_MARKUP, pretty_exceptions_enable=False)
+    if isinstance(target, typer.Typer):
+        holder.add_typer(target, name=name)
+    else:
+        holder.command(name)(target)
+    return typer.main.get_group(holder).commands[name]
+
+
 app = typer.Typer(
     name="fraudstream",
+    cls=_LazyGroup,
     help="Real-time card-fraud detection on AWS: producer, stream processor, model and local AWS.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode="markdown",
+    rich_markup_mode=_MARKUP,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 _state = {"verbose": False}
@@ -49,40 +102,6 @@ def _root(
     configure_logging(level=logging.DEBUG if verbose else logging.INFO, fmt=log_format.value)
 
 
-def _register() -> None:
-    # Imported here so that `fraudstream --help` stays fast and each package owns its commands.
-    from fraudstream.aws_cli import app as aws_app
-    from fraudstream.bench_cli import bench
-    from fraudstream.demo import demo
-    from fraudstream.local.cli import app as local_app
-    from fraudstream.package import package
-    from fraudstream.query_cli import query
-    from ml_model.cli import invoke, serve
-    from ml_model.model_cli import app as model_app
-    from ml_model.train_cli import score, train
-    from processor.cli import process
-    from producer.cli import produce
-    from producer.generate_cli import generate
-
-    app.command("demo")(demo)
-    app.add_typer(local_app, name="local")
-    app.command("produce")(produce)
-    app.command("generate")(generate)
-    app.command("process")(process)
-    app.command("package")(package)
-    app.command("query")(query)
-    app.command("serve")(serve)
-    app.command("invoke")(invoke)
-    app.command("train")(train)
-    app.command("score")(score)
-    app.add_typer(model_app, name="model")
-    app.add_typer(aws_app, name="aws")
-    app.command("bench")(bench)
-
-
-_register()
-
-
 def help_width(environ: Mapping[str, str]) -> int | None:
     """The width `--help` is laid out at: the terminal's (or COLUMNS), at least HELP_MIN_WIDTH, and
     HELP_WIDTH_WITHOUT_TERMINAL without a terminal; None leaves it to TERMINAL_WIDTH, which typer reads."""
@@ -97,22 +116,36 @@ def help_width(environ: Mapping[str, str]) -> int | None:
         return HELP_WIDTH_WITHOUT_TERMINAL
 
 
-def _options(command: Any, parent: typer.Context | None = None) -> Iterator[typer.core.TyperOption]:
-    """Every option of `command` and its sub-commands, their help options included."""
+def _own_options(command: Any, parent: Context | None = None) -> Iterator[typer.core.TyperOption]:
+    """The options of `command` itself, its help option included."""
     context = typer.Context(command, parent=parent, **command.context_settings)
     help_option = command.get_help_option(context)  # created on first use, then kept by the command
     yield from (p for p in [*command.params, help_option] if isinstance(p, typer.core.TyperOption))
+
+
+def _options(command: Any, parent: Context | None = None) -> Iterator[typer.core.TyperOption]:
+    """Every option of `command` and its sub-commands, their help options included (for the root:
+    every command's, each imported)."""
+    yield from _own_options(command, parent)
     if isinstance(command, typer.core.TyperGroup):
-        for sub in command.commands.values():
-            yield from _options(sub, context)
+        context = typer.Context(command, parent=parent, **command.context_settings)
+        for name in command.list_commands(context):
+            sub = command.get_command(context, name)
+            if sub is not None:
+                yield from _options(sub, context)
+
+
+def _show_flags_without_type(options: Iterable[typer.core.TyperOption]) -> None:
+    for option in options:
+        if option.is_flag and option.metavar is None:
+            option.metavar = ""  # typer shows `<bool>` as the "type" of a flag, which takes no value
 
 
 def _command() -> Any:
-    """The click command tree of `app`, with what this CLI changes in typer's help."""
+    """The click command tree of `app`, with what this CLI changes in typer's help (its sub-commands
+    get it as `_LazyGroup` imports them)."""
     command = typer.main.get_command(app)
-    for option in _options(command):
-        if option.is_flag and option.metavar is None:
-            option.metavar = ""  # typer shows `<bool>` as the "type" of a flag, which takes no value
+    _show_flags_without_type(_own_options(command))
     return command
 
 

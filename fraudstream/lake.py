@@ -9,7 +9,7 @@ from typing import Final
 import pyarrow as pa
 
 from fraudstream.contracts import TRANSACTION_ARROW_SCHEMA
-from ml_model.features import FEATURE_SPEC
+from fraudstream.feature_names import FEATURE_NAMES
 
 __all__ = [
     "AGGREGATES",
@@ -55,7 +55,7 @@ TRANSACTIONS: Final = LakeTable(
     schema=pa.schema(
         list(TRANSACTION_ARROW_SCHEMA)
         # Features that are event fields themselves (amount) are stored once, as the event field.
-        + [pa.field(n, pa.float64()) for n in FEATURE_SPEC.names if n not in TRANSACTION_ARROW_SCHEMA.names]
+        + [pa.field(n, pa.float64()) for n in FEATURE_NAMES if n not in TRANSACTION_ARROW_SCHEMA.names]
         + _SCORED_COLUMNS
     ),
     partition_time_column="event_time",

@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from fraudstream.feature_names import CARD_FEATURES, FEATURE_NAMES, TERMINAL_FEATURES
 from ml_model.feature_spec import FeatureSpec, label_delay_hours
 
 __all__ = [
@@ -65,37 +66,10 @@ LONGEST_WINDOW_S: Final = max(*(w for _, w in CARD_WINDOWS_S), *(h * HOUR for _,
 # A transaction is at night before this many seconds into its UTC day.
 NIGHT_END_S: Final = 6 * HOUR
 
+# The names are the core's (the lake's columns carry them); bump the version when they change.
 FEATURE_SPEC: Final = FeatureSpec(
     version="3",
-    names=(
-        "amount",
-        "is_weekend",
-        "is_night",
-        "channel_online",
-        "channel_atm",
-        "card_tx_count_10m",
-        "card_tx_sum_10m",
-        "card_tx_count_1h",
-        "card_tx_sum_1h",
-        "card_tx_count_1d",
-        "card_mean_amount_1d",
-        "card_tx_count_7d",
-        "card_mean_amount_7d",
-        "card_tx_count_30d",
-        "card_mean_amount_30d",
-        "card_amount_ratio_30d",
-        "card_distinct_terminals_1d",
-        "card_seconds_since_prev",
-        "card_distance_prev_km",
-        "card_speed_prev_kmh",
-        "card_distance_home_km",
-        "terminal_tx_count_1d",
-        "terminal_fraud_rate_1d",
-        "terminal_tx_count_7d",
-        "terminal_fraud_rate_7d",
-        "terminal_tx_count_30d",
-        "terminal_fraud_rate_30d",
-    ),
+    names=FEATURE_NAMES,
     # Every fixed width of the functions below: the hash changes with any of them. The label delay
     # is the trained model's (`with_label_delay`); this default is the contract's seven days.
     parameters=(
@@ -107,9 +81,6 @@ FEATURE_SPEC: Final = FeatureSpec(
         ("earth_radius_km", EARTH_RADIUS_KM),
     ),
 )
-
-CARD_FEATURES: Final = tuple(n for n in FEATURE_SPEC.names if not n.startswith("terminal_"))
-TERMINAL_FEATURES: Final = tuple(n for n in FEATURE_SPEC.names if n.startswith("terminal_"))
 
 
 def _window_start(times: FloatArray, width: float, groups: IntArray | None = None) -> IntArray:

@@ -12,7 +12,7 @@ from fraudstream._help import shown_default
 from fraudstream.config import ResourceSettings
 from producer.config import ProducerSettings
 
-__all__ = ["WorldCards", "WorldFraudRate", "WorldSeed", "WorldTerminals", "produce", "producer_settings"]
+__all__ = ["WorldCards", "WorldFraudRate", "WorldSeed", "WorldTerminals", "parse_start", "produce", "producer_settings"]
 
 # The synthetic world's options, shared by `produce` and `generate`.
 WorldSeed = Annotated[
@@ -46,7 +46,12 @@ def producer_settings(**options: Any) -> ProducerSettings:
         raise typer.BadParameter(str(e)) from e
 
 
-def _parse_start(value: str | None) -> datetime | None:
+def parse_start(value: str | None) -> datetime | None:
+    """The `--start` option of `produce` and `generate`: an ISO-8601 date or time, UTC when it has no offset.
+
+    Raises:
+        typer.BadParameter: the value is not ISO-8601.
+    """
     if value is None:
         return None
     try:
@@ -216,7 +221,7 @@ def produce(
         count=count,
         duration=duration,
         days=days,
-        start_at=_parse_start(start),
+        start_at=parse_start(start),
         speedup=speedup,
         tps=tps,
     )

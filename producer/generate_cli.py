@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from producer.cli import WorldCards, WorldFraudRate, WorldSeed, WorldTerminals, _parse_start, producer_settings
+from producer.cli import WorldCards, WorldFraudRate, WorldSeed, WorldTerminals, parse_start, producer_settings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,7 +51,7 @@ def generate(
 
     settings = producer_settings(seed=seed, cards=cards, terminals=terminals, fraud_rate=fraud_rate)
     batch_file_format(out)  # an unsupported suffix is refused before any generating
-    first, end = _span(datetime.now(UTC), days, _parse_start(start))
+    first, end = _span(datetime.now(UTC), days, parse_start(start))
     frame = _transactions(settings, first, end)
     rows = write_batch_file(frame, out)
     print_summary(

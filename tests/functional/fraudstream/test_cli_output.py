@@ -214,20 +214,22 @@ def test_every_command_a_help_text_names_exists() -> None:
     # GIVEN every help text of every command and option, and the hints of the errors
     root = _command()
     texts = [o.help or "" for _, o in _options(root)] + [error.hint for error in _subclasses(FraudstreamError)]
+    context = typer.Context(root)
     stack = [root]
     while stack:
         command = stack.pop()
         texts.append(command.help or "")
-        stack.extend(getattr(command, "commands", {}).values())
+        if isinstance(command, typer.core.TyperGroup):
+            stack.extend(command.get_command(context, name) for name in command.list_commands(context))
     named = {m for text in texts for m in re.findall(r"`fraudstream ([a-z][\w-]*(?: [a-z][\w-]*)?)", text)}
     assert "local provision" in named  # (guards the search: the hints name it)
     # THEN each `fraudstream X [Y]` they name is a command (and Y, if X is a group, one of its commands)
     for words in named:
         first, *rest = words.split()
-        assert first in root.commands, words
-        group = root.commands[first]
+        group = root.get_command(context, first)
+        assert group is not None, words
         if rest and isinstance(group, typer.core.TyperGroup):
-            assert rest[0] in group.commands, words
+            assert group.get_command(context, rest[0]) is not None, words
 
 
 def test_the_bench_help_says_what_the_pipeline_benchmark_drains() -> None:
