@@ -74,7 +74,7 @@ def run(
         rounds = result.booster.best_iteration + 1
     else:
         data = prepare(history, config)
-        params = dict(config.search[0])
+        params = dict(config.candidates()[0])
         booster = fit_final(data, training_params(params, data.y[data.fit], config), config)
         _, metrics, _ = evaluate(booster, data)
         test_rows, rounds = int(data.test.sum()), booster.best_iteration + 1

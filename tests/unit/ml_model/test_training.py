@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 from ml_model.evaluation import choose_threshold
 from ml_model.features import FEATURE_SPEC
 from ml_model.training import (
+    DEFAULT_CANDIDATE,
+    SEARCH_SPACE,
     CandidateScore,
     Fold,
     PreparedData,
@@ -119,12 +121,14 @@ def test_no_fold_trains_on_data_at_or_after_its_fold_start_minus_the_delay(monke
     # THEN every fold's model, for every candidate, learned only from rows before its fold's start minus
     # the delay, and from the training period's start on
     folds = config.prequential_folds()
-    assert len(calls) == len(folds) * len(config.search)
+    assert len(calls) == len(folds) * len(config.candidates())
     delay_s = config.delay_days * DAY_S
     train_start_s = (config.train_start - ORIGIN).days * DAY_S
     for fold_index, fold in enumerate(folds):
         fold_start_s = (fold.validation_start - ORIGIN).days * DAY_S
-        for trained, evaluated in calls[fold_index * len(config.search) : (fold_index + 1) * len(config.search)]:
+        for trained, evaluated in calls[
+            fold_index * len(config.candidates()) : (fold_index + 1) * len(config.candidates())
+        ]:
             assert trained.max() < fold_start_s - delay_s
             assert trained.min() >= train_start_s
             # its evaluation set is exactly its fold
@@ -454,7 +458,7 @@ def test_before_the_window_no_model_learns_from_what_it_is_scored_on(monkeypatch
     monkeypatch.setattr(xgb, "train", recording_train)
     # WHEN the search, the validation model and the final model are fitted
     prequential_search(X, y, day, config)
-    params = training_params(config.search[0], y, config)
+    params = training_params(config.candidates()[0], y, config)
     validator = fit_validation_model(data, params, config)
     booster = fit_final(data, params, config, rounds=validator.best_iteration + 1)
     # THEN every model that was scored learned only from days ending a delay before its scored days
@@ -476,3 +480,71 @@ def test_before_the_window_no_model_learns_from_what_it_is_scored_on(monkeypatch
 
 def _mask_of(day: np.ndarray, start: date, end: date) -> np.ndarray:
     return np.asarray((day >= np.datetime64(start, "D")) & (day < np.datetime64(end, "D")))
+
+
+# -- the search space ----------------------------------------------------------------------------------
+
+
+def test_the_random_search_tries_every_parameter_family_a_fraud_team_would() -> None:
+    # GIVEN a budget of 8 candidates
+    config = TrainingConfig(train_start=ORIGIN, search_budget=8, seed=7)
+    # WHEN they are drawn, twice
+    candidates = config.candidates()
+    # THEN the first is the default, all are distinct and the same for the same seed, another seed draws others
+    assert candidates[0] == DEFAULT_CANDIDATE and len(candidates) == 8
+    assert len({tuple(sorted(c.items())) for c in candidates}) == 8
+    assert candidates == config.candidates() != replace(config, seed=8).candidates()
+    # ... every family (depth, learning rate, class weight, row and column subsampling, minimum child
+    # weight) takes several values of its range
+    assert set(SEARCH_SPACE) == {
+        "max_depth",
+        "eta",
+        "scale_pos_weight",
+        "subsample",
+        "colsample_bytree",
+        "min_child_weight",
+    }
+    for name, values in SEARCH_SPACE.items():
+        tried = {c[name] for c in candidates}
+        assert tried <= set(values) and len(tried) >= 2, name
+    # ... a budget of one is the default alone, and none is refused in one line
+    assert replace(config, search_budget=1).candidates() == (DEFAULT_CANDIDATE,)
+    with pytest.raises(ValueError, match="--search-budget must be at least 1, not 0"):
+        replace(config, search_budget=0).candidates()
+
+
+def test_each_candidates_parameters_reach_xgboost_and_the_rounds_stop_early(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a small history and a search of 6 drawn candidates on two folds
+    X, y, day = _hourly_history(40, seed=6)
+    config = TrainingConfig(
+        train_start=ORIGIN,
+        train_days=40,
+        validation_days=5,
+        delay_days=2,
+        folds=2,
+        fold_days=5,
+        max_rounds=30,
+        fold_early_stopping_rounds=3,
+        search_budget=6,
+    )
+    seen: list[tuple[dict[str, Any], int]] = []
+    real_train = xgb.train
+
+    def recording_train(params: dict[str, Any], dtrain: xgb.DMatrix, *args: Any, **kwargs: Any) -> xgb.Booster:
+        seen.append((params, kwargs["early_stopping_rounds"]))
+        return real_train(params, dtrain, *args, **kwargs)
+
+    monkeypatch.setattr(xgb, "train", recording_train)
+    # WHEN the search runs
+    result = prequential_search(X, y, day, config)
+    # THEN every candidate was trained on every fold with its own values of every family, stopping early
+    assert len(seen) == 2 * 6
+    for params, patience in seen:
+        assert patience == 3
+        assert any(all(params[k] == v for k, v in c.items()) for c in config.candidates())
+    # ... each candidate's per-fold scores and rounds are recorded, with the space it was drawn from
+    recorded = result.to_dict()
+    assert [c["params"] for c in recorded["candidates"]] == list(config.candidates())
+    assert all(len(c["fold_best_iteration"]) == 2 for c in recorded["candidates"])
+    assert recorded["space"] == {name: list(values) for name, values in SEARCH_SPACE.items()}
+    assert recorded["chosen"]["params"] == result.best.params
