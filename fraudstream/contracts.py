@@ -21,6 +21,7 @@ __all__ = [
     "CHANNELS",
     "COUNTRY_PATTERN",
     "CURRENCY_PATTERN",
+    "LABEL_ARROW_SCHEMA",
     "LABEL_FIELDS",
     "MAX_AMOUNT",
     "MCC_PATTERN",
@@ -135,6 +136,19 @@ TRANSACTION_ARROW_SCHEMA: Final = pa.schema(
         pa.field("country", pa.string()),
         pa.field("lat", pa.float64()),
         pa.field("lon", pa.float64()),
+    ]
+)
+
+# A valid chargeback, normalised as `parse_label` returns it (times as UTC timestamps).
+LABEL_ARROW_SCHEMA: Final = pa.schema(
+    [
+        pa.field("schema_version", pa.int32(), nullable=False),
+        pa.field("transaction_id", pa.string(), nullable=False),
+        pa.field("card_id", pa.string(), nullable=False),
+        pa.field("terminal_id", pa.string(), nullable=False),
+        pa.field("tx_event_time", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("label_time", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("is_fraud", pa.int32(), nullable=False),
     ]
 )
 

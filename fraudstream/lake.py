@@ -16,6 +16,7 @@ __all__ = [
     "LAKE_TABLES",
     "PARTITION_KEYS",
     "QUARANTINE",
+    "RECORD_SOURCE_FIELDS",
     "TRANSACTIONS",
     "LakeTable",
     "partition_path",
@@ -35,6 +36,15 @@ class LakeTable:
     partition_time_column: str
     description: str
 
+
+# Where a record came from: its stream, shard and sequence number, and when Kinesis received it (its
+# approximate arrival timestamp). Carried by quarantined rows, and by the processor's rows up to them.
+RECORD_SOURCE_FIELDS: Final = (
+    pa.field("stream_name", pa.string(), nullable=False),
+    pa.field("shard_id", pa.string(), nullable=False),
+    pa.field("sequence_number", pa.string(), nullable=False),
+    pa.field("arrival_time", pa.timestamp("us", tz="UTC"), nullable=False),
+)
 
 _SCORED_COLUMNS = [
     pa.field("score", pa.float64(), nullable=False),
@@ -90,10 +100,7 @@ QUARANTINE: Final = LakeTable(
             pa.field("reason", pa.string(), nullable=False),
             pa.field("detail", pa.string()),
             pa.field("transaction_id", pa.string()),
-            pa.field("stream_name", pa.string(), nullable=False),
-            pa.field("shard_id", pa.string(), nullable=False),
-            pa.field("sequence_number", pa.string(), nullable=False),
-            pa.field("arrival_time", pa.timestamp("us", tz="UTC"), nullable=False),
+            *RECORD_SOURCE_FIELDS,
             pa.field("batch_id", pa.int64(), nullable=False),
             pa.field("quarantined_at", pa.timestamp("us", tz="UTC"), nullable=False),
         ]

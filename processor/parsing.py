@@ -12,16 +12,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pandas as pd
-from pyspark.sql.types import (
-    DoubleType,
-    IntegerType,
-    StringType,
-    StructField,
-    StructType,
-    TimestampType,
-)
+from pyspark.sql.pandas.types import from_arrow_schema
+from pyspark.sql.types import DoubleType, StructType, TimestampType
 
 from fraudstream.contracts import DEFAULT_MAX_FUTURE, InvalidRecord, parse_label, parse_transaction
+from fraudstream.stream_rows import PARSED_LABEL_ROW, PARSED_ROW
 from processor.spark import skip_jars_on_python_path
 
 if TYPE_CHECKING:
@@ -29,31 +24,9 @@ if TYPE_CHECKING:
 
 __all__ = ["LABELS_SCHEMA", "PARSED_SCHEMA", "parse_label_records", "parse_records"]
 
-PARSED_SCHEMA: Final = StructType(
-    [
-        StructField("schema_version", IntegerType()),
-        StructField("transaction_id", StringType()),
-        StructField("event_time", TimestampType()),
-        StructField("card_id", StringType()),
-        StructField("terminal_id", StringType()),
-        StructField("amount", DoubleType()),
-        StructField("currency", StringType()),
-        StructField("merchant_category", StringType()),
-        StructField("channel", StringType()),
-        StructField("country", StringType()),
-        StructField("lat", DoubleType()),
-        StructField("lon", DoubleType()),
-        # Where the record came from, for quarantine and for lag figures.
-        StructField("stream_name", StringType(), nullable=False),
-        StructField("shard_id", StringType(), nullable=False),
-        StructField("sequence_number", StringType(), nullable=False),
-        StructField("arrival_time", TimestampType(), nullable=False),
-        # Set on invalid records only.
-        StructField("raw_data", StringType()),
-        StructField("reason", StringType()),
-        StructField("detail", StringType()),
-    ]
-)
+# The rows' schemas are the core's (`fraudstream.stream_rows`), as Spark sees them.
+PARSED_SCHEMA: Final = from_arrow_schema(PARSED_ROW)
+LABELS_SCHEMA: Final = from_arrow_schema(PARSED_LABEL_ROW)
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -111,25 +84,6 @@ def _typed(frame: pd.DataFrame, schema: StructType) -> pd.DataFrame:
         else:
             frame[field.name] = column.astype(object).where(column.notna(), None)
     return frame
-
-
-LABELS_SCHEMA: Final = StructType(
-    [
-        StructField("transaction_id", StringType()),
-        StructField("card_id", StringType()),
-        StructField("terminal_id", StringType()),
-        StructField("tx_event_time", TimestampType()),
-        StructField("label_time", TimestampType()),
-        StructField("is_fraud", IntegerType()),
-        StructField("stream_name", StringType(), nullable=False),
-        StructField("shard_id", StringType(), nullable=False),
-        StructField("sequence_number", StringType(), nullable=False),
-        StructField("arrival_time", TimestampType(), nullable=False),
-        StructField("raw_data", StringType()),
-        StructField("reason", StringType()),
-        StructField("detail", StringType()),
-    ]
-)
 
 
 def parse_label_records(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from pyspark.sql.pandas.types import to_arrow_schema
+from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 from pyspark.sql.types import (
     BinaryType,
     DoubleType,
@@ -33,8 +33,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from ml_model.features import CARD_FEATURES, TERMINAL_FEATURES
-from processor.parsing import PARSED_SCHEMA
+from fraudstream.stream_rows import CARD_STAGE_INPUT_ROW, CARD_STAGE_ROW, STAGED_ROW
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -85,31 +84,10 @@ class RecordStatus(StrEnum):
     FRAUD_MARK = "fraud_mark"
 
 
-# A closed window's figures, on rows of status `aggregate` (the lake's aggregates/ columns).
-_WINDOW_FIELDS: Final = [
-    StructField("window_start", TimestampType()),
-    StructField("window_end", TimestampType()),
-    StructField("tx_count", LongType()),
-    StructField("amount_sum", DoubleType()),
-    StructField("amount_mean", DoubleType()),
-    StructField("amount_max", DoubleType()),
-]
-# The card stage reads parsed transactions and labels in one shape: a label is a row with `is_fraud`.
-CARD_STAGE_INPUT_SCHEMA: Final = StructType(
-    [*PARSED_SCHEMA.fields, StructField("route", StringType(), False), StructField("is_fraud", IntegerType())]
-)
-CARD_STAGE_SCHEMA: Final = StructType(
-    [
-        *CARD_STAGE_INPUT_SCHEMA.fields,
-        StructField("status", StringType(), False),
-        *[StructField(n, DoubleType()) for n in CARD_FEATURES if n not in PARSED_SCHEMA.names],
-        *_WINDOW_FIELDS,
-    ]
-)
-# What leaves the stages for the sinks: every record with its status, accepted ones with all features.
-STAGED_SCHEMA: Final = StructType(
-    [*CARD_STAGE_SCHEMA.fields, *[StructField(n, DoubleType()) for n in TERMINAL_FEATURES]]
-)
+# The stages' rows are the core's (`fraudstream.stream_rows`), as Spark sees them.
+CARD_STAGE_INPUT_SCHEMA: Final = from_arrow_schema(CARD_STAGE_INPUT_ROW)
+CARD_STAGE_SCHEMA: Final = from_arrow_schema(CARD_STAGE_ROW)
+STAGED_SCHEMA: Final = from_arrow_schema(STAGED_ROW)
 _TYPES: Final = {f.name: f.dataType for f in STAGED_SCHEMA.fields}
 # One Spark row per stage key and upstream partition: the key, an event time (the newest valid
 # transaction's for the watermark, on the way in; just after the watermark on the way out: Spark

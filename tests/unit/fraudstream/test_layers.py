@@ -17,6 +17,7 @@ CORE = (
     "fraudstream.contracts",
     "fraudstream.feature_names",
     "fraudstream.lake",
+    "fraudstream.stream_rows",
     "fraudstream.alerts_table",
     "fraudstream.named_queries",
     "fraudstream.cli",
