@@ -41,6 +41,13 @@ def train(
     out: Annotated[Path, typer.Option(help="Folder for model.tar.gz, metrics.json and the plots.")],
     data: Annotated[Path | None, typer.Option(help="CSV/Parquet in the batch-input schema, with is_fraud.")] = None,
     generate: Annotated[int | None, typer.Option(help="Instead of --data: days of synthetic history.")] = None,
+    regime_change_day: Annotated[
+        str | None,
+        typer.Option(
+            help="With --generate: from this day (YYYY-MM-DD; the history starts 2026-01-01) the world's "
+            "compromised cards go low and slow: close to their usual amounts, almost all online."
+        ),
+    ] = None,
     column_map: Annotated[list[str] | None, typer.Option(help="With --data: FIELD=COLUMN (repeat).")] = None,
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help=f"{_SKIP_INVALID_HELP} With --data.")] = False,
     train_start: Annotated[
@@ -133,6 +140,8 @@ def train(
 
     if (data is None) == (generate is None):
         raise typer.BadParameter("give either --data FILE or --generate DAYS")
+    if regime_change_day and generate is None:
+        raise typer.BadParameter("--regime-change-day is for --generate")
     if on is TrainTarget.SAGEMAKER and not role_arn:
         raise typer.BadParameter("--on sagemaker needs --role-arn (or FRAUD_SAGEMAKER_ROLE_ARN): the job's role")
     if on is TrainTarget.LOCAL and wait:
@@ -143,7 +152,9 @@ def train(
         )
     console = Console()
     preflight = _sagemaker_preflight(bucket) if on is TrainTarget.SAGEMAKER else None
-    history = _history(data, generate, column_map, seed, console, skip_invalid=skip_invalid)
+    history = _history(
+        data, generate, column_map, seed, console, skip_invalid=skip_invalid, regime_change_day=regime_change_day
+    )
     first_day = history["event_time"].min().date()
     from ml_model.training import TrainingConfig
 
@@ -190,6 +201,7 @@ def _history(
     console: Console,
     *,
     skip_invalid: bool = False,
+    regime_change_day: str | None = None,
 ) -> pd.DataFrame:
     from fraudstream.batch_files import load_batch_file, parse_column_map
     from fraudstream.exceptions import BatchFileError
@@ -202,10 +214,14 @@ def _history(
         if "is_fraud" not in history:
             raise BatchFileError(f"{data}: training needs the is_fraud column (0/1)")
         return history
-    from producer.generator import GeneratorConfig, generate_history
+    from producer.generator import GeneratorConfig, RegimeChange, generate_history
 
+    try:
+        change = RegimeChange(day=date.fromisoformat(regime_change_day)) if regime_change_day else None
+    except ValueError as e:
+        raise typer.BadParameter(f"--regime-change-day: {e}") from e
     with console.status(f"generating {generate} days of synthetic transactions"):
-        return generate_history(GeneratorConfig(seed=seed), date(2026, 1, 1), int(generate or 0))
+        return generate_history(GeneratorConfig(seed=seed, regime_change=change), date(2026, 1, 1), int(generate or 0))
 
 
 def _model_version(config: TrainingConfig, suffix: str = "") -> str:

@@ -3,6 +3,7 @@ by command-line options."""
 
 from __future__ import annotations
 
+from datetime import date  # noqa: TC003 (pydantic reads the annotation at runtime)
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -32,11 +33,19 @@ class ProducerSettings(BaseSettings):
     max_attempts: Annotated[int, Field(ge=1)] = 8
     linger_s: Annotated[float, Field(gt=0.0, description="longest a buffered record waits for a fuller batch")] = 0.1
     dead_letter: Path = Path("fraudstream-dead-letter.jsonl")
+    regime_change_day: Annotated[
+        date | None,
+        Field(description="from this UTC day, compromised cards go low and slow (`RegimeChange`'s defaults)"),
+    ] = None
 
     def generator_config(self) -> GeneratorConfig:
         """The synthetic world these settings describe."""
-        from producer.generator import GeneratorConfig
+        from producer.generator import GeneratorConfig, RegimeChange
 
         return GeneratorConfig(
-            seed=self.seed, n_cards=self.cards, n_terminals=self.terminals, fraud_rate=self.fraud_rate
+            seed=self.seed,
+            n_cards=self.cards,
+            n_terminals=self.terminals,
+            fraud_rate=self.fraud_rate,
+            regime_change=RegimeChange(day=self.regime_change_day) if self.regime_change_day else None,
         )

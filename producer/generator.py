@@ -10,6 +10,11 @@ labelled with its id:
 3. COMPROMISED_CARD: for two weeks, extra transactions on the card at several times its usual amount.
 4. IMPOSSIBLE_TRAVEL: the card used in a far city minutes after a purchase at home.
 5. CARD_TESTING: a burst of small online amounts on one card across many terminals.
+
+A regime change (`GeneratorConfig.regime_change`, off by default) makes fraud shift from a given
+day, as it does in production: compromised cards move to other amounts and channels (by default
+"low and slow": close to the card's usual amounts, almost all online), and the scenarios' shares can
+change (a scenario with no share before appears). The days before it are the same as without it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ __all__ = [
     "TRANSACTION_COLUMNS",
     "FraudScenario",
     "GeneratorConfig",
+    "RegimeChange",
     "TransactionGenerator",
     "generate_history",
 ]
@@ -86,6 +92,37 @@ DEFAULT_SCENARIO_MIX: Final = {
 
 
 @dataclass(frozen=True)
+class RegimeChange:
+    """From `day` on, fraud follows another pattern.
+
+    Args:
+        day: the first UTC day of the new regime.
+        card_fraud_amount: a compromised card's fraudulent amounts, as multiples (low, high) of the
+            card's usual mean (before: 4 to 8).
+        card_fraud_online_share: the share of them at online merchants (before: 0.6).
+        scenario_mix: the scenarios' shares from `day` on (None: unchanged); a scenario absent
+            before appears.
+    """
+
+    day: date
+    card_fraud_amount: tuple[float, float] = (0.8, 1.6)
+    card_fraud_online_share: float = 0.95
+    scenario_mix: dict[FraudScenario, float] | None = None
+
+    def __post_init__(self) -> None:
+        low, high = self.card_fraud_amount
+        if not 0 < low <= high:
+            raise ValueError("card_fraud_amount must be (low, high) with 0 < low <= high")
+        if not 0.0 <= self.card_fraud_online_share <= 1.0:
+            raise ValueError("card_fraud_online_share must be in [0, 1]")
+
+
+# A compromised card's fraud before any regime change: amounts (x the card's mean) and online share.
+_CARD_FRAUD_AMOUNT: Final = (4.0, 8.0)
+_CARD_FRAUD_ONLINE_SHARE: Final = 0.6
+
+
+@dataclass(frozen=True)
 class GeneratorConfig:
     """Size and behaviour of the synthetic world.
 
@@ -99,6 +136,7 @@ class GeneratorConfig:
         compromised_terminal_days: how long a skimmed terminal stays compromised (min, max).
         compromised_card_days: how long a compromised card is abused.
         travel_rate: chance per card and day of a genuine trip to another city.
+        regime_change: from its day on, fraud follows another pattern (None: never).
     """
 
     seed: int = 42
@@ -110,6 +148,7 @@ class GeneratorConfig:
     compromised_terminal_days: tuple[int, int] = (14, 35)
     compromised_card_days: int = 14
     travel_rate: float = 0.002
+    regime_change: RegimeChange | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.fraud_rate < 0.5:
@@ -321,31 +360,51 @@ class TransactionGenerator:
         self.config = config
         self.start = start
         self.world = _world(config)
-        w = self.world
-        # Scenario intensities, calibrated so that each contributes its share of `fraud_rate`.
-        genuine_per_day = float(w.card_tx_per_day.sum())
-        fraud_per_day = config.fraud_rate * genuine_per_day / max(1e-9, 1.0 - config.fraud_rate)
-        mix = config.scenario_mix
-        physical_share = 1.0 - float(np.mean(w.card_online_share))
-        tx_per_physical_terminal = genuine_per_day * physical_share / max(1, len(w.physical_terminals))
-        lo, hi = config.compromised_terminal_days
-        self._rate_large = fraud_per_day * mix.get(FraudScenario.LARGE_AMOUNT, 0.0)
-        self._rate_terminals = (
-            fraud_per_day
-            * mix.get(FraudScenario.COMPROMISED_TERMINAL, 0.0)
-            / ((lo + hi) / 2 * tx_per_physical_terminal)
-        )
         self._card_fraud_per_day = 0.5  # extra fraudulent transactions per day on a compromised card
-        self._rate_cards = (
-            fraud_per_day
-            * mix.get(FraudScenario.COMPROMISED_CARD, 0.0)
-            / (config.compromised_card_days * self._card_fraud_per_day)
-        )
-        self._rate_travel = fraud_per_day * mix.get(FraudScenario.IMPOSSIBLE_TRAVEL, 0.0) / 1.5
-        self._rate_testing = fraud_per_day * mix.get(FraudScenario.CARD_TESTING, 0.0) / 10.0
+        self._rates = self._scenario_rates(config.scenario_mix)
+        regime = config.regime_change
+        self._regime_rates = self._scenario_rates(regime.scenario_mix) if regime and regime.scenario_mix else None
+        self._regime_start = (regime.day - start).days if regime else None
+        self._use_rates(self._rates)
+        self._card_fraud_amount, self._card_fraud_online_share = _CARD_FRAUD_AMOUNT, _CARD_FRAUD_ONLINE_SHARE
         self._compromised_terminals: dict[int, int] = {}  # terminal -> last day index compromised
         self._compromised_cards: dict[int, int] = {}  # card -> last day index compromised
         self._next_day = 0
+
+    def _scenario_rates(self, mix: dict[FraudScenario, float]) -> tuple[float, float, float, float, float]:
+        """Scenario intensities, calibrated so that each contributes its share of `fraud_rate`:
+        large amounts, skimmed terminals, compromised cards, impossible travel, card testing."""
+        w, config = self.world, self.config
+        genuine_per_day = float(w.card_tx_per_day.sum())
+        fraud_per_day = config.fraud_rate * genuine_per_day / max(1e-9, 1.0 - config.fraud_rate)
+        physical_share = 1.0 - float(np.mean(w.card_online_share))
+        tx_per_physical_terminal = genuine_per_day * physical_share / max(1, len(w.physical_terminals))
+        lo, hi = config.compromised_terminal_days
+        return (
+            fraud_per_day * mix.get(FraudScenario.LARGE_AMOUNT, 0.0),
+            fraud_per_day
+            * mix.get(FraudScenario.COMPROMISED_TERMINAL, 0.0)
+            / ((lo + hi) / 2 * tx_per_physical_terminal),
+            fraud_per_day
+            * mix.get(FraudScenario.COMPROMISED_CARD, 0.0)
+            / (config.compromised_card_days * self._card_fraud_per_day),
+            fraud_per_day * mix.get(FraudScenario.IMPOSSIBLE_TRAVEL, 0.0) / 1.5,
+            fraud_per_day * mix.get(FraudScenario.CARD_TESTING, 0.0) / 10.0,
+        )
+
+    def _use_rates(self, rates: tuple[float, float, float, float, float]) -> None:
+        self._rate_large, self._rate_terminals, self._rate_cards, self._rate_travel, self._rate_testing = rates
+
+    def _enter_regime(self, d: int) -> None:
+        """On the regime change's day: its rates and compromised-card pattern from then on (the same
+        random draws, other parameters: the days before are untouched)."""
+        regime = self.config.regime_change
+        if regime is None or self._regime_start is None or d < self._regime_start:
+            return
+        if self._regime_rates is not None:
+            self._use_rates(self._regime_rates)
+        self._card_fraud_amount = regime.card_fraud_amount
+        self._card_fraud_online_share = regime.card_fraud_online_share
 
     def days(self) -> Iterator[pd.DataFrame]:
         """Yield day after day, without end; each frame sorted by event time."""
@@ -357,6 +416,7 @@ class TransactionGenerator:
         d = self._next_day
         self._next_day += 1
         rng = np.random.default_rng([self.config.seed, d])
+        self._enter_regime(d)
         day = _Day()
         genuine_seconds, genuine_card, genuine_terminal = self._genuine(rng, day)
         self._large_amounts(rng, day)
@@ -429,11 +489,11 @@ class TransactionGenerator:
             return
         seconds = rng.uniform(0, DAY_S, n)
         terminal = np.where(
-            rng.random(n) < 0.6,
+            rng.random(n) < self._card_fraud_online_share,
             rng.choice(w.online_terminals, n),
             w.card_usual_physical[card, rng.integers(0, w.card_usual_physical.shape[1], n)],
         )
-        amount = w.card_mean_amount[card] * rng.uniform(4, 8, n)
+        amount = w.card_mean_amount[card] * rng.uniform(*self._card_fraud_amount, n)
         day.add(seconds, card, terminal, amount, FraudScenario.COMPROMISED_CARD)
 
     def _impossible_travel(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import replace
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -11,9 +12,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from producer.generator import (
+    DEFAULT_SCENARIO_MIX,
     TRANSACTION_COLUMNS,
     FraudScenario,
     GeneratorConfig,
+    RegimeChange,
     TransactionGenerator,
     _hex_ids,
     generate_history,
@@ -180,3 +183,61 @@ def test_transaction_ids_are_both_numbers_in_sixteen_lowercase_hex_digits(pairs:
 
     # THEN each is what Python's own formatting gives, edge values (0, 2**63 - 1) included
     assert ids.tolist() == [f"{a:016x}{b:016x}" for a, b in pairs]
+
+
+def test_a_regime_change_changes_fraud_from_its_day_and_leaves_the_days_before_alone() -> None:
+    # GIVEN a world, the same world whose compromised cards go "low and slow" from its 15th day on, and
+    # one where card testing, absent before, appears that day
+    world = GeneratorConfig(seed=5, n_cards=800, n_terminals=1_600, fraud_rate=0.03)
+    change = START + timedelta(days=15)
+    low_and_slow = replace(world, regime_change=RegimeChange(day=change))
+    without_testing = {**DEFAULT_SCENARIO_MIX, FraudScenario.CARD_TESTING: 0.0}
+    appears = replace(
+        world,
+        scenario_mix=without_testing,
+        regime_change=RegimeChange(
+            day=change,
+            card_fraud_amount=(4.0, 8.0),
+            card_fraud_online_share=0.6,
+            scenario_mix=dict(DEFAULT_SCENARIO_MIX),
+        ),
+    )
+    # WHEN 30 days of each are generated
+    base = generate_history(world, START, 30)
+    changed = generate_history(low_and_slow, START, 30)
+    appeared = generate_history(appears, START, 30)
+    before = pd.Timestamp(change, tz="UTC")
+    # THEN before the change the world is the one without it, row for row
+    pd.testing.assert_frame_equal(
+        changed[changed["event_time"] < before].reset_index(drop=True),
+        base[base["event_time"] < before].reset_index(drop=True),
+    )
+    # ... and after it compromised cards spend near their usual amounts, almost all online
+    means = pd.Series(
+        TransactionGenerator(world, START).world.card_mean_amount, index=[f"card-{i:06d}" for i in range(800)]
+    )
+
+    def card_fraud(frame: pd.DataFrame, after: bool) -> pd.DataFrame:
+        rows = frame[(frame["scenario"] == FraudScenario.COMPROMISED_CARD) & ((frame["event_time"] >= before) == after)]
+        return rows.assign(ratio=rows["amount"].to_numpy() / means[rows["card_id"]].to_numpy())
+
+    old, new = card_fraud(changed, after=False), card_fraud(changed, after=True)
+    assert len(old) > 20 and len(new) > 20
+    assert old["ratio"].between(3.9, 8.1).all() and new["ratio"].between(0.75, 1.65).all()
+    assert (old["channel"] == "online").mean() < 0.8 < (new["channel"] == "online").mean()
+    assert card_fraud(base, after=True)["ratio"].between(3.9, 8.1).all()  # the unchanged world keeps its pattern
+    # ... and a scenario with no share before appears from the change's day only
+    testing = appeared[appeared["scenario"] == FraudScenario.CARD_TESTING]
+    assert len(testing) > 0 and (testing["event_time"] >= before).all()
+    pd.testing.assert_frame_equal(
+        appeared[appeared["event_time"] < before].reset_index(drop=True),
+        generate_history(replace(world, scenario_mix=without_testing), START, 15),
+    )
+
+
+def test_a_regime_change_is_off_by_default_and_checked() -> None:
+    assert GeneratorConfig().regime_change is None
+    with pytest.raises(ValueError, match="card_fraud_amount"):
+        RegimeChange(day=START, card_fraud_amount=(2.0, 1.0))
+    with pytest.raises(ValueError, match="card_fraud_online_share"):
+        RegimeChange(day=START, card_fraud_online_share=1.5)
