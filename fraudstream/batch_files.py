@@ -1,10 +1,19 @@
 """Batch input files (training, scoring, replay): CSV or Parquet with the transaction fields, plus
-an optional `is_fraud` (0/1). Other column names are mapped explicitly, never guessed."""
+an optional `is_fraud` (0/1). Other column names are mapped explicitly, never guessed.
+
+A row is valid when the transaction event with its values is: the file's columns are checked with
+the event contract's own rules (`fraudstream.contracts.transaction_rules`, each distinct value once),
+and an invalid row gets the reason the stream would quarantine the event with. What is particular to
+files is only how they store values: an empty CSV cell (or a null) is an absent field, CSV numbers are
+text until read, and a Parquet integer id column is read as its digits. Event times need their UTC
+offset, as in the event; a file of offset-less times may be declared UTC (`naive_times_utc`).
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
@@ -13,10 +22,11 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from fraudstream.contracts import CHANNELS, COUNTRY_PATTERN, CURRENCY_PATTERN, MAX_AMOUNT, MCC_PATTERN
+from fraudstream.contracts import TRANSACTION_ARROW_SCHEMA, InvalidRecord, transaction_rules
 from fraudstream.exceptions import BatchFileError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 __all__ = [
@@ -32,7 +42,12 @@ __all__ = [
 
 REQUIRED_COLUMNS: Final = ("transaction_id", "event_time", "card_id", "terminal_id", "amount")
 OPTIONAL_COLUMNS: Final = ("currency", "merchant_category", "channel", "country", "lat", "lon", "is_fraud", "scenario")
+_ID_COLUMNS: Final = ("transaction_id", "card_id", "terminal_id")
+_NUMBER_COLUMNS: Final = ("amount", "lat", "lon")
+# Read from CSV as text: ids keep their leading zeros, and event times are parsed by the contract
+# (not by pyarrow's own timestamp inference).
 _STRING_COLUMNS: Final = (
+    "event_time",
     "transaction_id",
     "card_id",
     "terminal_id",
@@ -42,7 +57,7 @@ _STRING_COLUMNS: Final = (
     "country",
 )
 # A row that repeats an earlier row's transaction_id. The other reasons are the event contract's
-# (`fraudstream.contracts.parse_transaction`, the processor's quarantine reasons).
+# (`fraudstream.contracts.transaction_rules`, the processor's quarantine reasons).
 DUPLICATE_ID: Final = "duplicate_transaction_id"
 _SHOWN_ROWS: Final = 3
 _SKIP_HINT: Final = (
@@ -106,19 +121,22 @@ def parse_column_map(items: list[str] | None) -> dict[str, str]:
     return mapping
 
 
-def read_batch_file(path: Path, column_map: dict[str, str] | None = None) -> pd.DataFrame:
+def read_batch_file(
+    path: Path, column_map: dict[str, str] | None = None, *, naive_times_utc: bool = False
+) -> pd.DataFrame:
     """Read and check a batch-input file, refusing it at its first invalid row; rows come back
     sorted by event time (UTC).
 
     Args:
         path: a `.csv` or `.parquet` file.
         column_map: contract field name -> the file's column name, for files with other names.
+        naive_times_utc: read event times without a UTC offset as UTC (`load_batch_file`).
 
     Raises:
         BatchFileError: unreadable file, missing column, or a row that breaks the contract
             (the message names the column and the row).
     """
-    return load_batch_file(path, column_map).frame
+    return load_batch_file(path, column_map, naive_times_utc=naive_times_utc).frame
 
 
 def batch_file_format(path: Path) -> Literal["csv", "parquet"]:
@@ -179,7 +197,13 @@ def write_batch_file(frame: pd.DataFrame, path: Path) -> int:
     return len(rows)
 
 
-def load_batch_file(path: Path, column_map: dict[str, str] | None = None, *, skip_invalid: bool = False) -> BatchFile:
+def load_batch_file(
+    path: Path,
+    column_map: dict[str, str] | None = None,
+    *,
+    skip_invalid: bool = False,
+    naive_times_utc: bool = False,
+) -> BatchFile:
     """Read and check a batch-input file: strict (the first invalid row refuses the file), or
     leaving out the invalid rows and counting them.
 
@@ -191,6 +215,8 @@ def load_batch_file(path: Path, column_map: dict[str, str] | None = None, *, ski
         column_map: contract field name -> the file's column name, for files with other names.
         skip_invalid: leave out rows that break the contract (each with the contract's reason code)
             instead of refusing the file; the first of several rows with one transaction_id is kept.
+        naive_times_utc: read event times without a UTC offset (text, or a Parquet timestamp
+            without a zone) as UTC; by default they break the contract, which requires the offset.
 
     Raises:
         BatchFileError: unreadable file, missing column, a row that breaks the contract when
@@ -227,10 +253,10 @@ def load_batch_file(path: Path, column_map: dict[str, str] | None = None, *, ski
     reasons = np.zeros(total, dtype=np.int16)
     reason_names: list[str] = []
 
-    # The file's first invalid row, for the strict error: (row index, column, value, rule).
+    # The file's first invalid row, for the strict error: (row index, column, value, what is wrong).
     first_bad: list[tuple[int, str, Any, str]] = []
 
-    def fail(mask: np.ndarray | pd.Series, column: str, rule: str, reason: str) -> None:
+    def fail(mask: np.ndarray, column: str, reason: str, detail: Callable[[int], str]) -> None:
         bad = np.asarray(mask, dtype=bool) & (reasons == 0)
         if not bad.any():
             return
@@ -240,82 +266,44 @@ def load_batch_file(path: Path, column_map: dict[str, str] | None = None, *, ski
         i = int(np.flatnonzero(bad)[0])
         if not first_bad or i < first_bad[0][0]:
             value: Any = frame[column].iloc[i]
-            value = value.item() if hasattr(value, "item") else value  # numpy scalar -> plain value
-            first_bad[:] = [(i, column, value, rule)]
+            value = value.item() if isinstance(value, np.generic) else value  # numpy scalar -> plain value
+            first_bad[:] = [(i, column, value, detail(i))]
 
-    for c in ("transaction_id", "card_id", "terminal_id"):
-        values = frame[c]
-        text = values.astype(str)
-        lengths = text.str.len().to_numpy()
-        fail(values.isna().to_numpy() | (lengths == 0), c, "is empty", "missing_field")
-        fail(lengths > 64, c, "is longer than 64 characters", "out_of_range")
-        frame[c] = text
-
-    raw_times = frame["event_time"]
-    fail(raw_times.isna(), "event_time", "is empty", "missing_field")
-    if pd.api.types.is_datetime64_any_dtype(raw_times):
-        times = pd.to_datetime(raw_times, utc=True)
-    else:
-        # Only strings are ISO-8601 times: pandas would read a number as nanoseconds since 1970.
-        if raw_times.dtype != object or pd.api.types.infer_dtype(raw_times, skipna=True) not in ("string", "empty"):
-            is_text = np.fromiter((isinstance(v, str) for v in raw_times), dtype=bool, count=len(raw_times))
-            fail(raw_times.notna() & ~is_text, "event_time", "is not an ISO-8601 string", "wrong_type")
-            raw_times = raw_times.astype(object).where(is_text, None)
-        times = pd.to_datetime(raw_times, utc=True, errors="coerce", format="ISO8601")
-    fail(times.isna(), "event_time", "is not an ISO-8601 time", "bad_timestamp")
-    frame["event_time"] = times.dt.as_unit("ms")
-
-    amount = pd.to_numeric(frame["amount"], errors="coerce")
-    fail(frame["amount"].isna(), "amount", "is empty", "missing_field")
-    fail(amount.isna(), "amount", "is not a number", "wrong_type")
-    fail(~((amount >= 0) & (amount <= MAX_AMOUNT)), "amount", f"must be >= 0 and <= {MAX_AMOUNT:,.0f}", "out_of_range")
-    frame["amount"] = amount.astype("float64") + 0.0  # -0.0 is 0.0
-
-    for c in ("currency", "merchant_category", "channel", "country"):
-        if c in frame:
-            # An empty CSV cell of a string column reads as "": an absent optional field, as in the event.
-            frame[c] = frame[c].mask(frame[c] == "", None)
-    if "currency" not in frame:
-        frame["currency"] = "USD"
-    frame["currency"] = frame["currency"].fillna("USD")
-    for c, pattern, rule in (
-        ("currency", CURRENCY_PATTERN, "is not an ISO 4217 code such as USD"),
-        ("merchant_category", MCC_PATTERN, "is not a 4-digit MCC"),
-        ("country", COUNTRY_PATTERN, "is not an ISO 3166-1 alpha-2 code"),
-    ):
-        if c in frame:
-            values = frame[c]
-            # Codes repeat: each distinct value is checked once.
-            good = [v for v in pd.unique(values.dropna()) if isinstance(v, str) and pattern.match(v)]
-            fail(values.notna() & ~values.isin(good), c, rule, "bad_value")
-    if "channel" in frame:
-        fail(
-            frame["channel"].notna() & ~frame["channel"].isin(list(CHANNELS)),
-            "channel",
-            f"is not one of {sorted(CHANNELS)}",
-            "bad_value",
+    # The event contract's rules, in its order: each distinct value of a column is checked once.
+    for rule in transaction_rules(naive_times_utc=naive_times_utc):
+        if rule.name not in frame:
+            if rule.default is not None:
+                frame[rule.name] = rule.default
+            continue
+        values = _file_values(frame[rule.name], kind)
+        results, rows = _checked(values, rule.check, rule.default)
+        broken = [r if isinstance(r, InvalidRecord) else None for r in results]
+        for reason in dict.fromkeys(r.reason for r in broken if r is not None):
+            of_reason = np.array([r is not None and r.reason == reason for r in broken])
+            fail(of_reason[rows], rule.name, reason, partial(_detail, broken, rows))
+        frame[rule.name] = _column(
+            TRANSACTION_ARROW_SCHEMA.field(rule.name).type,
+            [None if r is not None else v for r, v in zip(broken, results, strict=True)],
+            rows,
         )
-    for c, limit in (("lat", 90.0), ("lon", 180.0)):
-        if c in frame:
-            values = pd.to_numeric(frame[c], errors="coerce")
-            fail(frame[c].notna() & values.isna(), c, "is not a number", "wrong_type")
-            fail(values.abs() > limit, c, f"is outside -{limit:g}..{limit:g}", "out_of_range")
-            frame[c] = values.astype("float64")
+    frame["event_time"] = frame["event_time"].dt.as_unit("ms")
+
     if "is_fraud" in frame:
         labels = pd.to_numeric(frame["is_fraud"], errors="coerce")
-        fail(~labels.isin([0, 1]), "is_fraud", "must be 0 or 1", "bad_value")
+        fail(~labels.isin([0, 1]).to_numpy(), "is_fraud", "bad_value", lambda _: "is_fraud must be 0 or 1")
         frame["is_fraud"] = labels.where(labels.isin([0, 1]), 0).astype("int8")
     # Among the rows valid so far only, so that an invalid row never pushes out a valid one.
     valid = reasons == 0
     repeated = np.zeros(total, dtype=bool)
     repeated[valid] = frame["transaction_id"][valid].duplicated().to_numpy()
-    fail(repeated, "transaction_id", "appears more than once", DUPLICATE_ID)
+    fail(repeated, "transaction_id", DUPLICATE_ID, lambda _: "transaction_id appears more than once")
 
     invalid = _invalid_rows(reasons, reason_names, first_row)
     if invalid.skipped and not skip_invalid:
-        i, column, value, rule = first_bad[0]
+        i, column, value, detail = first_bad[0]
+        shown = "is empty" if value is None or value is pd.NA or value != value else f"= {value!r}"  # noqa: PLR0124
         raise BatchFileError(
-            f"{path}: row {i + first_row}, column {column!r}: {value!r} {rule}"
+            f"{path}: row {i + first_row}, column {column_map.get(column, column)!r} {shown}: {detail}"
             + (f" ({invalid.skipped:,} invalid rows in all)" if invalid.skipped > 1 else ""),
             hint=_SKIP_HINT,
         )
@@ -325,6 +313,53 @@ def load_batch_file(path: Path, column_map: dict[str, str] | None = None, *, ski
         frame = frame[reasons == 0]
     frame = frame.sort_values("event_time", kind="stable").reset_index(drop=True)
     return BatchFile(frame, invalid)
+
+
+def _file_values(column: pd.Series, kind: str) -> pd.Series:
+    """A file's column as the values of an event's field: what the file format stores, not a rule.
+
+    CSV has no types: an empty cell is an absent field, and a number column holding some text has
+    its numbers read as numbers (the text stays text, for the contract to refuse). Parquet is typed:
+    its values go to the contract as they are, except an integer id column, read as its digits.
+    """
+    if kind == "csv":
+        if column.dtype == object:
+            column = column.mask(column == "", None)
+            if column.name in _NUMBER_COLUMNS:
+                numbers = pd.to_numeric(column, errors="coerce")
+                column = numbers.astype(object).where(numbers.notna(), column)
+        return column
+    if column.name in _ID_COLUMNS and pd.api.types.is_integer_dtype(column):
+        return column.astype(object).where(column.isna(), column.astype(str))
+    return column
+
+
+def _checked(values: pd.Series, check: Callable[[Any], Any], default: Any) -> tuple[list[Any], np.ndarray]:
+    """`check` of each distinct value (null as the field's `default`), and each row's index into them."""
+    try:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    except TypeError:  # unhashable values (a Parquet list column): each row on its own
+        codes, uniques = np.arange(len(values)), values.to_numpy()
+    if isinstance(uniques, pd.DatetimeIndex):  # a timestamp column: as datetimes (to the microsecond)
+        uniques = uniques.floor("us").to_pydatetime()
+    results = [check(u.item() if isinstance(u, np.generic) else u) for u in uniques]
+    results.append(check(default))  # the nulls' (code -1)
+    return results, np.where(codes < 0, len(results) - 1, codes)
+
+
+def _detail(broken: list[InvalidRecord | None], rows: np.ndarray, i: int) -> str:
+    """Why row `i` breaks the contract, of a column checked by `_checked`."""
+    record = broken[rows[i]]
+    return record.detail if record is not None else ""
+
+
+def _column(field: pa.DataType, values: list[Any], rows: np.ndarray) -> Any:
+    """The normalised values (None for invalid ones) of each row, as a column of the field's type."""
+    if pa.types.is_timestamp(field):
+        return pd.DatetimeIndex(pd.to_datetime(values, utc=True)).take(rows)
+    if pa.types.is_floating(field):
+        return np.array([np.nan if v is None else v for v in values], dtype="float64")[rows]
+    return np.array(values, dtype=object)[rows]
 
 
 def _invalid_rows(reasons: np.ndarray, names: list[str], first_row: int) -> InvalidRows:

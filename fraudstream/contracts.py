@@ -1,7 +1,8 @@
 """The event contracts between components (ARCHITECTURE.md, "Contracts").
 
-`parse_transaction` is the single validator of the transaction event: the producer's tests, the
-batch-file reader and the processor's parse step all use it, so "valid" means one thing everywhere.
+`TRANSACTION_RULES` are the one definition of a valid transaction event: `parse_transaction`
+applies them to one event (the processor's parse step, the producer's tests), the batch-file reader
+(`fraudstream.batch_files`) to a file's columns, so "valid" means one thing everywhere.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Final, Self, TypedDict
+from typing import Any, Final, Self, TypedDict, cast
 
 import orjson
 import pyarrow as pa
@@ -28,6 +30,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "TRANSACTION_ARROW_SCHEMA",
     "TRANSACTION_FIELDS",
+    "TRANSACTION_RULES",
+    "FieldRule",
     "InvalidRecord",
     "Label",
     "ScoredBy",
@@ -35,6 +39,7 @@ __all__ = [
     "format_event_time",
     "parse_label",
     "parse_transaction",
+    "transaction_rules",
 ]
 
 SCHEMA_VERSION: Final = 1
@@ -170,26 +175,157 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _string(obj: dict[str, Any], name: str, *, required: bool, max_len: int = 64) -> str | None | InvalidRecord:
-    value = obj.get(name)
+# Each rule below is a closure over its field's name and limits: one call per field and record (the
+# stream parses every record with them).
+Check = Callable[[Any], Any]
+
+
+def _string(name: str, *, required: bool = True, max_len: int = 64) -> Check:
+    missing = InvalidRecord("missing_field", f"{name} is required")
+    too_long = InvalidRecord("out_of_range", f"{name} must be 1..{max_len} characters")
+
+    def check(value: Any) -> str | None | InvalidRecord:
+        if value is None:
+            return missing if required else None
+        if not isinstance(value, str):
+            return InvalidRecord("wrong_type", f"{name} must be a string, got {type(value).__name__}")
+        if not 1 <= len(value) <= max_len:
+            return too_long
+        return value
+
+    return check
+
+
+def _coordinate(name: str, limit: float) -> Check:
+    not_a_number = InvalidRecord("wrong_type", f"{name} must be a finite number")
+    out_of_range = InvalidRecord("out_of_range", f"{name} must be within -{limit:g}..{limit:g}")
+
+    def check(value: Any) -> float | None | InvalidRecord:
+        if value is None:
+            return None
+        if not _is_number(value) or not math.isfinite(value):
+            return not_a_number
+        if not -limit <= value <= limit:
+            return out_of_range
+        return float(value)
+
+    return check
+
+
+def _time(name: str, *, naive_as_utc: bool = False) -> Check:
+    missing = InvalidRecord("missing_field", f"{name} is required")
+    not_a_string = InvalidRecord("wrong_type", f"{name} must be an ISO-8601 string")
+    naive = InvalidRecord("bad_timestamp", f"{name} must carry a UTC offset, e.g. 2026-11-23T19:50:04Z or +01:00")
+
+    def check(value: Any) -> datetime | InvalidRecord:
+        # A datetime comes from typed sources (a decoded object, a Parquet timestamp column): the
+        # same rule as for the ISO-8601 text, that it carries its zone.
+        if value is None:
+            return missing
+        if isinstance(value, datetime):
+            ts = value
+        elif not isinstance(value, str):
+            return not_a_string
+        else:
+            try:
+                ts = datetime.fromisoformat(value)
+            except ValueError:
+                return InvalidRecord("bad_timestamp", f"{name} {value[:64]!r} is not ISO-8601")
+        if ts.tzinfo is None:
+            if not naive_as_utc:
+                return naive
+            ts = ts.replace(tzinfo=UTC)
+        return ts.astimezone(UTC)
+
+    return check
+
+
+_AMOUNT_MISSING: Final = InvalidRecord("missing_field", "amount is required")
+_AMOUNT_NOT_A_NUMBER: Final = InvalidRecord("wrong_type", "amount must be a finite number")
+
+
+def _amount(value: Any) -> float | InvalidRecord:
     if value is None:
-        return InvalidRecord("missing_field", f"{name} is required") if required else None
-    if not isinstance(value, str):
-        return InvalidRecord("wrong_type", f"{name} must be a string, got {type(value).__name__}")
-    if not 1 <= len(value) <= max_len:
-        return InvalidRecord("out_of_range", f"{name} must be 1..{max_len} characters")
+        return _AMOUNT_MISSING
+    if not _is_number(value) or not math.isfinite(value):
+        return _AMOUNT_NOT_A_NUMBER
+    if not 0 <= value <= MAX_AMOUNT:
+        return InvalidRecord("out_of_range", f"amount {value!r} must be >= 0 and <= {MAX_AMOUNT:,.0f}")
+    return float(value) + 0.0  # -0.0 is 0.0
+
+
+def _code(name: str, pattern: re.Pattern[str], what: str, *, nullable: bool = True) -> Check:
+    bad = InvalidRecord("bad_value", f"{name} must be {what}")
+    match = pattern.match
+
+    def check(value: Any) -> str | None | InvalidRecord:
+        if value is None:
+            return None if nullable else bad
+        if not isinstance(value, str) or not match(value):
+            return bad
+        return value
+
+    return check
+
+
+_BAD_CHANNEL: Final = InvalidRecord("bad_value", f"channel must be one of {sorted(CHANNELS)}")
+
+
+def _channel(value: Any) -> str | None | InvalidRecord:
+    if value is not None and (not isinstance(value, str) or value not in CHANNELS):
+        return _BAD_CHANNEL
     return value
 
 
-def _coordinate(obj: dict[str, Any], name: str, limit: float) -> float | None | InvalidRecord:
-    value = obj.get(name)
-    if value is None:
-        return None
-    if not _is_number(value) or not math.isfinite(value):
-        return InvalidRecord("wrong_type", f"{name} must be a finite number")
-    if not -limit <= value <= limit:
-        return InvalidRecord("out_of_range", f"{name} must be within -{limit:g}..{limit:g}")
-    return float(value)
+@dataclass(frozen=True, slots=True)
+class FieldRule:
+    """The rule of one field of the transaction event.
+
+    Attributes:
+        name: the field.
+        check: the field's value (None for null) -> its normalised value, or why it breaks the contract.
+        default: what an absent field stands for.
+    """
+
+    name: str
+    check: Callable[[Any], Any]
+    default: Any = None
+
+
+def transaction_rules(*, naive_times_utc: bool = False) -> tuple[FieldRule, ...]:
+    """The transaction event's field rules, in the order `parse_transaction` checks them (a record
+    breaking several gets the first one's reason). Whatever validates transactions (one event, or a
+    batch file's columns) applies these.
+
+    Args:
+        naive_times_utc: read an `event_time` without an offset as UTC instead of refusing it. The
+            contract requires the offset; a batch file may be declared to hold UTC times without one.
+    """
+    return (
+        FieldRule("transaction_id", _string("transaction_id")),
+        FieldRule("card_id", _string("card_id")),
+        FieldRule("terminal_id", _string("terminal_id")),
+        FieldRule("event_time", _time("event_time", naive_as_utc=naive_times_utc)),
+        FieldRule("amount", _amount),
+        # An absent currency is USD; a null one is not a currency.
+        FieldRule(
+            "currency", _code("currency", CURRENCY_PATTERN, "an ISO 4217 code such as USD", nullable=False), "USD"
+        ),
+        FieldRule("merchant_category", _code("merchant_category", MCC_PATTERN, "a 4-digit MCC string")),
+        FieldRule("channel", _channel),
+        FieldRule("country", _code("country", COUNTRY_PATTERN, "an ISO 3166-1 alpha-2 code")),
+        FieldRule("lat", _coordinate("lat", 90.0)),
+        FieldRule("lon", _coordinate("lon", 180.0)),
+    )
+
+
+TRANSACTION_RULES: Final = transaction_rules()
+# The rules as plain tuples, split where "far future" is checked (once the event time is known, so
+# that it is the reason of a record that also breaks a later rule): the stream parses every record.
+_RULE_TUPLES: Final = [(rule.name, rule.check, rule.default) for rule in TRANSACTION_RULES]
+_SPLIT: Final = [rule.name for rule in TRANSACTION_RULES].index("event_time") + 1
+_UP_TO_EVENT_TIME: Final = tuple(_RULE_TUPLES[:_SPLIT])
+_AFTER_EVENT_TIME: Final = tuple(_RULE_TUPLES[_SPLIT:])
 
 
 def _versioned_object(raw: bytes | str | dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any] | InvalidRecord:
@@ -225,7 +361,7 @@ def parse_transaction(
     now: datetime | None = None,
     max_future: timedelta = DEFAULT_MAX_FUTURE,
 ) -> Transaction | InvalidRecord:
-    """Validate one transaction event against the contract.
+    """Validate one transaction event against the contract (`TRANSACTION_RULES`, then "far future").
 
     Args:
         raw: the record's payload (UTF-8 JSON) or an already decoded object.
@@ -238,87 +374,28 @@ def parse_transaction(
     obj = _versioned_object(raw, TRANSACTION_FIELDS)
     if isinstance(obj, InvalidRecord):
         return obj
-
-    strings: dict[str, str | None] = {}
-    for name, required in (("transaction_id", True), ("card_id", True), ("terminal_id", True)):
-        value = _string(obj, name, required=required)
+    values: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+    for name, check, default in _UP_TO_EVENT_TIME:
+        value = check(obj.get(name, default))
         if isinstance(value, InvalidRecord):
             return value
-        strings[name] = value
-
-    raw_time = obj.get("event_time")
-    if raw_time is None:
-        return InvalidRecord("missing_field", "event_time is required")
-    if not isinstance(raw_time, str):
-        return InvalidRecord("wrong_type", "event_time must be an ISO-8601 string")
-    try:
-        event_time = datetime.fromisoformat(raw_time)
-    except ValueError:
-        return InvalidRecord("bad_timestamp", f"event_time {raw_time[:64]!r} is not ISO-8601")
-    if event_time.tzinfo is None:
-        return InvalidRecord("bad_timestamp", "event_time must carry a UTC offset")
-    event_time = event_time.astimezone(UTC)
-    if now is not None and event_time > now + max_future:
+        values[name] = value
+    if now is not None and values["event_time"] > now + max_future:
         return InvalidRecord(
-            "future_timestamp", f"event_time {raw_time} is ahead of the clock by more than {max_future}"
+            "future_timestamp", f"event_time {obj['event_time']} is ahead of the clock by more than {max_future}"
         )
-
-    amount = obj.get("amount")
-    if amount is None:
-        return InvalidRecord("missing_field", "amount is required")
-    if not _is_number(amount) or not math.isfinite(amount):
-        return InvalidRecord("wrong_type", "amount must be a finite number")
-    if not 0 <= amount <= MAX_AMOUNT:
-        return InvalidRecord("out_of_range", f"amount {amount!r} must be >= 0 and <= {MAX_AMOUNT:,.0f}")
-
-    currency = obj.get("currency", "USD")
-    if not isinstance(currency, str) or not CURRENCY_PATTERN.match(currency):
-        return InvalidRecord("bad_value", "currency must be an ISO 4217 code such as USD")
-    mcc = obj.get("merchant_category")
-    if mcc is not None and (not isinstance(mcc, str) or not MCC_PATTERN.match(mcc)):
-        return InvalidRecord("bad_value", "merchant_category must be a 4-digit MCC string")
-    channel = obj.get("channel")
-    if channel is not None and channel not in CHANNELS:
-        return InvalidRecord("bad_value", f"channel must be one of {sorted(CHANNELS)}")
-    country = obj.get("country")
-    if country is not None and (not isinstance(country, str) or not COUNTRY_PATTERN.match(country)):
-        return InvalidRecord("bad_value", "country must be an ISO 3166-1 alpha-2 code")
-    lat = _coordinate(obj, "lat", 90.0)
-    if isinstance(lat, InvalidRecord):
-        return lat
-    lon = _coordinate(obj, "lon", 180.0)
-    if isinstance(lon, InvalidRecord):
-        return lon
-
-    return Transaction(
-        schema_version=SCHEMA_VERSION,
-        transaction_id=strings["transaction_id"] or "",
-        event_time=event_time,
-        card_id=strings["card_id"] or "",
-        terminal_id=strings["terminal_id"] or "",
-        amount=float(amount) + 0.0,  # -0.0 is 0.0
-        currency=currency,
-        merchant_category=mcc,
-        channel=channel,
-        country=country,
-        lat=lat,
-        lon=lon,
-    )
+    for name, check, default in _AFTER_EVENT_TIME:
+        value = check(obj.get(name, default))
+        if isinstance(value, InvalidRecord):
+            return value
+        values[name] = value
+    return cast("Transaction", values)
 
 
-def _time_field(obj: dict[str, Any], name: str) -> datetime | InvalidRecord:
-    value = obj.get(name)
-    if value is None:
-        return InvalidRecord("missing_field", f"{name} is required")
-    if not isinstance(value, str):
-        return InvalidRecord("wrong_type", f"{name} must be an ISO-8601 string")
-    try:
-        ts = datetime.fromisoformat(value)
-    except ValueError:
-        return InvalidRecord("bad_timestamp", f"{name} {value[:64]!r} is not ISO-8601")
-    if ts.tzinfo is None:
-        return InvalidRecord("bad_timestamp", f"{name} must carry a UTC offset")
-    return ts.astimezone(UTC)
+_LABEL_CHECKS: Final = {
+    **{name: _string(name) for name in ("transaction_id", "card_id", "terminal_id")},
+    **{name: _time(name) for name in ("tx_event_time", "label_time")},
+}
 
 
 def parse_label(raw: bytes | str | dict[str, Any]) -> dict[str, Any] | InvalidRecord:
@@ -332,12 +409,12 @@ def parse_label(raw: bytes | str | dict[str, Any]) -> dict[str, Any] | InvalidRe
         return obj
     label: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
     for name in ("transaction_id", "card_id", "terminal_id"):
-        value = _string(obj, name, required=True)
+        value = _LABEL_CHECKS[name](obj.get(name))
         if isinstance(value, InvalidRecord):
             return value
         label[name] = value
     for name in ("tx_event_time", "label_time"):
-        ts = _time_field(obj, name)
+        ts = _LABEL_CHECKS[name](obj.get(name))
         if isinstance(ts, InvalidRecord):
             return ts
         label[name] = ts

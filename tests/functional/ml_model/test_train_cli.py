@@ -94,7 +94,7 @@ def test_a_file_with_bad_rows_is_refused_or_trained_and_scored_without_them(
     strict = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(model), *_PERIODS])
     # THEN it is refused before any training, naming its first bad row and the column
     assert isinstance(strict.exception, BatchFileError)
-    assert "row 5, column 'amount': -12.5 must be >= 0 and <= 1,000,000 (3 invalid rows in all)" in str(
+    assert "row 5, column 'amount' = -12.5: amount -12.5 must be >= 0 and <= 1,000,000 (3 invalid rows in all)" in str(
         strict.exception
     )
     assert "--skip-invalid" in strict.exception.hint

@@ -134,7 +134,10 @@ def test_replay_of_a_file_with_bad_rows_is_refused_or_sends_only_its_good_rows(
     strict = _run(args, aws_env)
     # THEN it is refused in one line naming the first bad row, and nothing is sent
     assert strict.returncode == 1 and "Traceback" not in strict.stderr
-    assert "row 4, column 'amount': -1.0 must be >= 0 and <= 1,000,000 (2 invalid rows in all)" in strict.stderr
+    assert (
+        "row 4, column 'amount' = -1.0: amount -1.0 must be >= 0 and <= 1,000,000 (2 invalid rows in all)"
+        in strict.stderr
+    )
     assert "--skip-invalid" in strict.stderr
     assert read_stream(boto_session.client("kinesis"), stream) == []
     # WHEN it is replayed skipping invalid rows

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from fraudstream.batch_files import load_batch_file, parse_column_map, read_batch_file
+from fraudstream.contracts import InvalidRecord, parse_transaction
 from fraudstream.exceptions import BatchFileError
 
 if TYPE_CHECKING:
@@ -49,12 +50,12 @@ def test_column_map_renames_explicitly(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("column", "value", "message"),
     [
-        ("amount", -1, r"row 3, column 'amount': -1.0 must be >= 0"),
-        ("currency", "usd", r"row 3, column 'currency': 'usd' is not an ISO 4217 code"),
-        ("amount", "abc", r"row 3, column 'amount': 'abc' is not a number"),
-        ("event_time", "tomorrow", r"row 3, column 'event_time': 'tomorrow' is not an ISO-8601 time"),
-        ("is_fraud", 2, r"row 3, column 'is_fraud': 2 must be 0 or 1"),
-        ("transaction_id", "b", r"column 'transaction_id': 'b' appears more than once"),
+        ("amount", -1, r"row 3, column 'amount' = -1.0: amount -1.0 must be >= 0"),
+        ("currency", "usd", r"row 3, column 'currency' = 'usd': currency must be an ISO 4217 code"),
+        ("amount", "abc", r"row 3, column 'amount' = 'abc': amount must be a finite number"),
+        ("event_time", "tomorrow", r"row 3, column 'event_time' = 'tomorrow': event_time 'tomorrow' is not ISO-8601"),
+        ("is_fraud", 2, r"row 3, column 'is_fraud' = 2: is_fraud must be 0 or 1"),
+        ("transaction_id", "b", r"row 3, column 'transaction_id' = 'b': transaction_id appears more than once"),
     ],
 )
 def test_bad_rows_are_named(tmp_path: Path, column: str, value: object, message: str) -> None:
@@ -86,7 +87,9 @@ def test_numbers_are_not_event_times(tmp_path: Path) -> None:
     ROWS.assign(event_time=[1_767_261_600, 1_767_254_400, 1_767_312_000]).to_parquet(path)
     # WHEN it is read
     # THEN it is refused, as the stream refuses a number for event_time
-    with pytest.raises(BatchFileError, match=r"row 0, column 'event_time': 1767261600 is not an ISO-8601 string"):
+    with pytest.raises(
+        BatchFileError, match=r"row 0, column 'event_time' = 1767261600: event_time must be an ISO-8601 string"
+    ):
         read_batch_file(path)
     with pytest.raises(
         BatchFileError, match=r"no valid row: skipped 3 invalid rows of 3: wrong_type 3 \(rows 0, 1, 2\)"
@@ -122,7 +125,7 @@ def test_invalid_rows_are_skipped_and_reported_with_the_contracts_reasons(tmp_pa
     # WHEN it is read strictly
     # THEN it is refused at its first invalid row, with the count of all of them
     with pytest.raises(
-        BatchFileError, match=r"row 5, column 'amount': '-5.0' must be >= 0 .*\(6 invalid rows in all\)"
+        BatchFileError, match=r"row 5, column 'amount' = '-5.0': amount -5.0 must be >= 0 .*\(6 invalid rows in all\)"
     ):
         read_batch_file(path)
     # WHEN invalid rows are skipped
@@ -179,3 +182,83 @@ def test_bad_files_and_maps(tmp_path: Path) -> None:
         parse_column_map(["amount"])
     with pytest.raises(BatchFileError, match="not a field"):
         parse_column_map(["price=AMT"])
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_naive_event_times_break_the_contract_unless_declared_utc(tmp_path: Path, suffix: str) -> None:
+    # GIVEN a file whose event times have no UTC offset (text in CSV, a zoneless timestamp in Parquet)
+    naive = ["2026-01-01T10:00:00", "2026-01-01T09:00:00", "2026-01-02T00:00:00"]
+    path = tmp_path / f"naive{suffix}"
+    if suffix == ".csv":
+        ROWS.assign(event_time=naive).to_csv(path, index=False)
+    else:
+        ROWS.assign(event_time=pd.to_datetime(naive)).to_parquet(path)
+    first = 2 if suffix == ".csv" else 0
+    # WHEN it is read as the contract says
+    # THEN it is refused, as the stream refuses such an event, and the message says how to write one
+    with pytest.raises(BatchFileError, match=rf"row {first}, column 'event_time' = .*must carry a UTC offset, e\.g\."):
+        read_batch_file(path)
+    # WHEN the file is declared to hold UTC times
+    frame = read_batch_file(path, naive_times_utc=True)
+    # THEN they are read as UTC
+    assert frame["event_time"].tolist() == sorted(pd.to_datetime(naive).tz_localize("UTC"))
+
+
+# One value of a field per case: the event contract's verdict on it in an event, and the reason a
+# batch file's row with the same value gets (Parquet keeps the value's type, as JSON does).
+CONTRACT_CASES = [
+    ("transaction_id", "x" * 65),
+    ("card_id", 7.5),
+    ("event_time", "2026-13-01T00:00:00Z"),
+    ("event_time", "2026-01-01T00:00:00"),
+    ("amount", float("inf")),
+    ("amount", 1_000_000.5),
+    ("amount", "12"),
+    ("currency", "usd"),
+    ("merchant_category", "541"),
+    ("channel", "phone"),
+    ("country", "USA"),
+    ("lat", 91.0),
+    ("lon", -180.5),
+    ("lat", 45.0),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), CONTRACT_CASES, ids=[f"{n}={v!r}" for n, v in CONTRACT_CASES])
+def test_a_batch_file_row_gets_the_event_contracts_verdict(tmp_path: Path, name: str, value: object) -> None:
+    # GIVEN a valid event, and the same event with one field changed
+    event = {
+        "schema_version": 1,
+        "transaction_id": "tx-1",
+        "event_time": "2026-01-01T10:00:00Z",
+        "card_id": "c1",
+        "terminal_id": "t1",
+        "amount": 10.0,
+    }
+    changed = event | {name: value}
+    verdict = parse_transaction(changed)
+    # WHEN a file holds the changed event as its row
+    path = tmp_path / "one.parquet"
+    pd.DataFrame([changed]).drop(columns="schema_version").to_parquet(path)
+    # THEN the row breaks the contract exactly when the event does, with the same reason
+    if isinstance(verdict, InvalidRecord):
+        with pytest.raises(BatchFileError, match=rf"no valid row: skipped 1 invalid row of 1: {verdict.reason} 1 "):
+            load_batch_file(path, skip_invalid=True)
+    else:
+        assert load_batch_file(path, skip_invalid=True).invalid.counts == {}
+
+
+def test_an_error_names_the_files_own_column_and_integer_ids_are_read_as_text(tmp_path: Path) -> None:
+    # GIVEN a Parquet file with other column names and integer card ids, one amount negative
+    path = tmp_path / "mapped.parquet"
+    rows = ROWS.rename(columns={"amount": "AMT"}).assign(card_id=[1, 2, 1])
+    rows.loc[2, "AMT"] = -3.0
+    rows.to_parquet(path)
+    column_map = parse_column_map(["amount=AMT"])
+    # WHEN it is read strictly
+    # THEN the error names the column as the file has it
+    with pytest.raises(BatchFileError, match=r"row 2, column 'AMT' = -3.0: amount -3.0 must be >= 0"):
+        read_batch_file(path, column_map)
+    # WHEN the bad row is skipped, THEN the integer ids come back as text
+    frame = load_batch_file(path, column_map, skip_invalid=True).frame
+    assert frame["card_id"].tolist() == ["2", "1"]

@@ -67,6 +67,7 @@ def test_optional_fields_may_be_absent() -> None:
         ({"country": "USA"}, "bad_value"),
         ({"lat": 91}, "out_of_range"),
         ({"lon": "east"}, "wrong_type"),
+        ({"channel": ["pos"]}, "bad_value"),
         ({"extra": 1}, "unknown_field"),
     ],
 )
@@ -190,3 +191,19 @@ def test_the_producers_labels_are_valid() -> None:
     ]
     assert labels
     assert all(not isinstance(parse_label(d.data), InvalidRecord) for d in labels)
+
+
+def test_a_decoded_event_may_carry_its_time_as_a_datetime_with_a_zone() -> None:
+    # GIVEN a decoded event whose time is a datetime (a typed source), with and without a zone
+    aware = parse_transaction({**VALID, "event_time": datetime(2026, 11, 23, 20, 50, tzinfo=UTC)})
+    naive = parse_transaction({**VALID, "event_time": datetime(2026, 11, 23, 20, 50)})
+    # THEN the rule is the text's: the zone is required, and the time is normalised to UTC
+    assert not isinstance(aware, InvalidRecord) and aware["event_time"] == datetime(2026, 11, 23, 20, 50, tzinfo=UTC)
+    assert isinstance(naive, InvalidRecord) and naive.reason == "bad_timestamp"
+
+
+def test_an_absent_currency_is_usd_and_a_null_one_is_refused() -> None:
+    absent = parse_transaction({k: v for k, v in VALID.items() if k != "currency"})
+    null = parse_transaction({**VALID, "currency": None})
+    assert not isinstance(absent, InvalidRecord) and absent["currency"] == "USD"
+    assert isinstance(null, InvalidRecord) and null.reason == "bad_value"
