@@ -124,6 +124,8 @@ RECORDS_PER_TASK: Final = 20_000
 SHARD_LIST_TTL_S: Final = 10.0
 # How long the prefetch leaves a shard alone after a call found nothing new at its tip.
 PREFETCH_IDLE_S: Final = 1.0
+# How much earlier than predicted a latestOffset() call may come and still find its shards free to poll.
+DUE_MARGIN_S: Final = 0.05
 _THROTTLED: Final = frozenset({"ProvisionedThroughputExceededException", "LimitExceededException"})
 
 
@@ -314,14 +316,20 @@ class _Prefetch:
     planned last: one daemon thread per shard fetches through the shard's cursor into its
     read-ahead buffer, up to its bound (the shard's share of a batch), so that the next
     look-ahead finds them read. At the tip it polls on for records that arrive meanwhile, at the
-    cursor's pace while they come, every PREFETCH_IDLE_S while none do.
+    cursor's pace while they come, every PREFETCH_IDLE_S while none do; but not in the pacing
+    interval before `due` (when the next `latestOffset()` is expected), so that the call there may
+    poll the shard once more without waiting, and the batch takes the records that arrived until it
+    was planned instead of leaving them for the next one.
 
     Each thread owns its shard's cursor and buffer until `stop()` has returned. An error ends its
     thread and is kept for `latestOffset()` to raise.
     """
 
-    def __init__(self, jobs: Mapping[_Key, tuple[_ShardCursor, list[pa.RecordBatch], int]]) -> None:
+    def __init__(
+        self, jobs: Mapping[_Key, tuple[_ShardCursor, list[pa.RecordBatch], int]], due: float | None = None
+    ) -> None:
         self.errors: list[Exception] = []
+        self.due = due  # time.monotonic() of the next expected latestOffset(); None: unknown
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(target=self._run, args=job, name=f"kinesis-prefetch-{key[0]}-{key[1]}", daemon=True)
@@ -339,6 +347,13 @@ class _Prefetch:
                     # finds nothing read ahead seldom has to wait for the pacing.
                     if self._stop.wait(cursor.last_call + PREFETCH_IDLE_S - time.monotonic()):
                         return
+                if cursor.at_tip and self.due is not None:
+                    # The next call would keep latestOffset() from polling when it comes: leave
+                    # the shard to it until a pacing interval after it was due.
+                    call_at = max(time.monotonic(), cursor.last_call + cursor.min_interval_s)
+                    if self.due - cursor.min_interval_s - DUE_MARGIN_S < call_at < self.due + cursor.min_interval_s:
+                        if self._stop.wait(self.due + cursor.min_interval_s - time.monotonic()):
+                            return
                 batch = cursor.fetch(bound - n, self._stop)
                 if batch.num_rows:
                     buffer.append(batch)
@@ -545,6 +560,9 @@ class KinesisStreamReader(DataSourceStreamReader):
         # Between `latestOffset()` calls, what fills `_ahead` through `_cursors`. Made there, not
         # here: a reader that has planned nothing is pickled to the executors, and threads do not pickle.
         self._prefetch: _Prefetch | None = None
+        # When latestOffset() was last called (time.monotonic()), and the smoothed time between calls.
+        self._called: float | None = None
+        self._cycle_s: float | None = None
         # Per stream, the last listing of its shards: when, which shards were drained then, the shards.
         self._listings: dict[str, tuple[float, frozenset[str], list[ShardTypeDef]]] = {}
 
@@ -633,6 +651,11 @@ class KinesisStreamReader(DataSourceStreamReader):
         return _epoch(summary["StreamCreationTimestamp"])
 
     def latestOffset(self) -> dict[str, Any]:
+        called = time.monotonic()
+        if self._called is not None:  # the cycle of micro-batches, smoothed: when the next call is due
+            cycle = called - self._called
+            self._cycle_s = cycle if self._cycle_s is None else 0.7 * self._cycle_s + 0.3 * cycle
+        self._called = called
         # The prefetch stops first: what it read is in the buffers, an error it met is this call's.
         error = self._stop_prefetch()
         if error is not None:
@@ -689,11 +712,18 @@ class KinesisStreamReader(DataSourceStreamReader):
                 cursor = cursors[key]
                 batches = list(batches)
                 n = sum(b.num_rows for b in batches)
-                # Records the prefetch read up to the tip make this batch, those that came since the
-                # next one (there is one: this one has records). A shard with nothing read ahead is
+                # Records the prefetch read up to the tip make this batch, and so do those that came
+                # since when the pacing lets the shard be polled now; otherwise those make the next
+                # one (there is one: this one has records). A shard with nothing read ahead is
                 # polled, so that a batch without new data means none had arrived when it was
                 # planned (Spark's processAllAvailable relies on it).
-                if self.prefetch and n and cursor.at_tip and not poll:
+                if (
+                    self.prefetch
+                    and n
+                    and cursor.at_tip
+                    and not poll
+                    and time.monotonic() < cursor.last_call + cursor.min_interval_s
+                ):
                     return batches
                 while n < share and not cursor.closed_and_drained:
                     batch = cursor.fetch(share - n)
@@ -770,7 +800,7 @@ class KinesisStreamReader(DataSourceStreamReader):
                 for key in readable
                 if not cursors[key].closed_and_drained
             }
-            self._prefetch = _Prefetch(jobs)
+            self._prefetch = _Prefetch(jobs, None if self._cycle_s is None else called + self._cycle_s)
         return planned
 
     def _checkpointed_offset(self) -> dict[str, Any] | None:
