@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from fraudstream.config import ResourceSettings
     from ml_model.artifact import ModelArtifact, ModelCard
+    from processor.config import ProcessorSettings
     from processor.job import JobSummary
     from processor.metrics import BatchMetrics
     from producer.stream_producer import RunSummary
@@ -182,14 +183,24 @@ def _run(
     """Everything after the emulator is up; what it starts, it leaves to `running` to stop."""
     from fraudstream.config import ResourceSettings
     from fraudstream.local.provision import provision
+    from processor.config import ProcessorSettings
 
     resources = ResourceSettings()
     workdir = Path(tempfile.mkdtemp(prefix="fraudstream-demo-"))
+    # The processor's settings (FRAUD_PROCESSOR__* apply, as to `fraudstream process`); the label
+    # delay and the history are added once the world is generated.
+    settings = ProcessorSettings(
+        checkpoint_location=str(workdir / "checkpoint"),
+        model_dir=str(model),
+        endpoint_name=ENDPOINT_NAME,
+        # no threshold: the job alerts at the model card's, as the summary counts them
+        trigger_interval="0 seconds",
+    )
     spark_log = workdir / "spark.log"
     # Work that waits on nobody runs in the background: Spark's start (10-20 s), the model's training
     # (in its own process) and serving, the report's plotting library.
     background = running.enter_context(ThreadPoolExecutor(2, thread_name_prefix="demo-background"))
-    spark_starting = background.submit(_start_spark, spark_log, quick=quick)
+    spark_starting = background.submit(_start_spark, spark_log, master=settings.spark_master, quick=quick)
     console.rule("1. AWS")
     console.print(f"endpoint {os.environ['AWS_ENDPOINT_URL']}")
     for r in provision(resources, shards=2):
@@ -233,12 +244,12 @@ def _run(
         highlight=False,
     )
     try:
-        summary = _stream_and_process(progress, resources, model, serving, spark, workdir, world, live, seed)
+        summary = _stream_and_process(progress, settings, resources, serving, spark, world, live, seed)
     except Exception:
         if serving.done():
             serving.result()  # a failed training is the cause to report
         raise
-    artifact = serving.result()
+    artifact = serving.result().artifact
 
     console.rule("4. summary")
     import pandas as pd
@@ -275,13 +286,21 @@ def _stop_process(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+@dataclass(frozen=True)
+class _Served:
+    """The model the demo serves, and the URL of the local endpoint that serves it."""
+
+    artifact: ModelArtifact
+    endpoint_url: str
+
+
 def _serve(
     model: Path,
     training: subprocess.Popen[bytes] | None,
     log: Path,
     progress: _Progress,
     running: contextlib.ExitStack,
-) -> ModelArtifact:
+) -> _Served:
     """The model (once trained) on a local endpoint with SageMaker's contract, for the processor."""
     from ml_model.artifact import load_artifact
     from ml_model.serving import LocalEndpointServer
@@ -300,23 +319,38 @@ def _serve(
     # Registered from this thread: the main thread's unwinding of `running` reaches it only after
     # the executor's exit has waited for this thread.
     running.callback(endpoint.stop)
-    os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = endpoint.url
     progress.training = None
     progress.model = (
         f"{artifact.card.model_version}, alert threshold {artifact.card.threshold:.3f}, "
         f"served as {ENDPOINT_NAME} on {endpoint.url}"
     )
-    return artifact
+    return _Served(artifact, endpoint.url)
 
 
-def _start_spark(log: Path, *, quick: bool) -> Any:
+def _endpoint_url(serving: Future[_Served]) -> Future[str | None]:
+    """What the processor waits for before it scores: the URL of the endpoint, once it serves (or
+    the error that stopped it from serving)."""
+    url: Future[str | None] = Future()
+
+    def resolve(done: Future[_Served]) -> None:
+        error = done.exception()
+        if error is not None:
+            url.set_exception(error)
+        else:
+            url.set_result(done.result().endpoint_url)
+
+    serving.add_done_callback(resolve)
+    return url
+
+
+def _start_spark(log: Path, *, master: str, quick: bool) -> Any:
     """The session, with the JVM's output (log4j, "Streaming TransformWithStateInPandas Python worker
     ...") in `log`, not over the live view; Spark's Python helpers start in the background."""
     from processor.spark import SHORT_RUN_JAVA_OPTIONS, build_session
     from processor.warm_up import start_warm_up
 
     spark = build_session(
-        master=os.environ.get("FRAUD_SPARK_MASTER", "local[*]"),
+        master=master,
         extra={"spark.driver.extraJavaOptions": SHORT_RUN_JAVA_OPTIONS},
         # --quick's few hundred records: one task, Python worker and state store per stateful stage.
         shuffle_partitions=1 if quick else None,
@@ -330,11 +364,10 @@ def _start_spark(log: Path, *, quick: bool) -> Any:
 
 def _stream_and_process(
     progress: _Progress,
+    settings: ProcessorSettings,
     resources: ResourceSettings,
-    model: Path,
-    serving: Future[ModelArtifact],
+    serving: Future[_Served],
     spark: Any,
-    workdir: Path,
     world: _World,
     live: float,
     seed: int,
@@ -342,35 +375,33 @@ def _stream_and_process(
     """The producer in this thread, the processor in another, and the live view over both."""
     from rich.live import Live
 
-    from processor.config import ProcessorSettings
     from processor.job import run_job
     from producer.app import run_producer
 
     stop, drain = threading.Event(), threading.Event()
     outcome: dict[str, Any] = {}
+    job_settings = settings.model_copy(
+        update={
+            # the model's label delay, set here as the model may still be training (the job checks
+            # it against the model once it serves)
+            "label_delay_days": world.label_delay_days,
+            # the state starts from the world's past, as training's features see it
+            "history": str(world.warm_file),
+        }
+    )
 
     def process() -> None:
         try:
             outcome["summary"] = run_job(
-                ProcessorSettings(
-                    checkpoint_location=str(workdir / "checkpoint"),
-                    model_dir=str(model),
-                    endpoint_name=ENDPOINT_NAME,
-                    # no threshold: the job alerts at the model card's, as the summary counts them
-                    # the model's label delay, set here as the model may still be training (the job
-                    # checks it against the model once it serves)
-                    label_delay_days=world.label_delay_days,
-                    trigger_interval="0 seconds",
-                    # the state starts from the world's past, as training's features see it
-                    history=str(world.warm_file),
-                ),
+                job_settings,
                 resources,
                 until_idle=True,
                 drain=drain,
                 stop=stop,
                 on_batch=progress.on_batch,
                 spark=spark,
-                model_ready=serving,
+                # the job scores through the demo's endpoint once it serves, at its URL
+                model_ready=_endpoint_url(serving),
             )
         except Exception as e:  # noqa: BLE001 - re-raised in the main thread
             outcome["error"] = e

@@ -172,7 +172,8 @@ def run_job(
     drain: threading.Event | None = None,
     on_batch: Callable[[BatchMetrics], None] | None = None,
     spark: Any = None,
-    model_ready: Future[Any] | None = None,
+    model_ready: Future[str | None] | None = None,
+    endpoint_url: str | None = None,
     source: Any = None,
     spark_output: Path | None = None,
 ) -> JobSummary:
@@ -189,7 +190,11 @@ def run_job(
         spark: an existing session (tests); one is built from the settings when None.
         model_ready: the model at `settings.model_dir` is still being trained (the demo): the query
             starts at once and its first batch computes its state, then waits for this future
-            before it loads the model; the future's error, if any, fails the query.
+            before it loads the model; the future's error, if any, fails the query. Its result is the
+            URL of the SageMaker runtime that serves the model (the demo's local endpoint, started
+            once the model is trained), or None for `endpoint_url`.
+        endpoint_url: the SageMaker runtime's URL; None: where boto3's standard configuration
+            resolves it (`AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`, `AWS_ENDPOINT_URL`, the region's).
         source: records to read instead of the streams' (a streaming DataFrame of KINESIS_SCHEMA
             rows; the processor-only benchmark replays files).
         spark_output: append the output of the JVM this process starts (Spark's log, its Python
@@ -216,7 +221,11 @@ def run_job(
         spec is the endpoint's); the executors build their own scorers from the same location."""
         artifact = load_model(settings.model_dir)
         _check_label_delay(label_delay_days, artifact, explicit=settings.label_delay_days is not None)
-        endpoints = resolved_endpoints(SINK_SERVICES if settings.endpoint_name else SINK_SERVICES[:2])
+        runtime_url = (model_ready.result() if model_ready is not None else None) or endpoint_url
+        resolved = SINK_SERVICES if settings.endpoint_name and runtime_url is None else SINK_SERVICES[:2]
+        endpoints = resolved_endpoints(resolved)
+        if settings.endpoint_name and runtime_url is not None:
+            endpoints["sagemaker-runtime"] = runtime_url
         scorer = build_job_scorer(artifact, settings.endpoint_name, endpoint_url=endpoints.get("sagemaker-runtime"))
         scorer.close()
         endpoint_card = getattr(scorer, "endpoint_card", None)

@@ -3,6 +3,7 @@ lake, alerts, summary and HTML report), on the suite's emulator and Spark sessio
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -55,7 +56,8 @@ def test_the_quick_demo_streams_scores_summarises_and_reports(
         "FRAUD_LABELS_STREAM": unique_resources.labels_stream,
         "FRAUD_LAKE_BUCKET": unique_resources.lake_bucket,
         "FRAUD_ALERTS_TABLE": unique_resources.alerts_table,
-        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": "unset",  # the demo points it at its endpoint; restored after
+        # not a URL: the demo gives the processor its endpoint's URL itself (boto3 refuses this one)
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": "unset",
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(fraudstream.demo.console, "width", 250)  # one line per figure
@@ -89,6 +91,8 @@ def test_the_quick_demo_streams_scores_summarises_and_reports(
     assert items["Count"] == len(lake) == int(lake["is_alert"].sum())
     assert "the five highest-scored alerts:" in output
     assert "scored by the endpoint / fallback" in output and f"{len(lake):,} / 0" in output
+    # ... through the URL the demo passed the processor, not one it left in the environment
+    assert os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] == "unset"
     # ... and an HTML report with its five plots and the same transaction count
     html = report.read_text()
     assert html.count('src="data:image/png;base64,') == 5

@@ -64,7 +64,7 @@ def test_the_query_starts_before_the_model_exists_and_scores_with_it_once_traine
 ) -> None:
     # GIVEN transactions in the stream and a model folder that is still empty
     settings, resources, sent = _job_settings("later-model", embedded_aws, tmp_path, monkeypatch)
-    trained: Future[None] = Future()
+    trained: Future[str | None] = Future()
     summary: list[JobSummary] = []
     errors: list[BaseException] = []
 
@@ -105,7 +105,7 @@ def test_a_failed_training_fails_the_query_with_its_cause(
 ) -> None:
     # GIVEN transactions in the stream and a training that failed
     settings, resources, _ = _job_settings("failed-model", embedded_aws, tmp_path, monkeypatch)
-    trained: Future[None] = Future()
+    trained: Future[str | None] = Future()
     trained.set_exception(RuntimeError("training the model failed (exit 1): MemoryError"))
 
     # WHEN the job runs THEN it stops with that cause, and nothing reached the lake
