@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -63,11 +62,13 @@ import pyarrow.compute as pc
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
 from pyspark.sql.types import BinaryType, StringType, StructField, StructType, TimestampType
 
+from fraudstream.retry import Backoff, call_with_retries
+
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
 
     from mypy_boto3_kinesis import KinesisClient
-    from mypy_boto3_kinesis.type_defs import ShardTypeDef
+    from mypy_boto3_kinesis.type_defs import GetRecordsOutputTypeDef, ShardTypeDef
 
 __all__ = [
     "KINESIS_SCHEMA",
@@ -127,6 +128,8 @@ PREFETCH_IDLE_S: Final = 1.0
 # How much earlier than predicted a latestOffset() call may come and still find its shards free to poll.
 DUE_MARGIN_S: Final = 0.05
 _THROTTLED: Final = frozenset({"ProvisionedThroughputExceededException", "LimitExceededException"})
+# A throttled GetRecords waits up to 0.1 s, then up to twice as long each time again, at most 5 s.
+_THROTTLING_BACKOFF: Final = Backoff(base_s=0.1, cap_s=5.0)
 
 
 def _epoch_seconds(value: Any) -> float:
@@ -276,39 +279,39 @@ class _ShardCursor:
             elif stop.wait(seconds):
                 raise _Stopped
 
-        backoff = 0.1
-        while True:
-            if stop is not None and stop.is_set():
-                raise _Stopped
-            if self._iterator is None:
-                self._iterator = self.client.get_shard_iterator(
-                    StreamName=self.stream, **_iterator_args(self.shard_id, self.position)
-                )["ShardIterator"]
-            wait = self.last_call + self.min_interval_s - time.monotonic()
-            if wait > 0:
-                pause(wait)
-            self.last_call = time.monotonic()
-            try:
-                response = self.client.get_records(ShardIterator=self._iterator, Limit=min(limit, GET_RECORDS_MAX))
-            except ClientError as e:
-                code = e.response.get("Error", {}).get("Code", "")
-                if code == "ExpiredIteratorException":
+        def call(_attempt: int) -> GetRecordsOutputTypeDef:
+            # An expired iterator is renewed and the call made again at once: nothing to back off from.
+            while True:
+                if stop is not None and stop.is_set():
+                    raise _Stopped
+                if self._iterator is None:
+                    self._iterator = self.client.get_shard_iterator(
+                        StreamName=self.stream, **_iterator_args(self.shard_id, self.position)
+                    )["ShardIterator"]
+                wait = self.last_call + self.min_interval_s - time.monotonic()
+                if wait > 0:
+                    pause(wait)
+                self.last_call = time.monotonic()
+                try:
+                    return self.client.get_records(ShardIterator=self._iterator, Limit=min(limit, GET_RECORDS_MAX))
+                except ClientError as e:
+                    if e.response.get("Error", {}).get("Code", "") != "ExpiredIteratorException":
+                        raise
                     self._iterator = None  # renewed from self.position, the last sequence number seen
-                    continue
-                if code in _THROTTLED:
-                    pause(random.uniform(0, backoff))  # noqa: S311 - jitter
-                    backoff = min(backoff * 2, 5.0)
-                    continue
-                raise
-            records = response["Records"]
-            self._iterator = response.get("NextShardIterator")
-            self.at_tip = response.get("MillisBehindLatest", 1) == 0
-            self.last_rows = len(records)
-            if records:
-                self.position = f"AFTER:{records[-1]['SequenceNumber']}"
-            if self._iterator is None:
-                self.closed_and_drained = True  # a closed shard, read to its end
-            return _record_batch(records)
+
+        def throttled(e: Exception) -> bool:
+            return isinstance(e, ClientError) and e.response.get("Error", {}).get("Code", "") in _THROTTLED
+
+        response = call_with_retries(call, retryable=throttled, backoff=_THROTTLING_BACKOFF, sleep=pause)
+        records = response["Records"]
+        self._iterator = response.get("NextShardIterator")
+        self.at_tip = response.get("MillisBehindLatest", 1) == 0
+        self.last_rows = len(records)
+        if records:
+            self.position = f"AFTER:{records[-1]['SequenceNumber']}"
+        if self._iterator is None:
+            self.closed_and_drained = True  # a closed shard, read to its end
+        return _record_batch(records)
 
 
 class _Prefetch:

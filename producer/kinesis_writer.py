@@ -16,6 +16,7 @@ import botocore.exceptions
 
 from fraudstream.aws import aws_errors, kinesis_client
 from fraudstream.exceptions import AwsUnreachableError, ResourceNotFoundError
+from fraudstream.retry import Backoff
 from producer.exceptions import KinesisStreamNotFoundError, PutRecordsFatalError
 
 if TYPE_CHECKING:
@@ -249,8 +250,8 @@ class KinesisWriter:
             if batch:
                 self._consecutive_failures += 1
                 # Full jitter: a random wait up to a ceiling that doubles with each failing call.
-                ceiling = min(self.backoff_cap_s, self.backoff_base_s * 2 ** (self._consecutive_failures - 1))
-                self._sleep(self._random.uniform(0, ceiling))
+                backoff = Backoff(self.backoff_base_s, self.backoff_cap_s)
+                self._sleep(backoff.delay(self._consecutive_failures, self._random))
             else:
                 self._consecutive_failures = 0
 

@@ -43,6 +43,7 @@ from botocore.config import Config
 from fraudstream.aws import aws_errors, default_session
 from fraudstream.contracts import ScoredBy
 from fraudstream.exceptions import FraudstreamError
+from fraudstream.retry import Backoff, call_with_retries
 from ml_model.artifact import ModelCard, read_model_card
 from ml_model.exceptions import EndpointInvocationError, FeatureSpecMismatchError, ModelError
 from ml_model.features import FEATURE_SPEC
@@ -287,38 +288,48 @@ class SageMakerScorer(Scorer):
         if permit is Permit.DENIED:
             return None, EndpointInvocationError(f"circuit open for endpoint {self.endpoint_name}", retryable=True)
         attempts = 1 if permit is Permit.PROBE else self.max_attempts
-        error: EndpointInvocationError | None = None
-        for attempt in range(attempts):
+
+        def attempt(number: int) -> tuple[InvokeEndpointOutputTypeDef, np.ndarray]:
             with self._lock:
                 self.calls += 1
             try:
                 response = self.client.invoke_endpoint(
                     EndpointName=self.endpoint_name, Body=body.encode(), ContentType="text/csv", Accept="text/csv"
                 )
-                scores = _parse_scores(response["Body"].read(), rows)
-            except Exception as e:  # classified below; anything unexpected is not retried
+                return response, _parse_scores(response["Body"].read(), rows)
+            except Exception as e:  # classified here; anything unexpected is not retried
                 error = _as_invocation_error(e)
                 logger.warning(
                     "endpoint call failed",
                     extra={
                         "endpoint_name": self.endpoint_name,
-                        "attempt": attempt + 1,
+                        "attempt": number,
                         "status": error.status,
                         "retryable": error.retryable,
                         "error": str(error)[:300],
                     },
                 )
-                if not error.retryable or attempt + 1 == attempts:
-                    break
-                self.sleep(self.rng.uniform(0.0, min(self.backoff_max_s, self.backoff_base_s * 2**attempt)))
-                continue
-            self.breaker.record_success(permit)
-            self._check_served_spec(response)
-            return scores, None
-        with self._lock:
-            self.failed_calls += 1
-        self.breaker.record_failure(permit)
-        return None, error
+                if error is e:
+                    raise
+                raise error from e
+
+        try:
+            response, scores = call_with_retries(
+                attempt,
+                retryable=lambda e: isinstance(e, EndpointInvocationError) and e.retryable,
+                backoff=Backoff(self.backoff_base_s, self.backoff_max_s),
+                max_attempts=attempts,
+                sleep=self.sleep,
+                rng=self.rng,
+            )
+        except EndpointInvocationError as error:
+            with self._lock:
+                self.failed_calls += 1
+            self.breaker.record_failure(permit)
+            return None, error
+        self.breaker.record_success(permit)
+        self._check_served_spec(response)
+        return scores, None
 
     def _check_served_spec(self, response: InvokeEndpointOutputTypeDef) -> None:
         """Refuse an answer whose model (named by the local server; SageMaker strips the header) was

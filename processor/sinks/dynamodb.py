@@ -17,6 +17,7 @@ from fraudstream.alerts_table import ALERTS
 from fraudstream.aws import aws_errors, dynamodb_client
 from fraudstream.contracts import format_event_time
 from fraudstream.exceptions import ResourceNotFoundError
+from fraudstream.retry import Backoff
 from processor.exceptions import AlertSinkError, AlertsTableNotFoundError
 from processor.sinks.base import BatchSink
 
@@ -122,12 +123,11 @@ class DynamoDBAlertSink(BatchSink):
             pending = cast("list[WriteRequestTypeDef]", response.get("UnprocessedItems", {}).get(self.table_name, []))
             if not pending:
                 return
-            ceiling = min(self.backoff_cap_s, self.backoff_base_s * 2 ** (attempt - 1))
             logger.info(
                 "alerts left unprocessed, retrying",
                 extra={"batch_id": batch_id, "unprocessed": len(pending), "attempt": attempt},
             )
-            self._sleep(self._random.uniform(0, ceiling))
+            self._sleep(Backoff(self.backoff_base_s, self.backoff_cap_s).delay(attempt, self._random))
         raise AlertSinkError(
             f"{len(pending)} alert(s) of batch {batch_id} still unprocessed after {self.max_attempts} attempts"
         )
