@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Any, Final
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
-from pyspark.sql.types import BinaryType, StringType, StructField, StructType, TimestampType
+from pyspark.sql.pandas.types import from_arrow_schema
 
 from fraudstream.retry import Backoff, call_with_retries
 
@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_kinesis import KinesisClient
     from mypy_boto3_kinesis.type_defs import GetRecordsOutputTypeDef, ShardTypeDef
+    from pyspark.sql.types import StructType
 
 __all__ = [
     "KINESIS_SCHEMA",
@@ -83,18 +84,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 # Columns close to the AWS `aws-kinesis` connector's (data, streamName, partitionKey,
-# sequenceNumber, approximateArrivalTimestamp), in snake_case.
-KINESIS_SCHEMA: Final = StructType(
-    [
-        StructField("data", BinaryType(), nullable=False),
-        StructField("partition_key", StringType(), nullable=False),
-        StructField("stream_name", StringType(), nullable=False),
-        StructField("shard_id", StringType(), nullable=False),
-        StructField("sequence_number", StringType(), nullable=False),
-        StructField("approximate_arrival_timestamp", TimestampType(), nullable=False),
-    ]
-)
-
+# sequenceNumber, approximateArrivalTimestamp), in snake_case: defined once in Arrow (what the
+# reader yields), and as Spark sees them.
 _ARRIVAL: Final = pa.timestamp("us", tz="UTC")
 _ARROW_SCHEMA: Final = pa.schema(
     [
@@ -106,6 +97,7 @@ _ARROW_SCHEMA: Final = pa.schema(
         pa.field("approximate_arrival_timestamp", _ARRIVAL, nullable=False),
     ]
 )
+KINESIS_SCHEMA: Final = from_arrow_schema(_ARROW_SCHEMA)
 # The columns that differ from record to record: what the driver keeps and ships. The stream and
 # shard are the same for a whole partition and are added on the executor.
 _RECORD_SCHEMA: Final = pa.schema(

@@ -1,4 +1,4 @@
-"""The Kinesis source's shard cursor's retries, against a fake Kinesis client."""
+"""The Kinesis source's row schema and its shard cursor's retries, against a fake Kinesis client."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from typing import Any, cast
 
 import pytest
 from botocore.exceptions import ClientError
+from pyspark.sql.pandas.types import to_arrow_schema
 
-from processor.kinesis_source import _ShardCursor, _Stopped
+from processor.kinesis_source import _ARROW_SCHEMA, KINESIS_SCHEMA, _ShardCursor, _Stopped
 
 
 def _error(code: str) -> ClientError:
@@ -43,6 +44,11 @@ class _FakeKinesis:
 
 def _cursor(client: _FakeKinesis) -> _ShardCursor:
     return _ShardCursor(cast("Any", client), "s", "shardId-000000000000", "AFTER:5", min_interval_s=0.0)
+
+
+def test_the_spark_schema_is_the_arrow_schema_as_spark_sees_it() -> None:
+    assert to_arrow_schema(KINESIS_SCHEMA) == _ARROW_SCHEMA
+    assert all(not f.nullable for f in KINESIS_SCHEMA.fields)
 
 
 def test_a_throttled_call_is_retried_after_a_backoff() -> None:
