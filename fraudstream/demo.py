@@ -273,8 +273,8 @@ def _start_training(model: Path, seed: int, quick: bool, log: Path) -> subproces
     """`fraudstream train` in a process of its own (no lock shared with the stream), output in `log`."""
     command = [sys.executable, "-m", "fraudstream", "train", "--out", str(model), "--seed", str(seed)]
     # A quick training lasts about as long as the stream's start and competes with it for the cores:
-    # one OpenMP thread (a second mostly spins, waiting for a core; 50 vs 58 s for the quick demo).
-    # A full one outlasts the start while the processor waits for it: every core (162 vs 226 s).
+    # one OpenMP thread (a second mostly spins, waiting for a core). A full one outlasts the start
+    # while the processor waits for it: every core.
     env = {**os.environ, "OMP_NUM_THREADS": "1"} if quick else None
     with log.open("wb") as output:
         return subprocess.Popen([*command, *TRAINING[quick][1]], stdout=output, stderr=subprocess.STDOUT, env=env)  # noqa: S603 - our own CLI
@@ -346,8 +346,8 @@ def _endpoint_url(serving: Future[_Served]) -> Future[str | None]:
 def _start_spark(log: Path, *, master: str, quick: bool) -> Any:
     """The session, with the JVM's output (log4j, "Streaming TransformWithStateInPandas Python worker
     ...") in `log`, not over the live view; Spark's Python helpers start in the background."""
-    from processor.spark import SHORT_RUN_JAVA_OPTIONS, build_session
-    from processor.warm_up import start_warm_up
+    from processor.local_spark import SHORT_RUN_JAVA_OPTIONS, start_local_warm_up
+    from processor.spark import build_session
 
     spark = build_session(
         master=master,
@@ -358,7 +358,7 @@ def _start_spark(log: Path, *, master: str, quick: bool) -> Any:
     )
     spark.sparkContext.setLogLevel("WARN")
     # While the model trains or loads (the processor would start them one by one otherwise).
-    start_warm_up(spark)
+    start_local_warm_up(spark)
     return spark
 
 

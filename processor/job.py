@@ -28,12 +28,12 @@ from processor.config import DAY_MS
 from processor.exceptions import ProcessorError
 from processor.history import read_history
 from processor.kinesis_source import check_checkpoint
+from processor.local_spark import start_local_warm_up
 from processor.metrics import BatchMetrics, MetricsEmitter
 from processor.pipeline import staged_transactions
 from processor.scoring import ModelNotFoundError, build_job_scorer, load_model
 from processor.sinks import DynamoDBAlertSink, S3ParquetSink
 from processor.spark import build_session
-from processor.warm_up import start_warm_up
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -271,7 +271,8 @@ def run_job(
             output.parent.mkdir(parents=True, exist_ok=True)
             logger.info("Spark's own output goes to %s", output, extra={"spark_log": str(output)})
         spark = build_session(master=master, output=output)
-    start_warm_up(spark)  # Spark's Python helpers start on another thread while the query is set up
+    # Locally, Spark's Python helpers start on another thread while the query is set up.
+    start_local_warm_up(spark)
 
     staged = staged_transactions(
         spark,

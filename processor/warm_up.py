@@ -10,6 +10,9 @@ them running: the daemons live as long as the session.
 
 It changes nothing the query computes: it reads no stream and writes nothing, and a failure is
 only logged (the query then starts the helpers itself, as it would have).
+
+Local-machine tuning: the job starts it through `processor.local_spark.start_local_warm_up`, which
+does nothing on a cluster (EMR Serverless).
 """
 
 from __future__ import annotations

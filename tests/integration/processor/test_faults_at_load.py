@@ -26,7 +26,7 @@ from ml_model.features import FEATURE_SPEC, compute_features
 from processor.config import ProcessorSettings
 from processor.exceptions import ProcessorError
 from processor.job import run_job
-from processor.spark import SHORT_RUN_JAVA_OPTIONS
+from processor.local_spark import SHORT_RUN_JAVA_OPTIONS
 from producer.dead_letter import DeadLetterFile
 from producer.delivery import DeliveryConfig, StreamKind, deliveries
 from producer.generator import GeneratorConfig, generate_history

@@ -17,7 +17,7 @@ import pytest
 
 from fraudstream.config import ResourceSettings
 from fraudstream.local.provision import provision
-from processor.spark import SHORT_RUN_JAVA_OPTIONS
+from processor.local_spark import SHORT_RUN_JAVA_OPTIONS
 from producer.dead_letter import DeadLetterFile
 from producer.delivery import DeliveryConfig, deliveries
 from producer.generator import GeneratorConfig, generate_history
