@@ -1,9 +1,11 @@
 """The streaming job: Kinesis -> card and terminal state -> scoring -> lake, alerts, quarantine.
 
-`run_job` wires the parts and runs the query until it is told to stop: by `until_idle` (the
-streams are drained), by `duration_s`, or by SIGINT/SIGTERM (handled by the caller through
-`stop`), always after the current micro-batch, so that a restart with the same checkpoint
-continues exactly where it stopped. The same function runs locally and under spark-submit on EMR.
+`build_job` wires the parts (sinks, model and scorer, session, the streaming DataFrame) into a
+`Job`; `Job.run` runs the query until it is told to stop: by `until_idle` (the streams are
+drained), by `duration_s`, or by SIGINT/SIGTERM (handled by the caller through `stop`), always
+after the current micro-batch, so that a restart with the same checkpoint continues exactly where
+it stopped. `run_job` is the two in one call. The same code runs locally and under spark-submit on
+EMR.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
     from ml_model.artifact import ModelArtifact
     from processor.config import ProcessorSettings
 
-__all__ = ["JobSummary", "ModelNotFoundError", "delete_checkpoint", "run_job"]
+__all__ = ["Job", "JobSummary", "ModelNotFoundError", "build_job", "delete_checkpoint", "run_job"]
 
 logger = logging.getLogger(__name__)
 
@@ -162,32 +164,99 @@ def _spark_master(settings: ProcessorSettings) -> str | None:
     return None if os.environ.get("PYSPARK_GATEWAY_PORT") else settings.spark_master
 
 
-def run_job(
+@dataclass
+class Job:
+    """A built streaming job: its sinks checked, its model and scorer configured, its session and
+    streaming DataFrame ready; nothing reads the streams until `run`.
+
+    Attributes:
+        frame: the staged transactions (a streaming DataFrame), each micro-batch of which `handler` writes.
+        handler: the foreachBatch function (scoring and sinks).
+        checkpoint: the query's checkpoint folder.
+        trigger_interval: how often a micro-batch starts.
+        summary: the totals of the batches run so far.
+    """
+
+    frame: Any
+    handler: BatchHandler
+    checkpoint: str
+    trigger_interval: str
+    summary: JobSummary
+
+    def run(
+        self,
+        *,
+        until_idle: bool = False,
+        duration_s: float | None = None,
+        stop: threading.Event | None = None,
+        drain: threading.Event | None = None,
+    ) -> JobSummary:
+        """Start the query; run it until idle, for a duration, or until `stop` is set; then stop it after
+        the current batch (a restart with the same checkpoint continues exactly there).
+
+        Args:
+            until_idle: stop once every record available in the streams has been processed.
+            duration_s: stop after this many seconds.
+            stop: set it (from a signal handler, say) to stop after the current batch.
+            drain: with `until_idle`, wait for this event before draining (a producer is still sending).
+
+        Raises:
+            ProcessorError: the query failed.
+        """
+        stop = stop or threading.Event()
+        summary = self.summary
+        query = _start(self.frame, QUERY_NAME, self.handler, self.checkpoint, self.trigger_interval)
+        started = time.monotonic()
+        logger.info("processor started", extra={"checkpoint": self.checkpoint})
+        idle = threading.Event()
+        if until_idle:
+
+            def drain_then_stop() -> None:
+                while drain is not None and not drain.wait(0.2):
+                    if stop.is_set():
+                        return
+                try:
+                    query.processAllAvailable()
+                except Exception:  # noqa: BLE001, S110 - the failure surfaces when the query is stopped
+                    pass
+                idle.set()
+
+            threading.Thread(target=drain_then_stop, name="until-idle", daemon=True).start()
+        try:
+            deadline = None if duration_s is None else started + duration_s
+            while query.isActive and not idle.is_set():
+                if stop.wait(0.2) or (deadline is not None and time.monotonic() >= deadline):
+                    break
+            _stop_after_current_batch(query)
+        except ProcessorError:
+            _stop_quietly(query)
+            raise
+        except Exception as e:
+            _stop_quietly(query)
+            raise ProcessorError(f"the streaming query failed: {_root_cause(e)}") from e
+        summary.elapsed_s = time.monotonic() - started
+        return summary
+
+
+def build_job(
     settings: ProcessorSettings,
     resources: ResourceSettings | None = None,
     *,
-    until_idle: bool = False,
-    duration_s: float | None = None,
-    stop: threading.Event | None = None,
-    drain: threading.Event | None = None,
     on_batch: Callable[[BatchMetrics], None] | None = None,
     spark: Any = None,
     model_ready: Future[str | None] | None = None,
     endpoint_url: str | None = None,
     source: Any = None,
     spark_output: Path | None = None,
-) -> JobSummary:
-    """Run the streaming job until idle, for a duration, or until `stop` is set; then stop after the current batch.
+) -> Job:
+    """Build the streaming job: check the sinks, the streams, the checkpoint and the model, then set
+    up the session and the streaming DataFrame. Nothing is read from the streams yet.
 
     Args:
         settings: how the job runs.
         resources: names of the streams, bucket and table.
-        until_idle: stop once every record available in the streams has been processed.
-        drain: with `until_idle`, wait for this event before draining (a producer is still sending).
-        duration_s: stop after this many seconds.
-        stop: set it (from a signal handler, say) to stop after the current batch.
         on_batch: called with each batch's figures after its sinks are written.
-        spark: an existing session (tests); one is built from the settings when None.
+        spark: an existing session (tests, the demo); one is built from the settings when None.
         model_ready: the model at `settings.model_dir` is still being trained (the demo): the query
             starts at once and its first batch computes its state, then waits for this future
             before it loads the model; the future's error, if any, fails the query. Its result is the
@@ -201,10 +270,9 @@ def run_job(
             workers' lines) to this file, not to the terminal; unused with `spark` or under spark-submit.
 
     Raises:
-        ProcessorError: a sink or the model is missing, or the query failed.
+        ProcessorError: a sink, a stream or the model is missing, or a setting contradicts the model.
     """
     resources = resources or ResourceSettings()
-    stop = stop or threading.Event()
     filesystem = s3_filesystem()
     sinks = (
         S3ParquetSink(resources.lake_bucket, TRANSACTIONS, filesystem),
@@ -290,37 +358,41 @@ def run_job(
         source=source,
         history=history,
     )
-    query = _start(staged, QUERY_NAME, handler, checkpoint, settings.trigger_interval)
-    started = time.monotonic()
-    logger.info("processor started", extra={"checkpoint": checkpoint})
-    idle = threading.Event()
-    if until_idle:
+    return Job(staged, handler, checkpoint, settings.trigger_interval, summary)
 
-        def drain_then_stop() -> None:
-            while drain is not None and not drain.wait(0.2):
-                if stop.is_set():
-                    return
-            try:
-                query.processAllAvailable()
-            except Exception:  # noqa: BLE001, S110 - the failure surfaces when the query is stopped
-                pass
-            idle.set()
 
-        threading.Thread(target=drain_then_stop, name="until-idle", daemon=True).start()
-    try:
-        deadline = None if duration_s is None else started + duration_s
-        while query.isActive and not idle.is_set():
-            if stop.wait(0.2) or (deadline is not None and time.monotonic() >= deadline):
-                break
-        _stop_after_current_batch(query)
-    except ProcessorError:
-        _stop_quietly(query)
-        raise
-    except Exception as e:
-        _stop_quietly(query)
-        raise ProcessorError(f"the streaming query failed: {_root_cause(e)}") from e
-    summary.elapsed_s = time.monotonic() - started
-    return summary
+def run_job(
+    settings: ProcessorSettings,
+    resources: ResourceSettings | None = None,
+    *,
+    until_idle: bool = False,
+    duration_s: float | None = None,
+    stop: threading.Event | None = None,
+    drain: threading.Event | None = None,
+    on_batch: Callable[[BatchMetrics], None] | None = None,
+    spark: Any = None,
+    model_ready: Future[str | None] | None = None,
+    endpoint_url: str | None = None,
+    source: Any = None,
+    spark_output: Path | None = None,
+) -> JobSummary:
+    """Build the job (`build_job`) and run it (`Job.run`): until idle, for a duration, or until `stop`
+    is set; then stop after the current batch. The arguments are theirs.
+
+    Raises:
+        ProcessorError: a sink or the model is missing, or the query failed.
+    """
+    job = build_job(
+        settings,
+        resources,
+        on_batch=on_batch,
+        spark=spark,
+        model_ready=model_ready,
+        endpoint_url=endpoint_url,
+        source=source,
+        spark_output=spark_output,
+    )
+    return job.run(until_idle=until_idle, duration_s=duration_s, stop=stop, drain=drain)
 
 
 def _state_ttl_ms(state_ttl_days: float | None, label_delay_days: float) -> int:
