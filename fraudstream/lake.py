@@ -1,5 +1,6 @@
 """The lake's tables: one schema definition that the processor writes, the Glue catalog declares
-and `fraudstream query` reads. Layout: `<table>/dt=YYYY-MM-DD/hour=HH/<file>.parquet` (UTC)."""
+and `fraudstream query` reads. Layout: `<table>/dt=YYYY-MM-DD/hour=HH/<file>.parquet` (UTC), or
+`<table>/dt=YYYY-MM-DD/<file>.parquet` for a table partitioned by day only (`labels`)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from typing import Final
 
 import pyarrow as pa
 
-from fraudstream.contracts import TRANSACTION_ARROW_SCHEMA
+from fraudstream.contracts import LABEL_ARROW_SCHEMA, TRANSACTION_ARROW_SCHEMA
 from fraudstream.feature_names import FEATURE_NAMES
 
 __all__ = [
     "AGGREGATES",
+    "LABELS",
     "LAKE_TABLES",
     "PARTITION_KEYS",
     "QUARANTINE",
@@ -22,19 +24,27 @@ __all__ = [
     "partition_path",
 ]
 
-# Hive-style partition keys, both strings: dt=YYYY-MM-DD, hour=HH (zero-padded, UTC).
+# Hive-style partition keys, both strings: dt=YYYY-MM-DD, hour=HH (zero-padded, UTC). Every table
+# has them, but for `labels` (by day only: see LABELS).
 PARTITION_KEYS: Final = ("dt", "hour")
 
 
 @dataclass(frozen=True)
 class LakeTable:
-    """A table of the lake: its S3 prefix, its Parquet schema and the column that partitions it."""
+    """A table of the lake: its S3 prefix, its Parquet schema, the column that partitions it and its
+    partition keys (`dt` and `hour`, or `dt` alone)."""
 
     name: str
     prefix: str
     schema: pa.Schema
     partition_time_column: str
     description: str
+    partition_keys: tuple[str, ...] = PARTITION_KEYS
+
+    @property
+    def hourly(self) -> bool:
+        """Whether the table is partitioned by hour as well as by day."""
+        return "hour" in self.partition_keys
 
 
 # Where a record came from: its stream, shard and sequence number, and when Kinesis received it (its
@@ -109,9 +119,29 @@ QUARANTINE: Final = LakeTable(
     description="Records that broke the contract or arrived after the watermark, raw payload and reason.",
 )
 
-LAKE_TABLES: Final = (TRANSACTIONS, AGGREGATES, QUARANTINE)
+# A chargeback as the labels stream delivered it: the label contract's fields, where the record came
+# from, and the batch that wrote it. Partitioned by the day of `label_time` alone: labels are few (a
+# fraction of a percent of transactions), so hourly folders would only hold tiny files.
+LABELS: Final = LakeTable(
+    name="labels",
+    prefix="labels/",
+    schema=pa.schema(
+        [
+            *LABEL_ARROW_SCHEMA,
+            *RECORD_SOURCE_FIELDS,
+            pa.field("batch_id", pa.int64(), nullable=False),
+            pa.field("processed_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        ]
+    ),
+    partition_time_column="label_time",
+    description="Every valid chargeback of the labels stream, exactly once, by the UTC day of its label_time.",
+    partition_keys=("dt",),
+)
+
+LAKE_TABLES: Final = (TRANSACTIONS, AGGREGATES, QUARANTINE, LABELS)
 
 
-def partition_path(dt: str, hour: int) -> str:
-    """The partition directory for a UTC date (YYYY-MM-DD) and hour: `dt=2026-11-23/hour=19`."""
-    return f"dt={dt}/hour={hour:02d}"
+def partition_path(dt: str, hour: int | None = None) -> str:
+    """The partition directory for a UTC date (YYYY-MM-DD) and hour: `dt=2026-11-23/hour=19`; without
+    an hour (a table partitioned by day), `dt=2026-11-23`."""
+    return f"dt={dt}" if hour is None else f"dt={dt}/hour={hour:02d}"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from fraudstream.contracts import ScoredBy
-from fraudstream.lake import AGGREGATES, QUARANTINE, TRANSACTIONS
+from fraudstream.lake import AGGREGATES, LABELS, QUARANTINE, TRANSACTIONS
 
 __all__ = ["EXAMPLE_CARD_ID", "NAMED_QUERIES", "NamedQuery", "since_days_ago"]
 
@@ -114,5 +114,20 @@ FROM {AGGREGATES.name}
 WHERE {since_days_ago(1)}
 ORDER BY tx_count DESC, amount_sum DESC, card_id, window_start
 LIMIT 20""",  # noqa: S608 - built from module constants, no input
+    ),
+    NamedQuery(
+        name="chargebacks-by-day",
+        description="Chargebacks per UTC day they were known (label_time), fraud and genuine, the "
+        "transactions they name and how long after the transaction they came, last 30 days.",
+        sql=f"""SELECT dt,
+       count(*) AS chargebacks,
+       sum(is_fraud) AS fraud,
+       count(*) - sum(is_fraud) AS genuine,
+       count(DISTINCT transaction_id) AS transactions,
+       round(avg(CAST(date_diff('second', tx_event_time, label_time) AS DOUBLE)) / 86400, 3) AS mean_delay_days
+FROM {LABELS.name}
+WHERE {since_days_ago(30)}
+GROUP BY dt
+ORDER BY dt""",  # noqa: S608 - built from module constants, no input
     ),
 )

@@ -2,7 +2,7 @@
 
 The lake is read through pyarrow's S3 filesystem configured like boto3, so the same command works
 against the embedded emulator, LocalStack or AWS. Tables: `transactions`, `aggregates`,
-`quarantine`, with their `dt` and `hour` partition columns, as in Athena.
+`quarantine` with their `dt` and `hour` partition columns, and `labels` with `dt`, as in Athena.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fraudstream.exceptions import AwsUnreachableError, FraudstreamError, ResourceNotFoundError
-from fraudstream.lake import LAKE_TABLES, PARTITION_KEYS
+from fraudstream.lake import LAKE_TABLES
 
 if TYPE_CHECKING:
     import duckdb
@@ -22,14 +22,17 @@ __all__ = ["QueryError", "lake_connection", "run_query"]
 class QueryError(FraudstreamError):
     """Raised when DuckDB rejects the SQL."""
 
-    hint = "tables: transactions, aggregates, quarantine (partition columns dt, hour); SQL is DuckDB's dialect"
+    hint = (
+        "tables: transactions, aggregates, quarantine (partition columns dt, hour), labels (dt); "
+        "SQL is DuckDB's dialect"
+    )
 
 
-def _partitioning() -> Any:
+def _partitioning(keys: tuple[str, ...]) -> Any:
     import pyarrow as pa
     import pyarrow.dataset as ds
 
-    return ds.partitioning(pa.schema([(key, pa.string()) for key in PARTITION_KEYS]), flavor="hive")
+    return ds.partitioning(pa.schema([(key, pa.string()) for key in keys]), flavor="hive")
 
 
 def _file_info(filesystem: Any, path: str) -> Any:
@@ -66,13 +69,17 @@ def lake_connection(bucket: str, filesystem: Any) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     for table in LAKE_TABLES:
         root = f"{bucket}/{table.prefix}".rstrip("/")
-        schema = pa.schema(list(table.schema) + [pa.field(key, pa.string()) for key in PARTITION_KEYS])
+        schema = pa.schema(list(table.schema) + [pa.field(key, pa.string()) for key in table.partition_keys])
         info = _file_info(filesystem, root)
         if info.type == fs.FileType.NotFound:
             dataset: Any = schema.empty_table()
         else:
             dataset = ds.dataset(
-                root, schema=schema, filesystem=filesystem, format="parquet", partitioning=_partitioning()
+                root,
+                schema=schema,
+                filesystem=filesystem,
+                format="parquet",
+                partitioning=_partitioning(table.partition_keys),
             )
         con.register(table.name, dataset)
     return con

@@ -47,10 +47,16 @@ PARSED_LABEL_ROW: Final = pa.schema(
         *_INVALID_FIELDS,
     ]
 )
-# The card stage reads parsed transactions and labels in one shape: a label is a row with `is_fraud`;
-# `route` is the stage key the row travels under.
+# The card stage reads parsed transactions and labels in one shape: a label is a row with `is_fraud`
+# and `label_time` (its `tx_event_time` travels as `event_time`); `route` is the stage key the row
+# travels under.
 CARD_STAGE_INPUT_ROW: Final = pa.schema(
-    [*PARSED_ROW, pa.field("route", pa.string(), nullable=False), pa.field("is_fraud", pa.int32())]
+    [
+        *PARSED_ROW,
+        pa.field("route", pa.string(), nullable=False),
+        pa.field("is_fraud", pa.int32()),
+        LABEL_ARROW_SCHEMA.field("label_time").with_nullable(True),
+    ]
 )
 # What the card stage emits: each row's status, the card features of accepted transactions, and the
 # figures of a closed window on rows of status `aggregate` (the lake's aggregates/ columns).
@@ -64,5 +70,6 @@ CARD_STAGE_ROW: Final = pa.schema(
         ),
     ]
 )
-# What leaves the stages for the sinks: every record with its status, accepted ones with all features.
+# What leaves the stages for the sinks: every record with its status, accepted ones with all features,
+# valid chargebacks as rows of status `label` (the lake's labels/).
 STAGED_ROW: Final = pa.schema([*CARD_STAGE_ROW, *(pa.field(n, pa.float64()) for n in TERMINAL_FEATURES)])

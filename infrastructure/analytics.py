@@ -40,7 +40,7 @@ class Analytics(Construct):
     """Glue database and tables, Athena workgroup and named queries.
 
     Args:
-        database_name: the Glue database (Athena's schema) holding transactions, aggregates, quarantine.
+        database_name: the Glue database (Athena's schema) holding transactions, aggregates, quarantine, labels.
         lake_bucket: the bucket the processor writes.
         props: partition projection range and the per-query scan cutoff.
         key: encrypts Athena's result files.
@@ -63,7 +63,7 @@ class Analytics(Construct):
             "Database",
             catalog_id=Aws.ACCOUNT_ID,
             database_input=glue.CfnDatabase.DatabaseInputProperty(
-                name=database_name, description="fraudstream lake: transactions, aggregates, quarantine"
+                name=database_name, description="fraudstream lake: " + ", ".join(t.name for t in LAKE_TABLES)
             ),
         )
         self.tables: dict[str, glue.CfnTable] = {}
@@ -79,7 +79,7 @@ class Analytics(Construct):
                     description=table.description,
                     table_type="EXTERNAL_TABLE",
                     parameters=projection_parameters(table, location, dt_range=props.projection_dt_range),
-                    partition_keys=_columns(partition_columns()),
+                    partition_keys=_columns(partition_columns(table)),
                     storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
                         location=location,
                         input_format=PARQUET_INPUT_FORMAT,

@@ -1,6 +1,6 @@
 """Glue/Hive column types from the lake's one schema definition (`fraudstream.lake`), and the
-partition projection that lets Athena find `dt=YYYY-MM-DD/hour=HH/` without crawlers or
-MSCK REPAIR. Pure functions: the Glue construct and the tests both call them."""
+partition projection that lets Athena find `dt=YYYY-MM-DD/hour=HH/` (`dt=YYYY-MM-DD/` for a table
+partitioned by day) without crawlers or MSCK REPAIR. Pure functions: the Glue construct and the tests both call them."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 import pyarrow as pa
-
-from fraudstream.lake import PARTITION_KEYS
 
 if TYPE_CHECKING:
     from fraudstream.lake import LakeTable
@@ -89,30 +87,37 @@ def glue_columns(schema: pa.Schema) -> list[GlueColumn]:
     return [GlueColumn(f.name, glue_type(f.type), "" if f.nullable else "never null") for f in schema]
 
 
-def partition_columns() -> list[GlueColumn]:
-    """The partition keys, strings as the layout writes them (`dt=2026-11-23/hour=07`)."""
+def partition_columns(table: LakeTable) -> list[GlueColumn]:
+    """The table's partition keys, strings as the layout writes them (`dt=2026-11-23/hour=07`)."""
     comments = {"dt": "UTC date, YYYY-MM-DD", "hour": "UTC hour, 00-23"}
-    return [GlueColumn(key, "string", comments.get(key, "")) for key in PARTITION_KEYS]
+    return [GlueColumn(key, "string", comments.get(key, "")) for key in table.partition_keys]
 
 
-def location_template(table_location: str) -> str:
-    """`storage.location.template`: the table location followed by the lake's partition layout.
+def location_template(table: LakeTable, table_location: str) -> str:
+    """`storage.location.template`: the table location followed by the table's partition layout.
 
     Args:
+        table: the lake table.
         table_location: `s3://<bucket>/<table prefix>`, ending in `/`.
     """
     # One `key=${key}` segment per partition key, in the layout's order (tested against partition_path).
-    return table_location + "/".join(f"{key}=${{{key}}}" for key in PARTITION_KEYS) + "/"
+    return table_location + "/".join(f"{key}=${{{key}}}" for key in table.partition_keys) + "/"
 
 
 def projection_parameters(table: LakeTable, table_location: str, *, dt_range: str) -> dict[str, str]:
-    """Glue table parameters for Athena partition projection on dt (date) and hour (00-23).
+    """Glue table parameters for Athena partition projection on dt (date) and, for an hourly table,
+    hour (00-23).
 
     Args:
         table: the lake table.
         table_location: `s3://<bucket>/<table prefix>`.
         dt_range: `projection.dt.range`, for example `NOW-2YEARS,NOW+1DAYS`.
     """
+    hour = (
+        {"projection.hour.type": "integer", "projection.hour.range": "0,23", "projection.hour.digits": "2"}
+        if table.hourly
+        else {}
+    )
     return {
         "classification": "parquet",
         "projection.enabled": "true",
@@ -121,9 +126,7 @@ def projection_parameters(table: LakeTable, table_location: str, *, dt_range: st
         "projection.dt.range": dt_range,
         "projection.dt.interval": "1",
         "projection.dt.interval.unit": "DAYS",
-        "projection.hour.type": "integer",
-        "projection.hour.range": "0,23",
-        "projection.hour.digits": "2",
-        "storage.location.template": location_template(table_location),
+        **hour,
+        "storage.location.template": location_template(table, table_location),
         "fraudstream.partition_time_column": table.partition_time_column,
     }

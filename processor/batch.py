@@ -1,6 +1,6 @@
 """What the job does with each micro-batch (`foreachBatch`): in executor tasks, one per partition of the
-staged rows, score the accepted transactions and write the lake, the alerts, the quarantine and the
-aggregates; on the driver, only start that job and add up the partitions' figures.
+staged rows, score the accepted transactions and write the lake, the alerts, the quarantine, the
+aggregates and the chargebacks; on the driver, only start that job and add up the partitions' figures.
 
 Every file a partition writes is named after the batch, the partition and the streaming query, and
 every alert is keyed by its transaction: a batch that fails half-way is run again by Spark from its
@@ -24,8 +24,8 @@ import pandas as pd
 import pyarrow as pa
 from pyspark.sql.types import BinaryType, DoubleType, LongType, StructField, StructType
 
-from fraudstream.contracts import ScoredBy
-from fraudstream.lake import AGGREGATES, QUARANTINE, TRANSACTIONS
+from fraudstream.contracts import SCHEMA_VERSION, ScoredBy
+from fraudstream.lake import AGGREGATES, LABELS, QUARANTINE, TRANSACTIONS
 from ml_model.features import FEATURE_SPEC, epoch_seconds
 from processor.aggregates import aggregate_table
 from processor.metrics import BatchMetrics, MetricsEmitter
@@ -48,6 +48,7 @@ __all__ = [
     "PartitionSinks",
     "SinkConfig",
     "batch_metrics",
+    "label_table",
     "write_partition",
 ]
 
@@ -116,6 +117,7 @@ class PartitionSinks:
     alerts: BatchSink
     scorer: BatchScorer
     aggregates: BatchSink | None = None
+    labels: BatchSink | None = None  # None: chargebacks are not written (unit tests of the other sinks)
 
     @classmethod
     def build(cls, config: SinkConfig) -> PartitionSinks:
@@ -136,6 +138,7 @@ class PartitionSinks:
             lake=lake_table(TRANSACTIONS),
             quarantine=lake_table(QUARANTINE),
             aggregates=lake_table(AGGREGATES) if config.aggregates else None,
+            labels=lake_table(LABELS),
             alerts=DynamoDBAlertSink(config.alerts_table, client=alerts_client, ttl_days=config.alert_ttl_days),
             scorer=build_job_scorer(
                 load_model(config.model_location),
@@ -198,11 +201,15 @@ def write_partition(
         clock: seconds since the epoch (injectable for tests).
     """
     processed_at = datetime.fromtimestamp(clock(), UTC)
-    windows = staged["status"] == RecordStatus.AGGREGATE.value
+    kind = staged["status"]
+    windows = kind == RecordStatus.AGGREGATE.value
+    labels = kind == RecordStatus.LABEL.value
     writes = []
     if sinks.aggregates is not None and windows.any():
         writes.append((sinks.aggregates, aggregate_table(staged[windows], batch_id)))
-    staged = staged[~windows]  # the rest are records of the stream
+    if sinks.labels is not None and labels.any():
+        writes.append((sinks.labels, label_table(staged[labels], batch_id, processed_at)))
+    staged = staged[~(windows | labels)]  # the rest are records of the stream (invalid chargebacks among them)
     status = staged["status"]
     accepted = staged[status == RecordStatus.OK.value].reset_index(drop=True)
     lake_table = _scored_table(accepted, sinks.scorer, threshold, batch_id, processed_at)
@@ -227,6 +234,21 @@ def write_partition(
         finished_s=finished,
         latency_counts=np.histogram(np.clip(latency_ms, 0, None), LATENCY_EDGES_MS)[0],
     )
+
+
+def label_table(labels: pd.DataFrame, batch_id: int, processed_at: datetime) -> pa.Table:
+    """The lake's labels/ rows for a partition's valid chargebacks (staged rows of status `label`,
+    whose `event_time` is their transaction's)."""
+    rows = labels.assign(
+        schema_version=SCHEMA_VERSION,
+        tx_event_time=pd.to_datetime(labels["event_time"], utc=True),
+        label_time=pd.to_datetime(labels["label_time"], utc=True),
+        arrival_time=pd.to_datetime(labels["arrival_time"], utc=True),
+        is_fraud=labels["is_fraud"].astype("int32"),
+        batch_id=batch_id,
+        processed_at=pd.Timestamp(processed_at),
+    )
+    return pa.Table.from_pandas(rows[LABELS.schema.names], schema=LABELS.schema, preserve_index=False)
 
 
 def _scored_table(

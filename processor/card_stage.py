@@ -18,7 +18,8 @@ the watermark"). Late records go to quarantine, never silently lost.
 
 Chargebacks (the labels stream) come here keyed by their card, so that a verdict counts only for a
 transaction the stream accepted: a change of verdict becomes a fraud mark (+1 or -1) for the
-terminal stage's hourly fraud counts.
+terminal stage's hourly fraud counts. Each chargeback also leaves the stage once, as a row of status
+`label` under a pass-through key, for the lake's labels/.
 
 With `window_ms`, closed windowed aggregates of each card are emitted as rows of status
 `aggregate`: the bucket appends each batch's accepted events to a ListState (one element per
@@ -152,7 +153,7 @@ class CardStage(StatefulProcessor):
 
     Input and output rows are packed (`processor.records`); the output goes to the terminal stage,
     under the terminal's bucket for accepted transactions and fraud marks, and under a pass-through
-    key for every other row.
+    key for every other row (chargebacks, as rows of status `label`, among them).
 
     Args:
         state_ttl_ms: forget a card whose newest event is this far behind the watermark (None: never).
@@ -387,11 +388,14 @@ class CardStage(StatefulProcessor):
         self._schedule(meta, watermark_ms)
         self._save_meta(meta, before)
         out = [table_of(CARD_STAGE_SCHEMA, txs, added)]
+        if labels.num_rows:  # every chargeback also goes on to the sinks (labels/), once
+            as_label = np.full(labels.num_rows, RecordStatus.LABEL.value, dtype=object)
+            out.append(table_of(CARD_STAGE_SCHEMA, labels, {"status": as_label}))
         if marks:
             out.append(pa.Table.from_pylist(marks, schema=table_of(CARD_STAGE_SCHEMA).schema))
         if windows is not None:
             out.append(windows)
-        if sum(t.num_rows for t in out):  # a batch of chargebacks alone may change no verdict
+        if sum(t.num_rows for t in out):
             yield self._out(out, key[0], watermark_ms)
 
     # -- the steps of a batch -----------------------------------------------------------------------

@@ -56,7 +56,8 @@ class RecordRouter:
     """`mapInPandas` function: Kinesis records of the transactions and labels streams in, parsed
     (CARD_STAGE_INPUT_SCHEMA) and packed per card-stage key out. A valid record goes to its card's
     bucket, an invalid one to the invalid key; a chargeback travels as a row of its card at its
-    transaction's event time, with `is_fraud`.
+    transaction's event time, with `is_fraud` and `label_time` (the card stage passes it on to the
+    sinks as a row of status `label`).
 
     Each packed row's event time is the newest valid transaction's in it (Spark's watermark follows
     transactions only).
@@ -171,9 +172,9 @@ def staged_transactions(
     source: DataFrame | None = None,
     history: pd.DataFrame | None = None,
 ) -> DataFrame:
-    """Every record of the transactions stream once, packed STAGED_SCHEMA rows (`unpacked` reads
-    them): a `status` (ok, duplicate, late, invalid, or aggregate for a closed window) and, for
-    accepted transactions, the features of FEATURE_SPEC.
+    """Every record of the transactions and labels streams once, packed STAGED_SCHEMA rows
+    (`unpacked` reads them): a `status` (ok, duplicate, late, invalid, label for a valid chargeback,
+    or aggregate for a closed window) and, for accepted transactions, the features of FEATURE_SPEC.
 
     Args:
         spark: the session.

@@ -3,8 +3,9 @@ stages' rows, and how rows travel between stages.
 
     parsed transactions + parsed labels ──> card stage ──> terminal stage ──> staged rows (the sinks')
 
-Every record of the transactions stream leaves the stages once, with a status. Labels and the
-fraud marks that the card stage derives from them are internal: they never reach the sinks.
+Every record of the transactions stream leaves the stages once, with a status; so does every
+record of the labels stream (a valid chargeback as a row of status `label`, for the lake's labels/).
+The fraud marks that the card stage derives from chargebacks are internal: they never reach the sinks.
 
 Rows travel packed: one Spark row per stage key and upstream partition (`PACKED_SCHEMA`: the key,
 an event time for Spark's watermark, and the rows themselves as one Arrow IPC blob). PySpark's
@@ -78,7 +79,8 @@ class RecordStatus(StrEnum):
     LATE = "late"
     INVALID = "invalid"
     AGGREGATE = "aggregate"  # a closed window of a card (the window columns), not a transaction
-    LABEL = "label"  # a chargeback on its way to the card stage; never leaves it
+    # A valid chargeback: read by the card stage (its verdict), then passed through to the sinks (labels/).
+    LABEL = "label"
     # A change of a card's transaction's verdict, +1 or -1 in `is_fraud`, on its way to the terminal
     # stage's fraud counts; never leaves it.
     FRAUD_MARK = "fraud_mark"

@@ -1,7 +1,8 @@
-"""The Parquet lake on S3: `<table>/dt=YYYY-MM-DD/hour=HH/batch-<batch id>-<part>-<query>.parquet`,
-one file per lake partition, batch and Spark partition that wrote it (no tiny-file storm), named
-after them so that a re-run of the batch overwrites its own files, and after the streaming query so
-that two checkpoints over the same streams never overwrite each other's."""
+"""The Parquet lake on S3: `<table>/dt=YYYY-MM-DD/hour=HH/batch-<batch id>-<part>-<query>.parquet`
+(`<table>/dt=YYYY-MM-DD/...` for a table partitioned by day), one file per lake partition, batch and
+Spark partition that wrote it (no tiny-file storm), named after them so that a re-run of the batch
+overwrites its own files, and after the streaming query so that two checkpoints over the same
+streams never overwrite each other's."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ def batch_file_name(batch_id: int, part: int = 0, query: str = "") -> str:
 
 
 class S3ParquetSink(BatchSink):
-    """Writes a lake table's rows, partitioned by the UTC date and hour of its time column.
+    """Writes a lake table's rows, partitioned by the UTC date and hour (or date alone, as the table
+    says) of its time column.
 
     Args:
         bucket: the lake bucket.
@@ -84,12 +86,13 @@ class S3ParquetSink(BatchSink):
             return 0
         table = table.select(self.table.schema.names).cast(self.table.schema)
         times = table[self.table.partition_time_column]
-        keys = pc.strftime(times, format="%Y-%m-%d/%H", locale="C").to_numpy(zero_copy_only=False)
+        layout = "%Y-%m-%d/%H" if self.table.hourly else "%Y-%m-%d"
+        keys = pc.strftime(times, format=layout, locale="C").to_numpy(zero_copy_only=False)
 
         def write_file(key: str) -> None:
-            dt, hour = key.split("/")
+            dt, *hour = key.split("/")
             rows = table.filter(pa.array(keys == key))
-            directory = f"{self.bucket}/{self.table.prefix}{partition_path(dt, int(hour))}"
+            directory = f"{self.bucket}/{self.table.prefix}{partition_path(dt, int(hour[0]) if hour else None)}"
             if self._local:  # object stores have no directories to create
                 self.filesystem.create_dir(directory, recursive=True)
             path = f"{directory}/{batch_file_name(batch_id, part, self.query)}"
@@ -101,12 +104,14 @@ class S3ParquetSink(BatchSink):
             bucket, key = path.split("/", 1)
             self.s3.put_object(Bucket=bucket, Key=key, Body=encoded.getvalue().to_pybytes())
 
-        # Each file is a PUT that waits on the network: the files of several hours go side by side.
-        hours = [str(key) for key in np.unique(keys)]
-        for _ in _FILE_WRITERS.map(write_file, hours):
+        # Each file is a PUT that waits on the network: the files of several partitions go side by side.
+        partitions = [str(key) for key in np.unique(keys)]
+        for _ in _FILE_WRITERS.map(write_file, partitions):
             pass
-        logger.debug("lake batch written", extra={"batch_id": batch_id, "table": self.table.name, "files": len(hours)})
-        return len(hours)
+        logger.debug(
+            "lake batch written", extra={"batch_id": batch_id, "table": self.table.name, "files": len(partitions)}
+        )
+        return len(partitions)
 
     def read_all(self) -> pa.Table:
         """Every row of the table (for tests and small local queries)."""

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyarrow import fs
 
-from fraudstream.lake import LAKE_TABLES, PARTITION_KEYS, partition_path
+from fraudstream.lake import LABELS, LAKE_TABLES, partition_path
 from fraudstream.named_queries import NAMED_QUERIES
 from infrastructure.app import DEV
 from infrastructure.constants import ATHENA_RESULTS_PREFIX, DEFAULT_GLUE_DATABASE
@@ -130,32 +130,34 @@ def test_partition_projection_finds_the_files_where_the_processor_writes_them(
     for table in LAKE_TABLES:
         table_input = tables[table.name]["TableInput"]
         params = table_input["Parameters"]
-        # GIVEN dt and hour as the layout's string keys, projected as a date and a two-digit hour
-        assert [(k["Name"], k["Type"]) for k in table_input["PartitionKeys"]] == [(k, "string") for k in PARTITION_KEYS]
+        # GIVEN dt (and hour, but for a table partitioned by day) as the layout's string keys,
+        # projected as a date and a two-digit hour
+        keys = ["dt", "hour"] if table is not LABELS else ["dt"]
+        assert [(k["Name"], k["Type"]) for k in table_input["PartitionKeys"]] == [(k, "string") for k in keys]
         assert params["projection.enabled"] == "true"
         assert (params["projection.dt.type"], params["projection.dt.format"]) == ("date", "yyyy-MM-dd")
         assert (params["projection.dt.interval"], params["projection.dt.interval.unit"]) == ("1", "DAYS")
         assert params["projection.dt.range"] == DEV.lake.projection_dt_range
-        assert (params["projection.hour.type"], params["projection.hour.range"], params["projection.hour.digits"]) == (
-            "integer",
-            "0,23",
-            "2",
-        )
+        hour_projection = tuple(params.get(f"projection.hour.{p}") for p in ("type", "range", "digits"))
+        assert hour_projection == (("integer", "0,23", "2") if "hour" in keys else (None, None, None))
         template = params["storage.location.template"]
         location = f"s3://<{lake_id}>/{table.prefix}"
         assert table_input["StorageDescriptor"]["Location"] == location
         # WHEN the template is filled in for any hour THEN it is the lake's own partition path
-        for hour in range(24):
-            filled = template.replace("${dt}", "2026-11-23").replace("${hour}", f"{hour:02d}")
+        for hour in range(24) if "hour" in keys else [None]:
+            filled = template.replace("${dt}", "2026-11-23")
+            if hour is not None:
+                filled = filled.replace("${hour}", f"{hour:02d}")
             assert filled == f"{location}{partition_path('2026-11-23', hour)}/"
         # and the processor's files sit exactly in the directories it names
         for path in written[table.name]:
-            relative = path.split(f"/{table.prefix}", 1)[1]
-            dt_part, hour_part, _file = relative.split("/")
-            filled = template.replace("${dt}", dt_part.removeprefix("dt=")).replace(
-                "${hour}", hour_part.removeprefix("hour=")
-            )
-            assert filled == f"{location}{dt_part}/{hour_part}/"
+            *parts, _file = path.split(f"/{table.prefix}", 1)[1].split("/")
+            assert [p.split("=")[0] for p in parts] == keys
+            filled = template
+            for part in parts:
+                key, value = part.split("=")
+                filled = filled.replace(f"${{{key}}}", value)
+            assert filled == f"{location}{'/'.join(parts)}/"
 
 
 def test_the_glue_database_holds_the_tables(dev: Template) -> None:
@@ -197,11 +199,35 @@ def test_the_named_queries_are_the_ones_fraudstream_query_runs(dev: Template) ->
 
 
 def test_every_partition_key_is_written_as_the_layout_says(written: dict[str, list[str]], tmp_path: Path) -> None:
-    # The layout itself: dt=YYYY-MM-DD/hour=HH under each table's prefix, by the partition column (UTC).
+    # The layout itself: dt=YYYY-MM-DD/hour=HH under each table's prefix, by the partition column (UTC);
+    # dt=YYYY-MM-DD alone for the labels, by their label_time.
+    assert LABELS.partition_time_column == "label_time"
     for table in LAKE_TABLES:
         sample = _sample(table)
         expected = {
-            partition_path(t.strftime("%Y-%m-%d"), t.hour) for t in sample[table.partition_time_column].to_pylist()
+            partition_path(t.strftime("%Y-%m-%d"), t.hour if table is not LABELS else None)
+            for t in sample[table.partition_time_column].to_pylist()
         }
-        found = {"/".join(p.split(f"/{table.prefix}", 1)[1].split("/")[:2]) for p in written[table.name]}
+        found = {p.split(f"/{table.prefix}", 1)[1].rsplit("/", 1)[0] for p in written[table.name]}
         assert found == expected
+
+
+def test_the_chargebacks_have_a_glue_table_and_a_named_query(dev: Template) -> None:
+    # GIVEN the labels table of the lake (the label contract, the record's source, the batch)
+    labels = _tables(dev)[LABELS.name]["TableInput"]
+    columns = [c["Name"] for c in labels["StorageDescriptor"]["Columns"]]
+    # THEN Athena sees it with every field of a chargeback, partitioned by the day of its label_time
+    assert columns[:7] == [
+        "schema_version",
+        "transaction_id",
+        "card_id",
+        "terminal_id",
+        "tx_event_time",
+        "label_time",
+        "is_fraud",
+    ]
+    assert {"stream_name", "shard_id", "sequence_number", "arrival_time", "batch_id", "processed_at"} <= set(columns)
+    assert labels["Parameters"]["fraudstream.partition_time_column"] == "label_time"
+    # AND a named query reads it
+    saved = {q["Properties"]["Name"]: q["Properties"] for q in resources(dev, "AWS::Athena::NamedQuery").values()}
+    assert f"FROM {LABELS.name}" in saved["chargebacks-by-day"]["QueryString"]

@@ -7,15 +7,16 @@ import io
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
 
 from fraudstream.aws import s3_filesystem
 from fraudstream.exceptions import ResourceNotFoundError
-from fraudstream.lake import TRANSACTIONS
+from fraudstream.lake import LABELS, TRANSACTIONS
 from fraudstream.local.provision import provision
+from fraudstream.named_queries import NAMED_QUERIES
 from fraudstream.query import QueryError, run_query
 from processor.sinks import S3ParquetSink
 from tests.scored_rows import T0, scored_rows
@@ -120,3 +121,42 @@ def test_a_missing_bucket_or_an_unreachable_endpoint_is_one_line_not_an_empty_re
     assert unreachable.returncode == 1, unreachable.stdout
     assert "cannot reach the lake's S3 endpoint" in unreachable.stderr and "fraudstream local up" in unreachable.stderr
     assert "Traceback" not in missing.stderr + unreachable.stderr
+
+
+def test_the_labels_table_is_queryable_by_day_and_its_named_query_runs(
+    boto_session: boto3.Session, unique_resources: ResourceSettings
+) -> None:
+    import pyarrow as pa
+
+    # GIVEN three chargebacks known yesterday and today (the named query looks at the last 30 days)
+    provision(unique_resources, shards=1, session=boto_session)
+    filesystem = s3_filesystem(boto_session)
+    today = datetime.now(UTC).replace(hour=6, minute=0, second=0, microsecond=0)
+    rows = [
+        {
+            "schema_version": 1,
+            "transaction_id": f"tx-{i}",
+            "card_id": "card-0",
+            "terminal_id": "term-0",
+            "tx_event_time": today - timedelta(days=3),
+            "label_time": today - timedelta(days=i % 2),
+            "is_fraud": int(i != 2),
+            "stream_name": "labels",
+            "shard_id": "shardId-000000000000",
+            "sequence_number": str(i),
+            "arrival_time": today - timedelta(days=i % 2),
+            "batch_id": 1,
+            "processed_at": today,
+        }
+        for i in range(3)
+    ]
+    S3ParquetSink(unique_resources.lake_bucket, LABELS, filesystem).write(1, pa.Table.from_pylist(rows, LABELS.schema))
+    # WHEN the named query over them runs, as Athena would run it
+    (query,) = [q for q in NAMED_QUERIES if q.name == "chargebacks-by-day"]
+    result = run_query(query.sql, unique_resources.lake_bucket, filesystem).to_pylist()
+    # THEN it counts them per day of their label_time, with their delay
+    yesterday = (today - timedelta(days=1)).strftime("%Y-%m-%d")
+    assert [(r["dt"], r["chargebacks"], r["fraud"], r["genuine"], r["mean_delay_days"]) for r in result] == [
+        (yesterday, 1, 1, 0, 2.0),
+        (today.strftime("%Y-%m-%d"), 2, 1, 1, 3.0),
+    ]

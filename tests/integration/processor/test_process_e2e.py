@@ -1,7 +1,8 @@
 """The whole job end to end on the embedded emulator and the local endpoint, read back independently.
 
 Two runs of `run_job(until_idle=True)` on one checkpoint (the second is a restart): the first
-drains a generated history with duplicates, malformed records and chargebacks; the second gets a
+drains a generated history with duplicates, malformed records and chargebacks (two of them
+malformed); the second gets a
 duplicate, late events and one new transaction. What the lake, the quarantine and the alerts table
 hold is then read with boto3 and pyarrow, not with the job's own readers.
 """
@@ -55,6 +56,8 @@ class Run:
 
     valid: pd.DataFrame  # every on-time, first-delivered transaction (with its truth `is_fraud`)
     malformed: dict[bytes, str]  # payload -> the quarantine reason it must get
+    chargebacks: list[dict[str, Any]]  # every valid chargeback delivered on the labels stream
+    malformed_labels: dict[bytes, str]  # payload -> the quarantine reason it must get
     late: dict[str, bytes]  # transaction id -> payload
     duplicates: int
     threshold: float
@@ -62,6 +65,7 @@ class Run:
     lake: pd.DataFrame
     aggregates: pd.DataFrame
     quarantine: pd.DataFrame
+    labels: pd.DataFrame
     alerts: list[dict[str, Any]]
 
 
@@ -117,13 +121,26 @@ def run(
         )
         history = history[history["event_time"] < history["event_time"].min() + pd.Timedelta(hours=14)]
         duplicates = 0
+        chargebacks = []
         for d in deliveries([history], DeliveryConfig(seed=5, label_delay_days=LABEL_DELAY_DAYS, duplicate_share=0.04)):
             writers[d.stream].put(d.partition_key, d.data)
             duplicates += d.kind is RecordKind.DUPLICATE
+            if d.kind is RecordKind.LABEL:
+                chargebacks.append(json.loads(d.data))
         first = json.loads(_event(history.iloc[0]))
         malformed = {malform(first, kind, f"bad-{kind}"): reason for kind, reason in sorted(MALFORMED_KINDS.items())}
         for payload in malformed:
             writers[StreamKind.TRANSACTIONS].put("bad", payload)
+        # AND two malformed chargebacks
+        label = chargebacks[0]
+        malformed_labels = {
+            json.dumps({**label, "is_fraud": 2}).encode(): "bad_value",
+            json.dumps({**label, "label_time": label["tx_event_time"][:4] + "-01-01T00:00:00Z"}).encode(): (
+                "bad_timestamp"
+            ),
+        }
+        for payload in malformed_labels:
+            writers[StreamKind.LABELS].put(label["card_id"], payload)
         for writer in writers.values():
             writer.flush()
 
@@ -167,6 +184,8 @@ def run(
         yield Run(
             valid=pd.concat([history, fresh.to_frame().T.astype(history.dtypes)], ignore_index=True),
             malformed=malformed,
+            chargebacks=chargebacks,
+            malformed_labels=malformed_labels,
             late=late,
             duplicates=duplicates + 1,
             threshold=threshold,
@@ -174,6 +193,7 @@ def run(
             lake=read_parquet(s3, resources.lake_bucket, "transactions/"),
             aggregates=read_parquet(s3, resources.lake_bucket, "aggregates/"),
             quarantine=read_parquet(s3, resources.lake_bucket, "quarantine/"),
+            labels=read_parquet(s3, resources.lake_bucket, "labels/"),
             alerts=table.scan(ConsistentRead=True)["Items"],
         )
 
@@ -193,9 +213,13 @@ def test_every_valid_on_time_transaction_is_in_the_lake_exactly_once(run: Run) -
 
 
 def test_quarantine_holds_exactly_the_malformed_and_late_records_with_their_reasons(run: Run) -> None:
-    assert len(run.quarantine) == len(run.malformed) + len(run.late)
+    assert len(run.quarantine) == len(run.malformed) + len(run.malformed_labels) + len(run.late)
     rejected = run.quarantine[run.quarantine["reason"] != "late"]
-    assert dict(zip(rejected["raw_data"].str.encode("utf-8"), rejected["reason"], strict=True)) == run.malformed
+    assert dict(zip(rejected["raw_data"].str.encode("utf-8"), rejected["reason"], strict=True)) == {
+        **run.malformed,
+        **run.malformed_labels,
+    }
+    assert set(rejected.loc[rejected["stream_name"] == "e2e-labels", "reason"]) == {"bad_value", "bad_timestamp"}
     # a late record passed validation: its payload is kept as the contract's event, every field sent intact
     late = run.quarantine[run.quarantine["reason"] == "late"].set_index("transaction_id")
     assert sorted(late.index) == sorted(run.late)
@@ -204,6 +228,27 @@ def test_quarantine_holds_exactly_the_malformed_and_late_records_with_their_reas
         assert kept | json.loads(payload) == kept
     assert run.quarantine["shard_id"].str.startswith("shardId-").all()
     assert run.quarantine["sequence_number"].str.isdigit().all()
+
+
+def test_every_valid_chargeback_is_in_the_labels_table_exactly_once_by_its_label_day(run: Run) -> None:
+    # GIVEN the chargebacks delivered (fraud made common: a few, all due within the run)
+    assert len(run.chargebacks) > 5
+    sent = pd.DataFrame(run.chargebacks)
+    # THEN each is in labels/ once, with the contract's fields as sent
+    assert Counter(run.labels["transaction_id"]) == Counter(sent["transaction_id"])
+    got = run.labels.set_index("transaction_id").loc[sent["transaction_id"]]
+    for name in ("card_id", "terminal_id", "is_fraud", "schema_version"):
+        assert got[name].tolist() == sent[name].tolist(), name
+    for name in ("tx_event_time", "label_time"):
+        assert got[name].tolist() == pd.to_datetime(sent[name], utc=True).tolist(), name
+    # with where its record came from
+    assert (run.labels["stream_name"] == "e2e-labels").all()
+    assert run.labels["shard_id"].str.startswith("shardId-").all()
+    assert not run.labels.duplicated(["shard_id", "sequence_number"]).any()
+    # AND each sits in the folder of the UTC day of its label_time
+    folders = "labels/" + run.labels["label_time"].dt.strftime("dt=%Y-%m-%d/")
+    assert [k.startswith(f) for k, f in zip(run.labels["key"], folders, strict=True)] == [True] * len(run.labels)
+    assert (run.labels["key"].str.count("/") == 2).all()  # labels/dt=.../<file>: no hour folder
 
 
 def test_the_job_counts_duplicates_late_and_alerts(run: Run) -> None:

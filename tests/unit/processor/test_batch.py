@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 from pyarrow import fs
 
-from fraudstream.lake import QUARANTINE, TRANSACTIONS
+from fraudstream.lake import LABELS, QUARANTINE, TRANSACTIONS
 from ml_model.features import FEATURE_SPEC
 from processor.batch import PartitionSinks, batch_metrics, write_partition
 from processor.parsing import PARSED_SCHEMA
@@ -122,3 +122,65 @@ def test_an_empty_batch_writes_nothing_and_reports_zeros(tmp_path: Path) -> None
     figures = batch_metrics(0, [part], started_s=part.finished_s)
     assert figures.rows_in == 0 and figures.alerts == 0
     assert not list(tmp_path.iterdir())
+
+
+def _chargeback(i: int, label_time: str) -> dict[str, Any]:
+    return {
+        "transaction_id": f"tx-{i}",
+        "card_id": "c1",
+        "terminal_id": "t1",
+        "event_time": pd.Timestamp("2026-11-23 10:00", tz="UTC") + pd.Timedelta(minutes=i),
+        "label_time": pd.Timestamp(label_time, tz="UTC"),
+        "is_fraud": i % 2,
+        "stream_name": "labels",
+        "shard_id": "s1",
+        "sequence_number": str(1000 + i),
+        "arrival_time": pd.Timestamp(label_time, tz="UTC") + pd.Timedelta(seconds=1),
+        "status": "label",
+    }
+
+
+def test_chargebacks_go_to_the_labels_table_by_the_day_of_their_label_time(tmp_path: Path) -> None:
+    # GIVEN a partition with 3 accepted transactions, one invalid record, one duplicate and three
+    # chargebacks known on two days (the last one just before midnight, UTC)
+    local = fs.LocalFileSystem()
+    labels = S3ParquetSink(str(tmp_path), LABELS, local)
+    quarantine = S3ParquetSink(str(tmp_path), QUARANTINE, local)
+    lake = S3ParquetSink(str(tmp_path), TRANSACTIONS, local)
+    sinks = PartitionSinks(
+        lake=lake,
+        alerts=RecordingSink(),
+        quarantine=quarantine,
+        scorer=ScoreByAmount(),
+        labels=labels,
+    )
+    chargebacks = [
+        _chargeback(0, "2026-11-30T08:00:00"),
+        _chargeback(1, "2026-12-01T00:00:00"),
+        _chargeback(2, "2026-11-30T23:59:59.999"),
+    ]
+    staged = pd.concat([_staged(3), pd.DataFrame(chargebacks)], ignore_index=True)
+    now = pd.Timestamp("2026-12-01T12:00:00Z")
+    # WHEN written as partition 1 of batch 7, twice (a re-run of the batch)
+    for _ in range(2):
+        part = write_partition(staged, batch_id=7, part=1, sinks=sinks, threshold=0.5, clock=now.timestamp)
+    # THEN each chargeback is in the labels table once, with the contract's fields and its source
+    got = labels.read_all().to_pandas().sort_values("transaction_id").reset_index(drop=True)
+    assert got["transaction_id"].tolist() == ["tx-0", "tx-1", "tx-2"]
+    assert got["dt"].tolist() == ["2026-11-30", "2026-12-01", "2026-11-30"]
+    assert got["is_fraud"].tolist() == [0, 1, 0]
+    assert (got["schema_version"] == 1).all() and (got["batch_id"] == 7).all()
+    assert got["tx_event_time"].tolist() == [c["event_time"] for c in chargebacks]
+    assert got["label_time"].tolist() == [c["label_time"] for c in chargebacks]
+    assert got["sequence_number"].tolist() == ["1000", "1001", "1002"]
+    assert (got["processed_at"] == now).all()
+    # in one file per label day, named after the batch and the partition
+    files = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "labels").rglob("*.parquet"))
+    assert files == [
+        "labels/dt=2026-11-30/batch-000000000007-0001.parquet",
+        "labels/dt=2026-12-01/batch-000000000007-0001.parquet",
+    ]
+    # AND they are no transaction: not in the lake's transactions, the quarantine or the figures
+    assert sorted(lake.read_all()["transaction_id"].to_pylist()) == ["tx-0", "tx-1", "tx-2"]
+    assert quarantine.read_all()["reason"].to_pylist() == ["bad_json"]
+    assert (part.rows_in, part.quarantined, part.duplicates_dropped) == (5, 1, 1)
