@@ -64,6 +64,12 @@ _SKIP_HINT: Final = (
     "fix the file, or leave out its invalid rows and have them reported with --skip-invalid "
     "(train, score, produce --from)"
 )
+_NAIVE_TIMES_HINT: Final = (
+    "if the file's event times are UTC written without an offset, read them as UTC with --naive-times-utc "
+    "(train, score, produce --from, invoke)"
+)
+# The event time's rule with offset-less times read as UTC: what tells a refusal that flag would fix.
+_EVENT_TIME_AS_UTC: Final = next(r.check for r in transaction_rules(naive_times_utc=True) if r.name == "event_time")
 
 
 @dataclass(frozen=True)
@@ -301,11 +307,13 @@ def load_batch_file(
     invalid = _invalid_rows(reasons, reason_names, first_row)
     if invalid.skipped and not skip_invalid:
         i, column, value, detail = first_bad[0]
-        shown = "is empty" if value is None or value is pd.NA or value != value else f"= {value!r}"  # noqa: PLR0124
+        empty = value is None or value is pd.NA or value != value  # noqa: PLR0124
+        shown = "is empty" if empty else f"= {value!r}"
+        naive_time = column == "event_time" and not empty and not isinstance(_EVENT_TIME_AS_UTC(value), InvalidRecord)
         raise BatchFileError(
             f"{path}: row {i + first_row}, column {column_map.get(column, column)!r} {shown}: {detail}"
             + (f" ({invalid.skipped:,} invalid rows in all)" if invalid.skipped > 1 else ""),
-            hint=_SKIP_HINT,
+            hint=_NAIVE_TIMES_HINT if naive_time else _SKIP_HINT,
         )
     if invalid.skipped:
         if invalid.skipped == total:

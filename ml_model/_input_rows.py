@@ -45,7 +45,11 @@ class InputRows:
 
 
 def read_input_rows(
-    file: Path | None, *, label_delay_days: float = 7.0, history: pd.DataFrame | None = None
+    file: Path | None,
+    *,
+    label_delay_days: float = 7.0,
+    history: pd.DataFrame | None = None,
+    naive_times_utc: bool = False,
 ) -> InputRows:
     """Read a file of transactions or feature rows (stdin: CSV) into feature rows.
 
@@ -55,6 +59,8 @@ def read_input_rows(
         history: transactions the file's rows follow (as `processor.history.read_history` gives
             them); the features of the file's transactions are computed over it and the file's rows
             (a history row with a file row's transaction id is the file's). None: the file's rows only.
+        naive_times_utc: read the event times of a CSV of transactions that have no UTC offset as UTC
+            (`fraudstream.batch_files.load_batch_file`); by default they refuse the file.
 
     Raises:
         TransactionEventError: a transaction event breaks the contract (the message names it).
@@ -65,7 +71,7 @@ def read_input_rows(
     try:
         if file is None or file.suffix.lower() == ".csv":
             text = sys.stdin.read() if file is None else file.read_text(encoding="utf-8")
-            return _from_csv(text, file, source, label_delay_days, history)
+            return _from_csv(text, file, source, label_delay_days, history, naive_times_utc=naive_times_utc)
         text = file.read_text(encoding="utf-8")
         if file.suffix.lower() == ".jsonl":
             records: Any = [json.loads(line) for line in text.splitlines() if line.strip()]
@@ -119,7 +125,13 @@ def _transaction_rows(transactions: pd.DataFrame, label_delay_days: float, histo
 
 
 def _from_csv(
-    text: str, file: Path | None, source: str, label_delay_days: float, history: pd.DataFrame | None
+    text: str,
+    file: Path | None,
+    source: str,
+    label_delay_days: float,
+    history: pd.DataFrame | None,
+    *,
+    naive_times_utc: bool = False,
 ) -> InputRows:
     header = pd.read_csv(io.StringIO(text), nrows=0).columns
     if "event_time" not in header:
@@ -130,7 +142,8 @@ def _from_csv(
 
     if file is None:
         raise FeatureColumnsError("transactions on stdin are not supported: pass them with --file")
-    transactions = read_batch_file(file)  # sorted by event time: back to the file's order
+    # Sorted by event time: back to the file's order below.
+    transactions = read_batch_file(file, naive_times_utc=naive_times_utc)
     if ID_COLUMN in header:
         order = pd.read_csv(io.StringIO(text), usecols=[ID_COLUMN], dtype=str)[ID_COLUMN]
         if order.is_unique and set(order) == set(transactions[ID_COLUMN].astype(str)):

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ml_model.serving import DEFAULT_ENDPOINT_NAME, DEFAULT_PORT
+from ml_model.train_cli import NAIVE_TIMES_UTC_HELP
 
 if TYPE_CHECKING:
     from ml_model.artifact import ModelArtifact, ModelCard
@@ -86,6 +87,12 @@ def invoke(
             "(CSV or Parquet). Without it, over the file's own rows only.",
         ),
     ] = None,
+    naive_times_utc: Annotated[
+        bool,
+        typer.Option(
+            "--naive-times-utc", help=f"{NAIVE_TIMES_UTC_HELP} For a CSV of transactions and a --history file."
+        ),
+    ] = False,
 ) -> None:
     """Score transactions (or feature rows) directly against an endpoint (SageMaker on AWS, or
     `fraudstream serve`), printing per transaction its score, whether it alerts, and its top 3 reasons.
@@ -105,7 +112,7 @@ def invoke(
     from ml_model.scoring.sagemaker import SageMakerScorer, runtime_client
 
     artifact: ModelArtifact | None = load_artifact(model) if model is not None else None
-    earlier = _history(history) if history is not None else None
+    earlier = _history(history, naive_times_utc=naive_times_utc) if history is not None else None
     client = runtime_client(timeout_s=30.0)
     card = _endpoint_card(endpoint, client, artifact)
     # The features are computed with the label delay of the endpoint's model (its card's spec).
@@ -113,7 +120,7 @@ def invoke(
     if spec is None or not FEATURE_SPEC.same_code(spec):
         spec = FEATURE_SPEC  # a model of other features: the scorer's check below reports it
     delay = spec.label_delay_for(label_delay_days, model=f"endpoint {endpoint}'s model")
-    rows_in = read_input_rows(file, label_delay_days=delay, history=earlier)
+    rows_in = read_input_rows(file, label_delay_days=delay, history=earlier, naive_times_utc=naive_times_utc)
     if history is not None and not rows_in.from_transactions:
         raise typer.BadParameter("the file holds feature rows, scored as they are: --history is for transactions")
     scorer = SageMakerScorer(
@@ -182,7 +189,7 @@ def invoke(
         console.print("reasons: need --model DIR (the endpoint's artifact); they are computed locally from its model")
 
 
-def _history(location: str) -> Any:
+def _history(location: str, *, naive_times_utc: bool = False) -> Any:
     """The transactions of `--history`: 'lake' is the lake bucket's transactions/ (read as the
     processor's `--history` reads it)."""
     from processor.history import read_history
@@ -191,7 +198,7 @@ def _history(location: str) -> Any:
         from fraudstream.config import ResourceSettings
 
         location = f"s3://{ResourceSettings().lake_bucket}/transactions/"
-    return read_history(location)
+    return read_history(location, naive_times_utc=naive_times_utc)
 
 
 def _endpoint_card(endpoint: str, client: Any, artifact: ModelArtifact | None) -> ModelCard | None:

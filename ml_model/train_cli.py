@@ -28,6 +28,11 @@ _SKIP_INVALID_HELP = (
     "Skip rows that break the batch-input contract instead of refusing the file, and report them "
     "(count per reason, first row numbers)."
 )
+# The help of --naive-times-utc, on every command that reads a batch file of transactions.
+NAIVE_TIMES_UTC_HELP = (
+    "Read event times written without a UTC offset (text like 2026-01-01T10:00:00, or a Parquet timestamp "
+    "without a zone) as UTC, instead of refusing the file."
+)
 
 
 class TrainTarget(StrEnum):
@@ -50,6 +55,9 @@ def train(
     ] = None,
     column_map: Annotated[list[str] | None, typer.Option(help="With --data: FIELD=COLUMN (repeat).")] = None,
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help=f"{_SKIP_INVALID_HELP} With --data.")] = False,
+    naive_times_utc: Annotated[
+        bool, typer.Option("--naive-times-utc", help=f"{NAIVE_TIMES_UTC_HELP} With --data.")
+    ] = False,
     train_start: Annotated[
         str | None,
         typer.Option(
@@ -153,7 +161,14 @@ def train(
     console = Console()
     preflight = _sagemaker_preflight(bucket) if on is TrainTarget.SAGEMAKER else None
     history = _history(
-        data, generate, column_map, seed, console, skip_invalid=skip_invalid, regime_change_day=regime_change_day
+        data,
+        generate,
+        column_map,
+        seed,
+        console,
+        skip_invalid=skip_invalid,
+        naive_times_utc=naive_times_utc,
+        regime_change_day=regime_change_day,
     )
     first_day = history["event_time"].min().date()
     from ml_model.training import TrainingConfig
@@ -201,13 +216,16 @@ def _history(
     console: Console,
     *,
     skip_invalid: bool = False,
+    naive_times_utc: bool = False,
     regime_change_day: str | None = None,
 ) -> pd.DataFrame:
     from fraudstream.batch_files import load_batch_file, parse_column_map
     from fraudstream.exceptions import BatchFileError
 
     if data is not None:
-        loaded = load_batch_file(data, parse_column_map(column_map), skip_invalid=skip_invalid)
+        loaded = load_batch_file(
+            data, parse_column_map(column_map), skip_invalid=skip_invalid, naive_times_utc=naive_times_utc
+        )
         if skip_invalid:
             console.print(f"{data}: {loaded.invalid.summary()}", highlight=False, soft_wrap=True)
         history = loaded.frame
@@ -352,6 +370,7 @@ def score(
     out: Annotated[Path, typer.Option(help="Parquet file for the scored rows.")],
     column_map: Annotated[list[str] | None, typer.Option(help="FIELD=COLUMN for other column names (repeat).")] = None,
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help=_SKIP_INVALID_HELP)] = False,
+    naive_times_utc: Annotated[bool, typer.Option("--naive-times-utc", help=NAIVE_TIMES_UTC_HELP)] = False,
     label_delay_days: Annotated[
         float | None,
         typer.Option(help="Label delay of the terminal features: must be the model's [default: the model's]."),
@@ -375,7 +394,9 @@ def score(
     artifact = load_artifact(model)
     delay = artifact.spec.label_delay_for(label_delay_days, model=f"model {artifact.card.model_version}")
     console = Console()
-    loaded = load_batch_file(data, parse_column_map(column_map), skip_invalid=skip_invalid)
+    loaded = load_batch_file(
+        data, parse_column_map(column_map), skip_invalid=skip_invalid, naive_times_utc=naive_times_utc
+    )
     if skip_invalid:
         console.print(f"{data}: {loaded.invalid.summary()}", highlight=False, soft_wrap=True)
     history = loaded.frame

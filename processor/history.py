@@ -39,8 +39,13 @@ HISTORY_COLUMNS: Final = (
 )
 
 
-def read_history(location: str) -> pd.DataFrame:
+def read_history(location: str, *, naive_times_utc: bool = False) -> pd.DataFrame:
     """The history's transactions (HISTORY_COLUMNS, `is_fraud` 0 where unknown).
+
+    Args:
+        location: the lake's transactions (an s3:// prefix or a folder of it), or a batch-input file.
+        naive_times_utc: read a batch file's event times that have no UTC offset as UTC
+            (`fraudstream.batch_files.load_batch_file`); by default they refuse the file.
 
     Raises:
         ProcessorError: nothing readable there (the message says what to pass).
@@ -52,7 +57,7 @@ def read_history(location: str) -> pd.DataFrame:
         from fraudstream.exceptions import BatchFileError
 
         try:
-            frame = read_batch_file(Path(location))
+            frame = read_batch_file(Path(location), naive_times_utc=naive_times_utc)
         except BatchFileError as e:
             raise ProcessorError(f"history {location}: {e}", hint=getattr(e, "hint", None)) from e
     out = pd.DataFrame({name: frame[name] if name in frame else None for name in HISTORY_COLUMNS})

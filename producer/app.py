@@ -59,6 +59,7 @@ def run_producer(
     from_file: Path | None = None,
     column_map: list[str] | None = None,
     skip_invalid: bool = False,
+    naive_times_utc: bool = False,
     count: int | None = None,
     duration: float | None = None,
     days: float | None = None,
@@ -77,6 +78,8 @@ def run_producer(
         column_map: `FIELD=COLUMN` entries for a file with other column names.
         skip_invalid: leave out `from_file`'s invalid rows and print what was left out (count per
             reason, first rows); otherwise its first invalid row refuses the file.
+        naive_times_utc: read `from_file`'s event times that have no UTC offset as UTC; by default
+            they refuse the file.
         count: stop after this many records on the transactions stream.
         duration: stop after this many seconds.
         days: a history of this many days of event time, ending at the present at the latest.
@@ -109,7 +112,9 @@ def run_producer(
     frames: Iterator[pd.DataFrame]
     now = datetime.now(UTC)
     if from_file is not None:
-        loaded = load_batch_file(from_file, parse_column_map(column_map), skip_invalid=skip_invalid)
+        loaded = load_batch_file(
+            from_file, parse_column_map(column_map), skip_invalid=skip_invalid, naive_times_utc=naive_times_utc
+        )
         if skip_invalid:
             print_summary(f"{from_file}: {loaded.invalid.summary()}")
         frame = loaded.frame

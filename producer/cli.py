@@ -84,6 +84,14 @@ def produce(
             "report them (count per reason, first row numbers).",
         ),
     ] = False,
+    naive_times_utc: Annotated[
+        bool,
+        typer.Option(
+            "--naive-times-utc",
+            help="With --from: read event times written without a UTC offset (text like 2026-01-01T10:00:00, or a "
+            "Parquet timestamp without a zone) as UTC, instead of refusing the file.",
+        ),
+    ] = False,
     count: Annotated[
         int | None,
         typer.Option(help="Stop after this many records on the transactions stream [default: no limit]."),
@@ -218,6 +226,7 @@ def produce(
         from_file=from_file,
         column_map=column_map,
         skip_invalid=skip_invalid,
+        naive_times_utc=naive_times_utc,
         count=count,
         duration=duration,
         days=days,

@@ -14,6 +14,7 @@ import typer
 from typer.testing import CliRunner
 
 import ml_model.scoring.sagemaker
+from fraudstream.exceptions import BatchFileError
 from ml_model.artifact import load_artifact
 from ml_model.cli import invoke, serve
 from ml_model.exceptions import FeatureColumnsError, LabelDelayMismatchError, TransactionEventError
@@ -284,3 +285,26 @@ def test_invoke_refuses_a_history_for_feature_rows(cli: typer.Typer, eval_rows: 
     # THEN it is a usage error: the history cannot change features already computed
     assert result.exit_code == 2, result.output
     assert "--history is for transactions" in " ".join(result.output.split())
+
+
+@pytest.mark.usefixtures("runtime_env")
+def test_invoke_reads_a_csv_of_offset_less_utc_times_only_with_naive_times_utc(
+    cli: typer.Typer, artifact: ModelArtifact, history: pd.DataFrame, tmp_path: Path
+) -> None:
+    # GIVEN a batch-input CSV whose event times are UTC written without an offset
+    naive = history.assign(event_time=history["event_time"].dt.tz_convert(None))
+    naive.to_csv(tmp_path / "tx.csv", index=False)
+    command = ["invoke", "--endpoint", "fraud-detector", "--file", str(tmp_path / "tx.csv"), "--json"]
+    # WHEN it is scored as it is
+    refused = CliRunner().invoke(cli, command)
+    # THEN it is refused, with the flag as the fix
+    assert isinstance(refused.exception, BatchFileError), refused.output
+    assert "must carry a UTC offset" in str(refused.exception)
+    assert "--naive-times-utc" in refused.exception.hint
+    # WHEN it is scored with --naive-times-utc
+    accepted = CliRunner().invoke(cli, [*command, "--naive-times-utc"])
+    # THEN its rows are scored as the same rows with their offset would be
+    assert accepted.exit_code == 0, accepted.output
+    printed = {p["transaction_id"]: p["score"] for p in map(json.loads, accepted.output.splitlines())}
+    expected = artifact.booster.inplace_predict(compute_features(history).to_numpy(dtype=np.float64))
+    assert printed == dict(zip(history["transaction_id"], expected.tolist(), strict=True))

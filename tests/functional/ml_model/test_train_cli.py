@@ -124,6 +124,46 @@ def test_a_file_with_bad_rows_is_refused_or_trained_and_scored_without_them(
     assert set(frame["scored_by"]) == {"batch"}
 
 
+def test_a_file_of_offset_less_utc_times_is_trained_on_and_scored_only_with_naive_times_utc(
+    cli: typer.Typer, history: pd.DataFrame, tmp_path: Path
+) -> None:
+    # GIVEN a labelled CSV whose event times are UTC written without an offset
+    data = tmp_path / "tx.csv"
+    history.assign(event_time=history["event_time"].dt.tz_convert(None)).to_csv(data, index=False)
+    model, out = tmp_path / "model", tmp_path / "scored.parquet"
+    train = ["train", "--data", str(data), "--out", str(model), *_PERIODS]
+    score = ["score", "--model", str(model), "--data", str(data), "--out", str(out)]
+    # WHEN it is trained on as it is
+    refused = CliRunner().invoke(cli, train)
+    # THEN it is refused, with the flag as the fix
+    _assert_refused_for_naive_times(refused.exception)
+    assert not model.exists()
+    # WHEN it is trained on with --naive-times-utc
+    trained = CliRunner().invoke(cli, [*train, "--naive-times-utc"])
+    # THEN the times are read as UTC: the model covers the file's periods
+    assert trained.exit_code == 0, trained.output
+    assert load_artifact(model).card.data_ranges["train_start"] == "2026-01-15"
+    # WHEN it is scored as it is, then with --naive-times-utc
+    refused = CliRunner().invoke(cli, score)
+    scored = CliRunner().invoke(cli, [*score, "--naive-times-utc"])
+    # THEN the first is refused as training was, the second scores every row at its time, as UTC
+    _assert_refused_for_naive_times(refused.exception)
+    assert scored.exit_code == 0, scored.output
+    frame = pd.read_parquet(out)
+    assert len(frame) == len(history)
+    assert (
+        frame.set_index("transaction_id")["event_time"]
+        .sort_index()
+        .equals(history.set_index("transaction_id")["event_time"].dt.as_unit("ms").sort_index())
+    )
+
+
+def _assert_refused_for_naive_times(error: BaseException | None) -> None:
+    assert isinstance(error, BatchFileError), error
+    assert "row 2, column 'event_time'" in str(error) and "must carry a UTC offset" in str(error)
+    assert "--naive-times-utc" in error.hint
+
+
 def test_train_records_its_label_delay_and_score_uses_it_or_refuses_another(
     cli: typer.Typer, history: pd.DataFrame, tmp_path: Path
 ) -> None:

@@ -12,6 +12,8 @@ from collections import defaultdict
 from datetime import date
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from producer.generator import GeneratorConfig, generate_history
 from tests.kinesis_reader import read_stream
 
@@ -155,6 +157,35 @@ def test_replay_of_a_file_with_bad_rows_is_refused_or_sends_only_its_good_rows(
         frame.loc[7, "transaction_id"],
     }
     assert events[frame.loc[5, "transaction_id"]]["amount"] == 0.0
+
+
+def test_replay_of_offset_less_utc_times_is_refused_with_the_fix_or_sent_with_naive_times_utc(
+    aws_env: dict[str, str], boto_session: boto3.Session, stream_factory: Callable[..., str], tmp_path: Path
+) -> None:
+    # GIVEN a Parquet file whose event times are UTC timestamps without a zone
+    frame = generate_history(GeneratorConfig(seed=9, n_cards=20, n_terminals=30, fraud_rate=0.05), date(2026, 2, 1), 1)
+    path = tmp_path / "history.parquet"
+    frame.assign(event_time=frame["event_time"].dt.tz_convert(None)).to_parquet(path)
+    stream, labels = stream_factory(), stream_factory()
+    args = ["produce", "--from", str(path), "--speedup", "0", "--stream", stream, "--labels-stream", labels]
+    # WHEN it is replayed as it is
+    strict = _run(args, aws_env)
+    # THEN it is refused in one line naming the flag that reads the times as UTC, and nothing is sent
+    assert strict.returncode == 1 and "Traceback" not in strict.stderr
+    assert "row 0, column 'event_time'" in strict.stderr and "must carry a UTC offset" in strict.stderr
+    assert "--naive-times-utc" in strict.stderr
+    assert read_stream(boto_session.client("kinesis"), stream) == []
+    # WHEN it is replayed with --naive-times-utc
+    replayed = _run([*args, "--naive-times-utc"], aws_env)
+    # THEN every row is on the stream, its time the file's read as UTC
+    assert replayed.returncode == 0, replayed.stderr
+    sent = {
+        e["transaction_id"]: e["event_time"]
+        for e in (json.loads(r["Data"]) for r in read_stream(boto_session.client("kinesis"), stream))
+    }
+    expected = dict(zip(frame["transaction_id"], frame["event_time"], strict=True))
+    assert sent.keys() == expected.keys()
+    assert all(pd.Timestamp(sent[k]) == expected[k] for k in sent)
 
 
 def test_user_mistakes_get_one_line_and_a_non_zero_exit(aws_env: dict[str, str], tmp_path: Path) -> None:

@@ -195,9 +195,13 @@ def test_naive_event_times_break_the_contract_unless_declared_utc(tmp_path: Path
         ROWS.assign(event_time=pd.to_datetime(naive)).to_parquet(path)
     first = 2 if suffix == ".csv" else 0
     # WHEN it is read as the contract says
-    # THEN it is refused, as the stream refuses such an event, and the message says how to write one
-    with pytest.raises(BatchFileError, match=rf"row {first}, column 'event_time' = .*must carry a UTC offset, e\.g\."):
+    # THEN it is refused, as the stream refuses such an event, the message saying how to write one and
+    # the hint naming the commands' flag that reads such times as UTC
+    with pytest.raises(
+        BatchFileError, match=rf"row {first}, column 'event_time' = .*must carry a UTC offset, e\.g\."
+    ) as refused:
         read_batch_file(path)
+    assert "--naive-times-utc" in refused.value.hint
     # WHEN the file is declared to hold UTC times
     frame = read_batch_file(path, naive_times_utc=True)
     # THEN they are read as UTC
