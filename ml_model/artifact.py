@@ -40,6 +40,7 @@ __all__ = [
     "METADATA_DIR",
     "MODEL_CARD_MEMBER",
     "MODEL_MEMBER",
+    "ArtifactNotFoundError",
     "ModelArtifact",
     "ModelCard",
     "check_layout",
@@ -57,6 +58,12 @@ MODEL_MEMBER: Final = "xgboost-model"
 METADATA_DIR: Final = "fraudstream"
 FEATURE_SPEC_MEMBER: Final = f"{METADATA_DIR}/feature_spec.json"
 MODEL_CARD_MEMBER: Final = f"{METADATA_DIR}/model_card.json"
+
+
+# NOTE: to move to ml_model/exceptions.py with the package's other errors (outside the files of the
+# change that added it).
+class ArtifactNotFoundError(ArtifactError):
+    """Raised when a model location (a folder, a tarball, an s3:// URI) holds no model.tar.gz."""
 
 
 @dataclass(frozen=True)
@@ -227,11 +234,11 @@ def resolve_artifact_path(path: Path) -> Path:
     """`path` itself when it is a file, else `path/model.tar.gz`.
 
     Raises:
-        ArtifactError: there is no such file.
+        ArtifactNotFoundError: there is no such file.
     """
     candidate = path / ARTIFACT_NAME if path.is_dir() else path
     if not candidate.is_file():
-        raise ArtifactError(f"no model artifact at {candidate}")
+        raise ArtifactNotFoundError(f"no model artifact at {candidate}")
     return candidate
 
 

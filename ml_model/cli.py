@@ -2,7 +2,8 @@
 foreground) and `invoke` (score transactions or feature rows against an endpoint, printing score,
 alert and reasons).
 
-`fraudstream/cli.py` registers these functions with `app.command("serve")(serve)`, and so on.
+`fraudstream/cli.py` imports this module only when one of these commands is run or listed (its
+`_COMMANDS` table names each function), and registers the function as that command then.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ _ID_COLUMN = "transaction_id"
 
 
 def serve(
-    model: Annotated[Path, typer.Option("--model", help="Folder holding model.tar.gz, or the tarball.")],
+    model: Annotated[
+        str, typer.Option("--model", help="Folder holding model.tar.gz, the tarball, or an s3:// URI of either.")
+    ],
     port: Annotated[int, typer.Option(help="TCP port (0 picks a free one).")] = DEFAULT_PORT,
     name: Annotated[str, typer.Option(help="Endpoint name for `invoke_endpoint`.")] = DEFAULT_ENDPOINT_NAME,
     host: Annotated[str, typer.Option(help="Address to bind (no authentication: keep it on loopback).")] = "127.0.0.1",
@@ -39,10 +42,10 @@ def serve(
     `GET /ping`, `POST /invocations` and the runtime path `POST /endpoints/NAME/invocations`, so that
     boto3's sagemaker-runtime client reaches it with AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME.
     """
-    from ml_model.artifact import load_artifact
+    from ml_model.model_store import load_model_at
     from ml_model.serving.server import LocalEndpointServer
 
-    artifact = load_artifact(model)
+    artifact = load_model_at(model)
     server = LocalEndpointServer(artifact, host=host, port=port, endpoint_name=name).bind()
     console = Console()
     console.print(f"{server.url}", highlight=False)
@@ -68,8 +71,12 @@ def invoke(
         ),
     ] = None,
     model: Annotated[
-        Path | None,
-        typer.Option("--model", help="The endpoint's artifact: its model computes the reasons locally."),
+        str | None,
+        typer.Option(
+            "--model",
+            help="The endpoint's artifact (a folder, a model.tar.gz or an s3:// URI): its model computes the "
+            "reasons locally.",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per row instead of a table.")] = False,
     label_delay_days: Annotated[
@@ -106,12 +113,12 @@ def invoke(
     boto3's: AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME (or AWS_ENDPOINT_URL) for the local server.
     """
     from ml_model._input_rows import read_input_rows
-    from ml_model.artifact import load_artifact
     from ml_model.features import FEATURE_SPEC
+    from ml_model.model_store import load_model_at
     from ml_model.scoring.base import ReasonExplainer
     from ml_model.scoring.sagemaker import SageMakerScorer, runtime_client
 
-    artifact: ModelArtifact | None = load_artifact(model) if model is not None else None
+    artifact: ModelArtifact | None = load_model_at(model) if model is not None else None
     earlier = _history(history, naive_times_utc=naive_times_utc) if history is not None else None
     client = runtime_client(timeout_s=30.0)
     card = _endpoint_card(endpoint, client, artifact)

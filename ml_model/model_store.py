@@ -1,4 +1,6 @@
-"""Published models in the lake bucket: `models/<model_version>/model.tar.gz`, with its model card
+"""Where models are: the one resolver of a model location (a folder, a model.tar.gz, or an s3:// URI
+of either) that the job, the CDK app and the CLI read a model through; and published models in the
+lake bucket: `models/<model_version>/model.tar.gz`, with its model card
 beside it (`model_card.json`, the same bytes as inside the tarball) for humans and tools that should
 not have to unpack a tarball to read it.
 
@@ -10,32 +12,98 @@ the object's metadata, because S3's ETag is not a content hash for multipart upl
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import io
 import json
 import logging
+import shutil
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Final
+from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 
 from fraudstream.aws import aws_errors, s3_client
-from ml_model.artifact import ARTIFACT_NAME, load_artifact, resolve_artifact_path
-from ml_model.exceptions import ModelVersionConflictError
+from ml_model.artifact import ARTIFACT_NAME, ArtifactNotFoundError, ModelArtifact, load_artifact, resolve_artifact_path
+from ml_model.exceptions import ArtifactError, ModelVersionConflictError
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import boto3
     from mypy_boto3_s3 import S3Client
 
-__all__ = ["MODEL_CARD_NAME", "MODELS_PREFIX", "PublishedModel", "model_key", "publish_artifact", "require_bucket"]
+__all__ = [
+    "MODEL_CARD_NAME",
+    "MODELS_PREFIX",
+    "PublishedModel",
+    "fetch_artifact",
+    "load_model_at",
+    "model_key",
+    "publish_artifact",
+    "require_bucket",
+]
 
 logger = logging.getLogger(__name__)
 
 MODELS_PREFIX: Final = "models"
 MODEL_CARD_NAME: Final = "model_card.json"
 _SHA256_METADATA: Final = "sha256"
+
+
+def fetch_artifact(location: str | Path, *, session: boto3.Session | None = None) -> Path:
+    """The local `model.tar.gz` of a model location: a folder holding model.tar.gz, the tarball
+    itself, or an s3:// URI of either (`s3://bucket/models/v1/` or `s3://bucket/.../model.tar.gz`),
+    downloaded into a temporary folder that is removed when this process exits.
+
+    Args:
+        location: where the model is.
+        session: boto3 session for an s3:// URI; the default one (boto3's standard configuration) when None.
+
+    Raises:
+        ArtifactNotFoundError: nothing there (no such folder or file, no such object or bucket).
+        ArtifactError: not a location: empty, an s3:// URI without a bucket, or another scheme.
+    """
+    text = str(location).strip()
+    if not text:
+        raise ArtifactError("no model location given: give a folder, a model.tar.gz or an s3:// URI")
+    url = urlparse(text)
+    if url.scheme == "s3":
+        return _download(text, session)
+    if len(url.scheme) > 1:  # one letter: a Windows drive, a path
+        raise ArtifactError(f"{text} is not a model location: give a folder, a model.tar.gz or an s3:// URI")
+    return resolve_artifact_path(Path(text))
+
+
+def load_model_at(location: str | Path, *, session: boto3.Session | None = None) -> ModelArtifact:
+    """The artifact at a model location (see `fetch_artifact`), loaded and checked as the container loads it.
+
+    Raises:
+        ArtifactNotFoundError: nothing there.
+        ArtifactLayoutError, ArtifactError: not a location, or not an artifact SageMaker's container would serve.
+    """
+    return load_artifact(fetch_artifact(location, session=session))
+
+
+def _download(uri: str, session: boto3.Session | None) -> Path:
+    url = urlparse(uri)
+    bucket, key = url.netloc, url.path.lstrip("/")
+    if not bucket:
+        raise ArtifactError(f"{uri} names no bucket: give s3://BUCKET/PREFIX/ or s3://BUCKET/.../model.tar.gz")
+    key = key if key.endswith(".tar.gz") else f"{key.rstrip('/')}/{ARTIFACT_NAME}".lstrip("/")
+    folder = Path(tempfile.mkdtemp(prefix="fraudstream-model-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    target = folder / ARTIFACT_NAME
+    with aws_errors(f"bucket {bucket!r}"):
+        try:
+            s3_client(session).download_file(bucket, key, str(target))
+        except ClientError as e:
+            # download_file asks HeadObject first: a missing key or bucket is a bare 404.
+            if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NoSuchBucket", "NotFound"):
+                raise ArtifactNotFoundError(f"no model artifact at s3://{bucket}/{key}") from e
+            raise
+    return target
 
 
 def model_key(model_version: str, name: str = ARTIFACT_NAME) -> str:

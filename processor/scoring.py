@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlparse
 
-from fraudstream.aws import default_session
 from fraudstream.contracts import ScoredBy
-from ml_model.artifact import load_artifact
+from ml_model.artifact import ArtifactNotFoundError
+from ml_model.model_store import load_model_at
 from ml_model.scoring import ScorerType, build_scorer, endpoint_model_card
 from processor.exceptions import ProcessorError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ml_model.artifact import ModelArtifact, ModelCard
     from ml_model.scoring import Scorer
 
@@ -25,30 +24,28 @@ class ModelNotFoundError(ProcessorError):
 
 
 def load_model(location: str | Path | None) -> ModelArtifact:
-    """The artifact at a folder from `fraudstream train`, a model.tar.gz, or an s3:// URI of either.
+    """The artifact at a folder from `fraudstream train`, a model.tar.gz, or an s3:// URI of either
+    (`ml_model.model_store.fetch_artifact`, as the CDK app and the CLI resolve a model).
 
     Raises:
         ModelNotFoundError: nothing configured, or nothing there.
+        ArtifactError: not a location, or not an artifact SageMaker's container would serve.
     """
     if location is None:
         raise ModelNotFoundError(
             "no model configured",
             hint="pass --model DIR (a folder from `fraudstream train`) or an s3://.../model.tar.gz URI",
         )
-    text = str(location)
-    if urlparse(text).scheme == "s3":
-        url = urlparse(text)
-        key = url.path.lstrip("/")
-        key = key if key.endswith(".tar.gz") else f"{key.rstrip('/')}/model.tar.gz"
-        target = Path(tempfile.mkdtemp(prefix="fraudstream-model-")) / "model.tar.gz"
-        default_session().client("s3").download_file(url.netloc, key, str(target))
-        return load_artifact(target)
-    path = Path(text)
-    if not path.exists():
-        raise ModelNotFoundError(
-            f"no model at {path}", hint="train one with `fraudstream train --generate 98 --out " + text + "`"
+    try:
+        return load_model_at(location)
+    except ArtifactNotFoundError as e:
+        text = str(location)
+        hint = (
+            "check the URI, or publish a model there with `fraudstream model publish`"
+            if text.startswith("s3://")
+            else f"train one with `fraudstream train --generate 98 --out {text}`"
         )
-    return load_artifact(path)
+        raise ModelNotFoundError(f"no model at {text}", hint=hint) from e
 
 
 def build_job_scorer(
