@@ -30,8 +30,10 @@ __all__ = ["PACKAGES", "job_requirements", "package", "write_code", "write_envir
 console = Console(stderr=True)
 
 PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
-# The packages the job imports (infrastructure/ is the CDK app, not part of the job).
-PACKAGES: Final = ("fraudstream", "processor", "ml_model", "producer")
+# The packages the job imports: `fraudstream process` looks up the processor's command only, which
+# needs the core and the model code (tests/unit/fraudstream/test_layers.py checks that it imports
+# neither the producer nor infrastructure/, the CDK app).
+PACKAGES: Final = ("fraudstream", "processor", "ml_model")
 # Provided by the EMR release: shipping them would shadow its own Spark.
 PROVIDED: Final = ("pyspark", "py4j")
 TARGET_PYTHON: Final = "3.11"

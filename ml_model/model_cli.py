@@ -1,6 +1,7 @@
 """`fraudstream model ...`: what happens to a trained artifact.
 
-`fraudstream/cli.py` registers this app with `app.add_typer(model_app, name="model")`.
+`fraudstream/cli.py` imports this module only when `fraudstream model` is run or listed (its
+`_COMMANDS` table names this app), and adds the app as the `model` group then.
 """
 
 from __future__ import annotations

@@ -34,7 +34,9 @@ def test_main_runs_fraudstream_process_from_the_code_archive(tmp_path: Path) -> 
     main, archive = write_code(tmp_path / "emr")
     with zipfile.ZipFile(archive) as zf:
         names = set(zf.namelist())
-    assert {"fraudstream/cli.py", "processor/job.py", "ml_model/features.py", "producer/generator.py"} <= names
+    assert {"fraudstream/cli.py", "processor/job.py", "ml_model/features.py"} <= names
+    # the job does not import the producer or the CDK app (tests/unit/fraudstream/test_layers.py): not shipped
+    assert not any(n.startswith(("producer/", "infrastructure/")) for n in names)
     assert not any("__pycache__" in n for n in names)
     # spark-submit puts the --py-files archive on the path: the job's modules come from it
     env = {**os.environ, "PYTHONPATH": str(archive)}
