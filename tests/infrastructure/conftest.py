@@ -3,47 +3,18 @@ each configuration the tests need (synthesis takes seconds; every assertion read
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.infrastructure._stacks import ALARM_EMAIL, CHALLENGER_WEIGHT, SynthesizedApp, cdk_context
 from tests.infrastructure.tiny_model import write_tiny_model
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
-    from aws_cdk import App, cx_api
     from aws_cdk.assertions import Template
-
-CDK_JSON = Path(__file__).parents[2] / "cdk.json"
-ALARM_EMAIL = "fraud-oncall@example.com"
-CHALLENGER_WEIGHT = 0.2
-
-
-def cdk_context(**overrides: Any) -> dict[str, Any]:
-    """cdk.json's context (feature flags included), as the CLI passes it, plus `-c` style overrides."""
-    context: dict[str, Any] = json.loads(CDK_JSON.read_text())["context"]
-    return {**context, **overrides}
-
-
-@dataclass(frozen=True)
-class SynthesizedApp:
-    """An app and its cloud assembly."""
-
-    app: App
-    assembly: cx_api.CloudAssembly
-    outdir: Path
-
-    def template(self, stack_name: str) -> Template:
-        from aws_cdk.assertions import Template
-
-        return Template.from_json(self.assembly.get_stack_by_name(stack_name).template)
-
-    def template_path(self, stack_name: str) -> Path:
-        return Path(self.assembly.get_stack_by_name(stack_name).template_full_path)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from infrastructure.app import DEV, PROD, build_app, stack_name
 from infrastructure.config import EnvironmentConfig, ResourceNames
 from infrastructure.constants import DEFAULT_ENDPOINT_NAME, DEFAULT_GLUE_DATABASE, OUTPUTS
 from infrastructure.exceptions import InvalidStackConfigError
-from tests.infrastructure.conftest import cdk_context
+from tests.infrastructure._stacks import cdk_context
 from tests.infrastructure.helpers import only, render, resources
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from aws_cdk import Stack
     from aws_cdk.assertions import Template
 
-    from tests.infrastructure.conftest import SynthesizedApp
+    from tests.infrastructure._stacks import SynthesizedApp
 
 # Where a resource type keeps a name that must be unique in its account and region (CloudFormation
 # generates one from the stack's name when the property is absent).

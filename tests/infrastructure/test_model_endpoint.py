@@ -11,7 +11,7 @@ from aws_cdk.assertions import Match
 from infrastructure.app import PROD
 from infrastructure.constants import CHALLENGER_VARIANT, CHAMPION_VARIANT, DEFAULT_ENDPOINT_NAME
 from infrastructure.xgboost_image import XGBOOST_REGISTRIES
-from tests.infrastructure.conftest import CHALLENGER_WEIGHT
+from tests.infrastructure._stacks import CHALLENGER_WEIGHT
 from tests.infrastructure.helpers import as_list, models_by_version, only, resources, statements_by_sid
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from aws_cdk.assertions import Template
 
-    from tests.infrastructure.conftest import SynthesizedApp
+    from tests.infrastructure._stacks import SynthesizedApp
 
 PROD_ENDPOINT_NAME = DEFAULT_ENDPOINT_NAME + PROD.name_suffix
 

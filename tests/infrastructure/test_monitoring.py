@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from infrastructure.app import DEV
 from infrastructure.constants import CHALLENGER_VARIANT, CHAMPION_VARIANT, DEFAULT_ENDPOINT_NAME
 from processor.metrics import BatchMetrics, MetricsEmitter
-from tests.infrastructure.conftest import ALARM_EMAIL
+from tests.infrastructure._stacks import ALARM_EMAIL
 from tests.infrastructure.helpers import only, render, resources
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from aws_cdk.assertions import Template
 
-    from tests.infrastructure.conftest import SynthesizedApp
+    from tests.infrastructure._stacks import SynthesizedApp
 
 
 def _buckets(template: Template) -> dict[str, dict[str, Any]]:
