@@ -66,7 +66,7 @@ _SKIP_HINT: Final = (
 )
 _NAIVE_TIMES_HINT: Final = (
     "if the file's event times are UTC written without an offset, read them as UTC with --naive-times-utc "
-    "(train, score, produce --from, invoke)"
+    "(train, score, produce --from, invoke, process --history)"
 )
 # The event time's rule with offset-less times read as UTC: what tells a refusal that flag would fix.
 _EVENT_TIME_AS_UTC: Final = next(r.check for r in transaction_rules(naive_times_utc=True) if r.name == "event_time")

@@ -109,6 +109,14 @@ def process(
             "Ignored once the checkpoint exists."
         ),
     ] = None,
+    naive_times_utc: Annotated[
+        bool,
+        typer.Option(
+            "--naive-times-utc",
+            help="With --history: read event times written without a UTC offset (text like 2026-01-01T10:00:00, "
+            "or a Parquet timestamp without a zone) as UTC, instead of refusing the file.",
+        ),
+    ] = False,
     aggregates: Annotated[
         bool | None,
         typer.Option(
@@ -148,6 +156,7 @@ def process(
         "metrics": metrics,
         "aggregates": aggregates,
         "history": history,
+        "history_naive_times_utc": naive_times_utc or None,
         "label_delay_days": label_delay_days,
     }
     try:

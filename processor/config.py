@@ -71,6 +71,8 @@ class ProcessorSettings(BaseSettings):
     # A new checkpoint's card and terminal state starts from this history: a batch-input file, or the
     # lake's transactions/ (a folder or an s3:// prefix). Ignored once the checkpoint exists.
     history: str | None = None
+    # Read the history file's event times that have no UTC offset as UTC instead of refusing the file.
+    history_naive_times_utc: bool = False
 
     @field_validator("starting_position")
     @classmethod

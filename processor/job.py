@@ -327,7 +327,7 @@ def build_job(
         _check_sources(checkpoint, (resources.transactions_stream, resources.labels_stream))
     history = None
     if settings.history is not None and _checkpoint_is_new(checkpoint):
-        history = read_history(settings.history)
+        history = read_history(settings.history, naive_times_utc=settings.history_naive_times_utc)
         logger.info("state starts from a history", extra={"history": settings.history, "transactions": len(history)})
     handler = BatchHandler(
         sink_config, metrics=_SummingEmitter(summary, settings.metrics, on_batch), model_ready=model_ready

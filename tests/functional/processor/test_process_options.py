@@ -22,6 +22,7 @@ from fraudstream.local.provision import provision
 from processor.cli import process
 from processor.config import ProcessorSettings
 from processor.exceptions import ProcessorError
+from processor.history import read_history
 from processor.job import run_job
 from processor.kinesis_source import KinesisStreamReader
 
@@ -94,6 +95,39 @@ def test_a_missing_stream_or_history_stops_the_job_before_spark_starts(
         run_job(settings, no_stream)
     # THEN each is an error with a hint
     assert "fraudstream local provision" in e.value.hint
+
+
+def test_a_history_of_offset_less_times_is_refused_with_the_fix_or_read_as_utc_with_naive_times_utc(
+    resources: ResourceSettings, artifact_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a history file whose event times have no UTC offset
+    history = tmp_path / "history.csv"
+    history.write_text(
+        "transaction_id,event_time,card_id,terminal_id,amount,is_fraud\n"
+        "t1,2026-11-01T10:00:00,c1,T1,12.5,0\n"
+        "t2,2026-11-01T11:30:00,c1,T2,99.0,1\n"
+    )
+    settings = ProcessorSettings(
+        checkpoint_location=str(tmp_path / "cp"), model_dir=str(artifact_path), history=str(history)
+    )
+    # WHEN the job starts from it: THEN it stops before Spark starts, naming the flag that fixes it
+    with pytest.raises(ProcessorError) as refused:
+        run_job(settings, resources)
+    assert "--naive-times-utc" in str(refused.value.hint)
+    # WHEN `process --history ... --naive-times-utc` is given: THEN the job is asked to read them as UTC
+    asked: list[ProcessorSettings] = []
+    monkeypatch.setattr("processor.job.run_job", lambda given, *_, **__: asked.append(given))
+    app = typer.Typer(pretty_exceptions_enable=False)
+    app.command("process")(process)
+    app.command("noop")(lambda: None)
+    result = CliRunner().invoke(app, ["process", "--history", str(history), "--naive-times-utc"])
+    assert asked and asked[0].history_naive_times_utc, result.output
+    # and such a history is read with its times in UTC
+    read = read_history(str(history), naive_times_utc=asked[0].history_naive_times_utc)
+    assert list(read["event_time"]) == [
+        datetime(2026, 11, 1, 10, tzinfo=UTC),
+        datetime(2026, 11, 1, 11, 30, tzinfo=UTC),
+    ]
 
 
 def _process(env: dict[str, str], cwd: Path, *options: str) -> subprocess.Popen[str]:
