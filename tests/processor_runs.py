@@ -24,12 +24,14 @@ if TYPE_CHECKING:
     from fraudstream.config import ResourceSettings
 
 __all__ = [
+    "LABEL",
     "ROW",
     "WINDOW",
     "ProcessRun",
     "alert_ids",
     "crashed_and_reference",
     "lake_batch_ids",
+    "lake_labels",
     "lake_rows",
     "lake_windows",
     "put_transactions",
@@ -39,6 +41,19 @@ __all__ = [
 # What a row is, whatever batch wrote it.
 ROW = ["transaction_id", "card_id", "event_time", "amount", "score", "is_alert", *FEATURE_SPEC.names]
 WINDOW = ["card_id", "window_start", "window_end", "tx_count", "amount_sum", "amount_mean", "amount_max"]
+# What a chargeback in the lake is, whatever batch wrote it: the contract's fields and its record.
+LABEL = [
+    "transaction_id",
+    "sequence_number",
+    "card_id",
+    "terminal_id",
+    "tx_event_time",
+    "label_time",
+    "is_fraud",
+    "stream_name",
+    "shard_id",
+    "arrival_time",
+]
 
 
 def crashed_and_reference(session: boto3.Session, prefix: str) -> tuple[ResourceSettings, ResourceSettings]:
@@ -80,6 +95,10 @@ def lake_rows(s3: Any, bucket: str) -> pd.DataFrame:
 
 def lake_windows(s3: Any, bucket: str) -> pd.DataFrame:
     return read_lake_table(s3, bucket, "aggregates/", WINDOW)
+
+
+def lake_labels(s3: Any, bucket: str) -> pd.DataFrame:
+    return read_lake_table(s3, bucket, "labels/", LABEL)
 
 
 def alert_ids(session: boto3.Session, table: str) -> list[str]:

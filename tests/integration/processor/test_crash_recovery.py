@@ -1,9 +1,10 @@
 """Exactly once across crashes: `fraudstream process` killed with SIGKILL three times in the middle of
-a run, each time restarted from its checkpoint, ends with the same lake, alerts and aggregates as an
-uninterrupted run."""
+a run, each time restarted from its checkpoint, ends with the same lake, alerts, aggregates and
+chargebacks as an uninterrupted run."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -15,6 +16,7 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
+from fraudstream.contracts import format_event_time
 from ml_model.artifact import ModelCard, write_artifact
 from ml_model.features import FEATURE_SPEC, compute_features
 from processor.config import ProcessorSettings
@@ -25,7 +27,15 @@ from producer.delivery import DeliveryConfig, deliveries
 from producer.generator import GeneratorConfig, generate_history
 from producer.kinesis_writer import KinesisWriter
 from tests.conftest import FAKE_ENV
-from tests.processor_runs import ProcessRun, alert_ids, crashed_and_reference, lake_rows, lake_windows, run_process
+from tests.processor_runs import (
+    ProcessRun,
+    alert_ids,
+    crashed_and_reference,
+    lake_labels,
+    lake_rows,
+    lake_windows,
+    run_process,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -73,6 +83,25 @@ def test_a_run_killed_three_times_mid_way_and_restarted_ends_like_an_uninterrupt
     for d in deliveries([history], DeliveryConfig(seed=9, duplicate_share=0.05, emit_labels=False)):
         writer.put(d.partition_key, d.data)
     writer.flush()
+    # AND a chargeback for every fifth transaction, known a day after it
+    labels = KinesisWriter(
+        crashed.labels_stream,
+        dead_letter=DeadLetterFile(tmp_path / "dl-labels.jsonl"),
+        client=session.client("kinesis"),
+    )
+    charged = history.iloc[:-1:5]
+    for i, tx in enumerate(charged.itertuples()):
+        label = {
+            "schema_version": 1,
+            "transaction_id": tx.transaction_id,
+            "card_id": tx.card_id,
+            "terminal_id": tx.terminal_id,
+            "tx_event_time": format_event_time(tx.event_time.to_pydatetime()),
+            "label_time": format_event_time((tx.event_time + pd.Timedelta(days=1)).to_pydatetime()),
+            "is_fraud": i % 2,
+        }
+        labels.put(tx.card_id, json.dumps(label).encode())
+    labels.flush()
     # AND a model that flags the larger amounts, so that some rows alert and others do not
     features = compute_features(history)
     booster = xgb.train(
@@ -150,6 +179,10 @@ def test_a_run_killed_three_times_mid_way_and_restarted_ends_like_an_uninterrupt
     windows = lake_windows(s3, crashed.lake_bucket)
     assert len(windows) > 0
     pd.testing.assert_frame_equal(windows, lake_windows(s3, reference.lake_bucket), rtol=1e-9)
+    # AND so are the chargebacks: each once
+    chargebacks = lake_labels(s3, crashed.lake_bucket)
+    assert sorted(chargebacks["transaction_id"]) == sorted(charged["transaction_id"])
+    pd.testing.assert_frame_equal(chargebacks, lake_labels(s3, reference.lake_bucket))
     alerts = alert_ids(session, crashed.alerts_table)
     assert 0 < len(alerts) < len(history)
     assert alerts == alert_ids(session, reference.alerts_table) == sorted(got.loc[got["is_alert"], "transaction_id"])
