@@ -10,7 +10,7 @@ __all__ = ["query"]
 
 
 def query(
-    sql: Annotated[str, typer.Argument(help="SQL over the lake tables: transactions, aggregates, quarantine.")],
+    sql: Annotated[str, typer.Argument(help="SQL over the lake tables: transactions, aggregates, quarantine, labels.")],
     output: Annotated[str, typer.Option(help="table (for people), csv or json (for tools).")] = "table",
     limit: Annotated[int, typer.Option(help="At most this many rows are shown in a table.")] = 50,
 ) -> None:

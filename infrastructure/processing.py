@@ -11,7 +11,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from fraudstream.lake import AGGREGATES, QUARANTINE, TRANSACTIONS
+from fraudstream.lake import LAKE_TABLES
 from infrastructure._nag import acknowledge
 from infrastructure.constants import (
     ARTIFACTS_CHECKPOINT_PREFIX,
@@ -213,7 +213,7 @@ class Processing(Construct):
         role, stack = self.job_role, Stack.of(self)
         lake, artifacts = storage.lake_bucket, storage.artifacts_bucket
         champion = endpoint.variants[0]
-        tables = (TRANSACTIONS, AGGREGATES, QUARANTINE)
+        tables = LAKE_TABLES
         statements = [
             iam.PolicyStatement(
                 sid="ReadStreams",
@@ -295,7 +295,7 @@ class Processing(Construct):
         acknowledge(
             role,
             "AwsSolutions-IAM5",
-            "Object-level wildcards limited to the job's own prefixes: the three lake tables it writes, "
+            "Object-level wildcards limited to the job's own prefixes: the lake tables it writes, "
             "its checkpoint and its code; logs:DescribeLogGroups (to find its log group) takes no narrower "
             "resource than the account's log groups.",
             findings=[
