@@ -14,7 +14,7 @@ from typing import Any
 
 from bench.results import BenchResult, Target
 from ml_model.features import compute_features
-from producer.generator import GeneratorConfig, generate_history
+from synthetic.generator import GeneratorConfig, generate_history
 
 TARGET_S = 60.0
 TARGET_TRANSACTIONS = 1_750_000

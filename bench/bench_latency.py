@@ -39,7 +39,7 @@ from bench._emulator import emulator_process
 from bench._processor import drain, model, put_history
 from bench.results import BenchResult, Target, format_ratio
 from fraudstream.config import ResourceSettings
-from producer.generator import GeneratorConfig, TransactionGenerator
+from synthetic.generator import GeneratorConfig, TransactionGenerator
 
 if TYPE_CHECKING:
     from processor.metrics import BatchMetrics

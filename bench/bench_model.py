@@ -24,7 +24,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from bench.results import BenchResult, Target
-from producer.generator import FraudScenario, GeneratorConfig
+from synthetic.generator import FraudScenario, GeneratorConfig
 
 TARGET_PRECISION = 0.85
 TARGET_RECALL = 0.75
@@ -70,7 +70,7 @@ def run(
         ValueError: the periods do not fit in `days` after the warm-up.
     """
     from ml_model.training import TrainingConfig, evaluate, fit_final, prepare, train, training_params
-    from producer.generator import generate_history
+    from synthetic.generator import generate_history
 
     if WARM_UP_DAYS + train_days + delay_days + test_days > days:
         raise ValueError(

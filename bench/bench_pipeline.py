@@ -40,7 +40,7 @@ from bench._processor import drain, model, put_history, replay_files
 from bench.bench_source import _raw_drain
 from bench.results import BenchResult, Target, format_ratio
 from fraudstream.config import ResourceSettings
-from producer.generator import GeneratorConfig, TransactionGenerator
+from synthetic.generator import GeneratorConfig, TransactionGenerator
 
 TARGETS = (
     Target("ratio", ">=", 0.5, ">= 0.5x"),

@@ -24,9 +24,9 @@ from bench._emulator import emulator_process
 from bench.results import BenchResult, Target, format_ratio
 from producer.dead_letter import DeadLetterFile
 from producer.delivery import DeliveryConfig, StreamKind, deliveries
-from producer.generator import GeneratorConfig, TransactionGenerator
 from producer.kinesis_writer import KinesisWriter
 from producer.stream_producer import Pacing, ProducerRun
+from synthetic.generator import GeneratorConfig, TransactionGenerator
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -31,8 +31,8 @@ from bench._emulator import emulator_process
 from bench.results import BenchResult, Target, format_ratio
 from producer.dead_letter import DeadLetterFile
 from producer.delivery import DeliveryConfig, StreamKind, deliveries
-from producer.generator import GeneratorConfig, TransactionGenerator
 from producer.kinesis_writer import KinesisWriter
+from synthetic.generator import GeneratorConfig, TransactionGenerator
 
 TARGETS: tuple[Target, ...] = ()
 SIZE: dict[str, Any] = {"days": 8}

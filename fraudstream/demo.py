@@ -472,7 +472,7 @@ class _World:
 
         import pandas as pd
 
-        from producer.generator import GeneratorConfig, generate_history
+        from synthetic.generator import GeneratorConfig, generate_history
 
         now = datetime.now(UTC)
         stream_start = now - timedelta(days=days)

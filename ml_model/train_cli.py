@@ -232,7 +232,7 @@ def _history(
         if "is_fraud" not in history:
             raise BatchFileError(f"{data}: training needs the is_fraud column (0/1)")
         return history
-    from producer.generator import GeneratorConfig, RegimeChange, generate_history
+    from synthetic.generator import GeneratorConfig, RegimeChange, generate_history
 
     try:
         change = RegimeChange(day=date.fromisoformat(regime_change_day)) if regime_change_day else None

@@ -20,10 +20,10 @@ from fraudstream.exceptions import FraudstreamError
 from fraudstream.output import print_notice, print_summary
 from producer.dead_letter import DeadLetterFile
 from producer.delivery import DeliveryConfig, StreamKind, deliveries
-from producer.generator import TransactionGenerator
 from producer.kinesis_writer import KinesisWriter
 from producer.stream_producer import Pacing, ProducerRun, RunSummary
 from producer.timeline import EventTimeError, LiveClock, history_span, live_rate
+from synthetic.generator import TransactionGenerator
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

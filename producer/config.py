@@ -11,7 +11,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
-    from producer.generator import GeneratorConfig
+    from synthetic.generator import GeneratorConfig
 
 __all__ = ["ProducerSettings"]
 
@@ -40,7 +40,7 @@ class ProducerSettings(BaseSettings):
 
     def generator_config(self) -> GeneratorConfig:
         """The synthetic world these settings describe."""
-        from producer.generator import GeneratorConfig, RegimeChange
+        from synthetic.generator import GeneratorConfig, RegimeChange
 
         return GeneratorConfig(
             seed=self.seed,

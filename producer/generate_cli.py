@@ -86,7 +86,7 @@ def _transactions(settings: ProducerSettings, first: datetime, end: datetime) ->
     """The world's transactions from `first` to `end`, without the generator's scenario column."""
     import pandas as pd
 
-    from producer.generator import TransactionGenerator
+    from synthetic.generator import TransactionGenerator
 
     # The generator makes whole UTC days from its start date, as `produce` runs it for a history.
     generator = TransactionGenerator(settings.generator_config(), first.date())

@@ -22,7 +22,7 @@ from ml_model.features import FEATURE_SPEC, compute_features
 from ml_model.scoring.base import ReasonExplainer
 from ml_model.serving import LocalEndpointServer
 from producer.delivery import encode_transactions
-from producer.generator import GeneratorConfig, generate_history
+from synthetic.generator import GeneratorConfig, generate_history
 from tests.model_fixtures import with_label_delay
 
 if TYPE_CHECKING:

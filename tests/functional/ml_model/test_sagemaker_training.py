@@ -30,7 +30,7 @@ from ml_model.evaluation import choose_threshold
 from ml_model.features import FEATURE_SPEC
 from ml_model.sagemaker_training import job_hyperparameters
 from ml_model.training import TrainingConfig, prepare, prequential_search, training_params
-from producer.generator import GeneratorConfig, generate_history
+from synthetic.generator import GeneratorConfig, generate_history
 
 if TYPE_CHECKING:
     from pathlib import Path

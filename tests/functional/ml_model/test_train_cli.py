@@ -18,7 +18,7 @@ from fraudstream.exceptions import BatchFileError
 from ml_model.artifact import load_artifact
 from ml_model.exceptions import LabelDelayMismatchError
 from ml_model.features import FEATURE_SPEC, compute_features
-from producer.generator import GeneratorConfig, generate_history
+from synthetic.generator import GeneratorConfig, generate_history
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from producer.generator import GeneratorConfig, generate_history
+from synthetic.generator import GeneratorConfig, generate_history
 from tests.kinesis_reader import read_stream
 
 if TYPE_CHECKING:

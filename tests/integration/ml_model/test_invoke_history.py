@@ -19,7 +19,7 @@ from ml_model.serving import LocalEndpointServer
 from processor.config import ProcessorSettings
 from processor.job import run_job
 from producer.delivery import encode_transactions
-from producer.generator import GeneratorConfig, generate_history
+from synthetic.generator import GeneratorConfig, generate_history
 from tests.conftest import FAKE_ENV
 from tests.lake_reader import read_parquet
 from tests.processor_runs import put_transactions

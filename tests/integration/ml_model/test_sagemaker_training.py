@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ml_model.features import FEATURE_SPEC
-from producer.generator import GeneratorConfig, generate_history
+from synthetic.generator import GeneratorConfig, generate_history
 
 if TYPE_CHECKING:
     from pathlib import Path

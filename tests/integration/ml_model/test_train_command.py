@@ -110,7 +110,7 @@ def test_score_a_file_with_the_trained_model(
 ) -> None:
     from datetime import date
 
-    from producer.generator import GeneratorConfig, generate_history
+    from synthetic.generator import GeneratorConfig, generate_history
 
     model, _ = trained
     history = generate_history(

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from ml_model.training import TrainingConfig, train
-from producer.generator import GeneratorConfig, generate_history
+from synthetic.generator import GeneratorConfig, generate_history
 
 pytestmark = pytest.mark.integration
 

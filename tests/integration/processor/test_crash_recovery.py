@@ -24,8 +24,8 @@ from processor.job import run_job
 from processor.local_spark import SHORT_RUN_JAVA_OPTIONS
 from producer.dead_letter import DeadLetterFile
 from producer.delivery import DeliveryConfig, deliveries
-from producer.generator import GeneratorConfig, generate_history
 from producer.kinesis_writer import KinesisWriter
+from synthetic.generator import GeneratorConfig, generate_history
 from tests.conftest import FAKE_ENV
 from tests.processor_runs import (
     ProcessRun,

@@ -19,8 +19,8 @@ from processor.config import ProcessorSettings
 from processor.job import JobSummary, run_job
 from producer.dead_letter import DeadLetterFile
 from producer.delivery import encode_transactions
-from producer.generator import GeneratorConfig, generate_history
 from producer.kinesis_writer import KinesisWriter
+from synthetic.generator import GeneratorConfig, generate_history
 from tests.conftest import FAKE_ENV
 from tests.lake_reader import read_parquet
 

@@ -16,7 +16,7 @@ from fraudstream.local.provision import provision
 from ml_model.features import FEATURE_SPEC, compute_features
 from processor.config import ProcessorSettings
 from processor.job import run_job
-from producer.generator import GeneratorConfig, generate_history
+from synthetic.generator import GeneratorConfig, generate_history
 from tests.conftest import FAKE_ENV
 from tests.lake_reader import read_parquet
 from tests.model_fixtures import with_label_delay

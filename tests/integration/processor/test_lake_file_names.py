@@ -21,7 +21,7 @@ import pytest
 from fraudstream.local.provision import provision
 from processor.config import ProcessorSettings
 from processor.job import run_job
-from producer.generator import GeneratorConfig, generate_history
+from synthetic.generator import GeneratorConfig, generate_history
 from tests.lake_reader import read_parquet
 from tests.processor_runs import alert_ids, put_transactions
 

@@ -20,7 +20,7 @@ from ml_model.artifact import load_artifact
 from processor.config import ProcessorSettings
 from processor.exceptions import ProcessorError
 from processor.job import QUERY_NAME, JobSummary, run_job
-from producer.generator import GeneratorConfig, generate_history
+from synthetic.generator import GeneratorConfig, generate_history
 from tests.conftest import FAKE_ENV
 from tests.lake_reader import read_parquet
 from tests.processor_runs import put_transactions

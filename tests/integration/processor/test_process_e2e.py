@@ -31,8 +31,8 @@ from processor.config import ProcessorSettings
 from processor.job import run_job
 from producer.dead_letter import DeadLetterFile
 from producer.delivery import MALFORMED_KINDS, DeliveryConfig, RecordKind, StreamKind, deliveries, malform
-from producer.generator import GeneratorConfig, generate_history
 from producer.kinesis_writer import KinesisWriter
+from synthetic.generator import GeneratorConfig, generate_history
 from tests.conftest import FAKE_ENV
 from tests.lake_reader import read_parquet
 from tests.model_fixtures import with_label_delay

@@ -20,8 +20,8 @@ from fraudstream.local.provision import provision
 from processor.local_spark import SHORT_RUN_JAVA_OPTIONS
 from producer.dead_letter import DeadLetterFile
 from producer.delivery import DeliveryConfig, deliveries
-from producer.generator import GeneratorConfig, generate_history
 from producer.kinesis_writer import KinesisWriter
+from synthetic.generator import GeneratorConfig, generate_history
 
 if TYPE_CHECKING:
     from pathlib import Path

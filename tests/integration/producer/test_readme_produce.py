@@ -29,7 +29,7 @@ from fraudstream.contracts import InvalidRecord, parse_transaction
 from fraudstream.local.provision import provision
 from processor.config import ProcessorSettings
 from processor.job import run_job
-from producer.generator import GeneratorConfig, generate_history
+from synthetic.generator import GeneratorConfig, generate_history
 from tests.conftest import FAKE_ENV
 from tests.docs_commands import invocations, shell_lines
 from tests.kinesis_reader import read_stream

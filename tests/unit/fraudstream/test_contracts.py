@@ -181,7 +181,7 @@ def test_the_producers_labels_are_valid() -> None:
 
     from fraudstream.contracts import parse_label
     from producer.delivery import DeliveryConfig, StreamKind, deliveries
-    from producer.generator import GeneratorConfig, TransactionGenerator
+    from synthetic.generator import GeneratorConfig, TransactionGenerator
 
     gen = TransactionGenerator(GeneratorConfig(seed=2, n_cards=200, n_terminals=400, fraud_rate=0.05), date(2026, 1, 1))
     labels = [

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-COMPONENTS = ("processor", "producer", "ml_model", "infrastructure")
+COMPONENTS = ("processor", "producer", "ml_model", "infrastructure", "synthetic")
 CORE = (
     "fraudstream.config",
     "fraudstream.exceptions",

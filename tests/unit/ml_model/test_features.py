@@ -20,7 +20,7 @@ from ml_model.features import (
     compute_features,
     terminal_features,
 )
-from producer.generator import GeneratorConfig, generate_history
+from synthetic.generator import GeneratorConfig, generate_history
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z, a Thursday
 

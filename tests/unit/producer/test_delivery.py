@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from fraudstream.contracts import InvalidRecord, parse_transaction
 from producer.delivery import MALFORMED_KINDS, Delivery, DeliveryConfig, RecordKind, StreamKind, deliveries, malform
-from producer.generator import GeneratorConfig, TransactionGenerator
+from synthetic.generator import GeneratorConfig, TransactionGenerator
 
 START = date(2026, 3, 2)
 

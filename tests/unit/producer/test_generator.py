@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from producer.generator import (
+from synthetic.generator import (
     DEFAULT_SCENARIO_MIX,
     TRANSACTION_COLUMNS,
     FraudScenario,

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from producer.generator import GeneratorConfig, TransactionGenerator
 from producer.timeline import EventTimeError, LiveClock, history_span, live_rate
+from synthetic.generator import GeneratorConfig, TransactionGenerator
 
 NOW = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
 
