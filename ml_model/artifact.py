@@ -85,6 +85,9 @@ class ModelCard:
         feature_spec: the feature spec itself (`FeatureSpec.to_dict`: names, label delay, window
             widths; filled in by `write_artifact`), so that whoever holds only the card (an
             endpoint's client) knows the label delay its features must be computed with.
+        reference: the training distribution of every feature and of the score, for drift monitoring
+            (`ml_model.monitoring.training_reference`: per column, quantile bin edges, the share of
+            rows per bin and the share of missing values); empty on a card written before it did.
     """
 
     model_version: str
@@ -99,6 +102,7 @@ class ModelCard:
     created_at: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     feature_spec: dict[str, Any] = field(default_factory=dict)
+    reference: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,6 +144,7 @@ class ModelCard:
                 created_at=str(data.get("created_at", "")),
                 extra=dict(data.get("extra") or {}),
                 feature_spec=dict(data.get("feature_spec") or {}),
+                reference=dict(data.get("reference") or {}),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise ArtifactError(f"invalid model card: {e!r}") from e

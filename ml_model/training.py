@@ -48,6 +48,7 @@ from sklearn.metrics import average_precision_score
 
 from ml_model.evaluation import card_precision_at_k, choose_threshold, classification_metrics
 from ml_model.features import FEATURE_SPEC, compute_features
+from ml_model.monitoring import training_reference
 from ml_model.types import ValidationPlacement
 
 if TYPE_CHECKING:
@@ -395,6 +396,8 @@ class TrainingResult:
     search: SearchResult | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     spec: FeatureSpec = FEATURE_SPEC  # the features it was trained on, with the run's label delay
+    # The training rows' distribution of every feature and of the score (`training_reference`).
+    reference: dict[str, Any] = field(default_factory=dict)
 
     def card(self, model_version: str) -> ModelCard:
         from ml_model.artifact import ModelCard
@@ -410,6 +413,7 @@ class TrainingResult:
             data_ranges={k: v.isoformat() for k, v in self.periods.items()},
             params=self.params,
             extra=extra,
+            reference=self.reference,
         )
 
 
@@ -679,6 +683,8 @@ def train(transactions: pd.DataFrame, config: TrainingConfig) -> TrainingResult:
     metrics["search_mean_average_precision"] = search.best.mean_average_precision
     logger.info("final model trained", extra={"params": search.best.params, "rounds": booster.best_iteration})
     extra = {"validation": config.validation.value, "rounds": booster.best_iteration + 1}
+    # What drift is measured against: the final model's training rows, their features and scores.
+    reference = training_reference(data.X[data.fit], config.spec.names, _predict(booster, data.X[data.fit]))
     return TrainingResult(
         booster,
         threshold,
@@ -690,4 +696,5 @@ def train(transactions: pd.DataFrame, config: TrainingConfig) -> TrainingResult:
         search,
         extra=extra,
         spec=config.spec,
+        reference=reference,
     )
