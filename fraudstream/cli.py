@@ -43,6 +43,7 @@ _COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "bench": ("fraudstream.bench_cli", "bench"),
     "local": ("fraudstream.local.cli", "app"),
     "model": ("ml_model.model_cli", "app"),
+    "monitor": ("ml_model.monitor_cli", "monitor"),
     "aws": ("fraudstream.aws_cli", "app"),
 }
 
