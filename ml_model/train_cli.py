@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from rich.console import Console
 
+    from ml_model.lake_training import LakeTrainingSet
     from ml_model.training import TrainingConfig, TrainingResult
 
 __all__ = ["TrainTarget", "score", "train"]
@@ -46,6 +47,24 @@ def train(
     out: Annotated[Path, typer.Option(help="Folder for model.tar.gz, metrics.json and the plots.")],
     data: Annotated[Path | None, typer.Option(help="CSV/Parquet in the batch-input schema, with is_fraud.")] = None,
     generate: Annotated[int | None, typer.Option(help="Instead of --data: days of synthetic history.")] = None,
+    from_lake: Annotated[
+        bool,
+        typer.Option(
+            "--from-lake",
+            help="Instead of --data: the lake's transactions/ (bucket FRAUD_LAKE_BUCKET, else fraudstream-lake; "
+            "embedded emulator, LocalStack or AWS as boto3 is configured) labelled with its labels/ as known at the "
+            "label cut-off, the newest chargeback's label_time: a chargeback's newest verdict labels its "
+            "transaction; without one, a transaction older than --label-delay-days at the cut-off is genuine and a "
+            "newer one is left out. The card records the range and the cut-off.",
+        ),
+    ] = False,
+    since: Annotated[
+        str | None, typer.Option(help="With --from-lake: first event day (YYYY-MM-DD, UTC) of transactions read.")
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="With --from-lake: last event day (YYYY-MM-DD, UTC, included) of transactions read."),
+    ] = None,
     regime_change_day: Annotated[
         str | None,
         typer.Option(
@@ -118,7 +137,9 @@ def train(
     instance_type: Annotated[str, typer.Option(help="With --on sagemaker: the training instance.")] = "ml.m5.xlarge",
     bucket: Annotated[
         str | None,
-        typer.Option(help="With --on sagemaker: lake bucket (default: FRAUD_LAKE_BUCKET, else fraudstream-lake)."),
+        typer.Option(
+            help="With --on sagemaker or --from-lake: lake bucket (default: FRAUD_LAKE_BUCKET, else fraudstream-lake)."
+        ),
     ] = None,
     job_name: Annotated[str | None, typer.Option(help="With --on sagemaker: the training job's name.")] = None,
     wait: Annotated[
@@ -139,6 +160,11 @@ def train(
     rounds and threshold (the short windows of the fraud literature: `--train-days 7
     --validation-days 7 --validation before`).
 
+    `--from-lake [--since DAY] [--until DAY]` trains on the lake's transactions/ as labelled by its
+    labels/ at the label cut-off (the newest chargeback's label_time): a transaction's newest
+    chargeback labels it; without one it is genuine once --label-delay-days have passed by the
+    cut-off, and left out before. The model card records the range read and the cut-off.
+
     `--on sagemaker` computes the features and the search here, writes the training and validation
     CSV to `s3://BUCKET/training/JOB/` and starts a training job with SageMaker's built-in XGBoost
     3.2-0 and the chosen hyperparameters; `--wait` then repacks the job's model into this project's
@@ -146,8 +172,11 @@ def train(
     """
     from rich.console import Console
 
-    if (data is None) == (generate is None):
-        raise typer.BadParameter("give either --data FILE or --generate DAYS")
+    if (data is not None) + (generate is not None) + from_lake != 1:
+        raise typer.BadParameter("give one of --data FILE, --generate DAYS or --from-lake")
+    if (since or until) and not from_lake:
+        raise typer.BadParameter("--since and --until are for --from-lake")
+    lake_range = (_day(since, "--since"), _day(until, "--until"))
     if regime_change_day and generate is None:
         raise typer.BadParameter("--regime-change-day is for --generate")
     if on is TrainTarget.SAGEMAKER and not role_arn:
@@ -160,16 +189,21 @@ def train(
         )
     console = Console()
     preflight = _sagemaker_preflight(bucket) if on is TrainTarget.SAGEMAKER else None
-    history = _history(
-        data,
-        generate,
-        column_map,
-        seed,
-        console,
-        skip_invalid=skip_invalid,
-        naive_times_utc=naive_times_utc,
-        regime_change_day=regime_change_day,
-    )
+    lake_set = None
+    if from_lake:
+        lake_set = _lake_history(bucket, label_delay_days, *lake_range, console)
+        history = lake_set.transactions
+    else:
+        history = _history(
+            data,
+            generate,
+            column_map,
+            seed,
+            console,
+            skip_invalid=skip_invalid,
+            naive_times_utc=naive_times_utc,
+            regime_change_day=regime_change_day,
+        )
     first_day = history["event_time"].min().date()
     from ml_model.training import TrainingConfig
 
@@ -195,8 +229,12 @@ def train(
         config.candidates()
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
+    if lake_set is not None:
+        _warn_pending_test_days(lake_set, config, console)
     if preflight is not None:
-        _train_on_sagemaker(history, config, out, console, preflight, role_arn or "", instance_type, job_name, wait)
+        _train_on_sagemaker(
+            history, config, out, console, preflight, role_arn or "", instance_type, job_name, wait, lake_set
+        )
         return
     from ml_model.training import train as run_training
 
@@ -205,7 +243,59 @@ def train(
             result = run_training(history, config)
         except ValueError as e:
             raise typer.BadParameter(str(e)) from e
-    _write_outputs(result, _model_version(config), config, out, console)
+    _write_outputs(result, _model_version(config), config, out, console, lake_set)
+
+
+def _day(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as e:
+        raise typer.BadParameter(f"{option}: {e} (give YYYY-MM-DD)") from e
+
+
+def _lake_history(
+    bucket: str | None, label_delay_days: float, since: date | None, until: date | None, console: Console
+) -> LakeTrainingSet:
+    """The lake's labelled transactions (`ml_model.lake_training`), and one line on how they were labelled."""
+    from fraudstream.config import ResourceSettings
+    from ml_model.feature_spec import label_delay_hours
+    from ml_model.lake_training import CUTOFF_SOURCE, read_lake_training_set
+
+    try:
+        label_delay_hours(label_delay_days)
+    except ValueError as e:
+        raise typer.BadParameter(f"--label-delay-days: {e}") from e
+    lake = bucket or ResourceSettings().lake_bucket
+    with console.status(f"reading transactions/ and labels/ of s3://{lake}"):
+        found = read_lake_training_set(lake, label_delay_days=label_delay_days, since=since, until=until)
+    console.print(
+        f"s3://{lake}: {len(found.transactions):,} labelled transactions "
+        f"({found.data_ranges()['lake_first_event']} .. {found.data_ranges()['lake_last_event']}): "
+        f"{found.fraud_by_chargeback:,} fraud and {found.genuine_by_chargeback:,} genuine by chargeback, "
+        f"{found.genuine_by_delay:,} genuine after the {label_delay_days:g}-day label delay; "
+        f"{found.left_out_pending:,} left out (label not known yet); "
+        f"label cut-off {found.label_cutoff.isoformat()} ({CUTOFF_SOURCE})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return found
+
+
+def _warn_pending_test_days(lake_set: LakeTrainingSet, config: TrainingConfig, console: Console) -> None:
+    """Say so when the test period reaches into the last label-delay days before the cut-off, where only
+    transactions with a chargeback are kept (the fraud share there is overstated)."""
+    settled = (lake_set.label_cutoff - timedelta(hours=round(lake_set.label_delay_days * 24))).date()
+    test_end = config.periods()["test_end"]
+    if test_end > settled:
+        console.print(
+            f"note: the test period ends {test_end - timedelta(days=1)}, after {settled}: its last days hold only "
+            "the transactions whose chargeback arrived (the others' labels are not known yet), so its metrics "
+            "overstate the fraud share; give an earlier --train-start or fewer days",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _history(
@@ -247,15 +337,32 @@ def _model_version(config: TrainingConfig, suffix: str = "") -> str:
     return f"{version}-{suffix}" if suffix else version
 
 
-def _write_outputs(result: TrainingResult, version: str, config: TrainingConfig, out: Path, console: Console) -> Path:
-    """model.tar.gz, metrics.json and the plots in `out`; the test figures and the search on the terminal."""
+def _write_outputs(
+    result: TrainingResult,
+    version: str,
+    config: TrainingConfig,
+    out: Path,
+    console: Console,
+    lake_set: LakeTrainingSet | None = None,
+) -> Path:
+    """model.tar.gz, metrics.json and the plots in `out`; the test figures and the search on the terminal.
+
+    Trained from the lake, the card's data ranges also hold the range read and the label cut-off, and its
+    extra the labelling's counts (`lake`)."""
     from rich.table import Table
 
     from ml_model.artifact import write_artifact
     from ml_model.plots import write_plots
 
     out.mkdir(parents=True, exist_ok=True)
-    path = write_artifact(result.booster, result.spec, result.card(version), out)
+    card = result.card(version)
+    if lake_set is not None:
+        card = replace(
+            card,
+            data_ranges={**card.data_ranges, **lake_set.data_ranges()},
+            extra={**card.extra, "trained_from": "lake", "lake": lake_set.summary()},
+        )
+    path = write_artifact(result.booster, result.spec, card, out)
     search = result.search.to_dict() if result.search is not None else None
     (out / "metrics.json").write_text(
         json.dumps({"model_version": version, **result.metrics, "search": search}, indent=2) + "\n"
@@ -306,6 +413,7 @@ def _train_on_sagemaker(
     instance_type: str,
     job_name: str | None,
     wait: bool,
+    lake_set: LakeTrainingSet | None = None,
 ) -> None:
     import math
 
@@ -359,7 +467,7 @@ def _train_on_sagemaker(
         extra={"trained_on": "sagemaker", "sagemaker": facts},
         spec=config.spec,
     )
-    _write_outputs(result, _model_version(config, job.name), config, out, console)
+    _write_outputs(result, _model_version(config, job.name), config, out, console, lake_set)
     published = publish_artifact(out, lake, session=session)
     console.print(f"published {published.model_version}: {published.model_url}", highlight=False, soft_wrap=True)
 
