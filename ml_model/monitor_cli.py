@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from ml_model.artifact import ModelCard
 
-__all__ = ["MonitoringError", "monitor", "read_lake", "write_daily"]
+__all__ = ["MonitoringError", "monitor", "monitoring_schema", "read_lake", "write_daily"]
 
 MONITORING_FILE: Final = "monitoring.parquet"
 _TRANSACTION_COLUMNS: Final = ("dt", "transaction_id", "card_id", "event_time", "score", "is_alert", "scored_by")
@@ -94,18 +94,34 @@ def write_daily(daily: pd.DataFrame, bucket: str, filesystem: Any, *, model_vers
     import pyarrow.parquet as pq
 
     computed_at = datetime.now(UTC)
+    schema = monitoring_schema(daily.columns)
     paths = []
     for _, row in daily.iterrows():
         dt = str(row["dt"])
-        frame = row.to_frame().T.drop(columns=["dt"]).infer_objects()
-        frame.insert(0, "model_version", model_version)
-        frame["computed_at"] = computed_at
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+        record = {k: (None if k == "frauds" and (v is None or v != v) else v) for k, v in row.items() if k != "dt"}
+        record |= {"model_version": model_version, "computed_at": computed_at}
+        table = pa.Table.from_pylist([record], schema=schema)
         path = f"{bucket}/{MONITORING_PREFIX}dt={dt}/{MONITORING_FILE}"
         with filesystem.open_output_stream(path) as out:
             pq.write_table(table, out)
         paths.append(path)
     return paths
+
+
+def monitoring_schema(columns: Any) -> Any:
+    """The schema of a monitoring file, the same for every day (whether its labels are known or not):
+    the model version, the figures of `daily_metrics` (counts int64, `labels_known` bool, the rest
+    float64; `dt` is the partition) and when they were computed."""
+    import pyarrow as pa
+
+    types = {"rows": pa.int64(), "frauds": pa.int64(), "labels_known": pa.bool_()}
+    return pa.schema(
+        [
+            pa.field("model_version", pa.string()),
+            *(pa.field(c, types.get(c, pa.float64())) for c in columns if c != "dt"),
+            pa.field("computed_at", pa.timestamp("us", tz="UTC")),
+        ]
+    )
 
 
 def monitor(

@@ -150,6 +150,9 @@ def test_monitor_writes_a_file_per_day_the_page_and_a_drift_finding(
         sum(1 for _, r in first.iterrows() if r["transaction_id"] in frauds and r["is_alert"]) / 5
     )
     assert rows[0]["card_precision_at_100"] == pytest.approx(5 / 100)
+    # ... and the folder reads as one table, with the day as its partition
+    dataset = pq.read_table(f"{bucket}/monitoring", filesystem=filesystem, partitioning="hive")
+    assert sorted(dataset.column("dt").to_pylist()) == ["2026-03-01", "2026-03-02", "2026-03-03"]
     # ... the page has its three plots
     page = (tmp_path / "page" / "monitoring.html").read_text()
     assert page.count("<img ") == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -123,3 +124,22 @@ def test_labels_are_known_for_the_days_a_label_delay_before_the_newest_label() -
 def test_the_reference_has_every_named_column_and_the_score() -> None:
     reference = training_reference(np.zeros((10, 2)), ["a", "b"], np.linspace(0, 1, 10))
     assert set(reference["features"]) == {"a", "b"} and SCORE in reference
+
+
+def test_a_monitoring_file_has_the_same_schema_whether_labels_are_known_or_not(tmp_path: Any) -> None:
+    import pyarrow.parquet as pq
+    from pyarrow import fs
+
+    from ml_model.monitor_cli import write_daily
+
+    first, second = _day("2026-03-01", 50, seed=1), _day("2026-03-02", 50, seed=2)
+    daily = daily_metrics(pd.concat([first, second]), _card(), fraud_ids=set(), labels_through=date(2026, 3, 1))
+    for dt in ("2026-03-01", "2026-03-02"):  # S3 has no folders to create; a local disk does
+        (tmp_path / f"monitoring/dt={dt}").mkdir(parents=True)
+    write_daily(daily, str(tmp_path), fs.LocalFileSystem(), model_version="m1")
+    schemas = [pq.read_schema(p) for p in sorted(tmp_path.glob("monitoring/dt=*/monitoring.parquet"))]
+    assert len(schemas) == 2 and schemas[0] == schemas[1]
+    assert str(schemas[0].field("frauds").type) == "int64"
+    assert pq.read_table(tmp_path / "monitoring/dt=2026-03-02/monitoring.parquet").column("frauds").to_pylist() == [
+        None
+    ]
