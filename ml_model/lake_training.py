@@ -6,10 +6,12 @@ The lake's `transactions/` (every valid transaction the processor saw) joined wi
 - the label cut-off is the newest `label_time` in `labels/`: the point up to which the lake's
   chargebacks are known (event time, the clock the label delay is counted on, also when history is
   replayed long after it happened);
-- a transaction with a chargeback is labelled by its newest verdict (by `label_time`);
-- one without a chargeback whose label delay has passed by the cut-off (event_time + delay <=
-  cut-off) is genuine;
-- one without a chargeback whose delay has not passed is left out: its label is not known yet.
+- a transaction whose label delay has passed by the cut-off (event_time + delay <= cut-off) is
+  labelled by its chargeback's newest verdict (by `label_time`), or genuine without one;
+- one whose delay has not passed is left out, even when its chargeback already came: among those
+  only the frauds would be labelled (their chargebacks come early, a genuine transaction's label is
+  the delay passing), so keeping them would overstate the fraud of the last days. The rows kept all
+  precede the rows left out in event time, so no kept row's features miss a transaction.
 
 The rows come back in the batch-input schema with `is_fraud`, as `train --data` reads a file, so
 the features are computed by the same code.
@@ -124,12 +126,12 @@ def label_transactions(
     known = frame["transaction_id"].map(verdict)
     event_time = pd.to_datetime(frame["event_time"], utc=True)
     delay_passed = (event_time + pd.Timedelta(hours=label_delay_hours(label_delay_days))) <= cutoff
-    keep = known.notna() | delay_passed
+    keep = delay_passed.to_numpy()
     out = frame.loc[keep].assign(is_fraud=known[keep].fillna(0).astype("int64"))
     if out.empty:
         raise LakeTrainingError(
-            f"no transaction's label is known by the label cut-off {cutoff.isoformat()} ({CUTOFF_SOURCE}): none has "
-            f"a chargeback or is older than the label delay ({label_delay_days:g} days)"
+            f"no transaction's label is known by the label cut-off {cutoff.isoformat()} ({CUTOFF_SOURCE}): none is "
+            f"older than the label delay ({label_delay_days:g} days) by then"
         )
     columns = [c for c in TRANSACTION_ARROW_SCHEMA.names if c in out.columns] + ["is_fraud"]
     out = out[columns].sort_values(["event_time", "transaction_id"], kind="stable").reset_index(drop=True)
@@ -140,9 +142,9 @@ def label_transactions(
         until=until,
         label_cutoff=cutoff,
         label_delay_days=label_delay_days,
-        fraud_by_chargeback=int((known == 1).sum()),
-        genuine_by_chargeback=int((known == 0).sum()),
-        genuine_by_delay=int((known.isna() & delay_passed).sum()),
+        fraud_by_chargeback=int(((known == 1) & keep).sum()),
+        genuine_by_chargeback=int(((known == 0) & keep).sum()),
+        genuine_by_delay=int((known.isna() & keep).sum()),
         left_out_pending=int((~keep).sum()),
     )
 

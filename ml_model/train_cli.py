@@ -53,9 +53,9 @@ def train(
             "--from-lake",
             help="Instead of --data: the lake's transactions/ (bucket FRAUD_LAKE_BUCKET, else fraudstream-lake; "
             "embedded emulator, LocalStack or AWS as boto3 is configured) labelled with its labels/ as known at the "
-            "label cut-off, the newest chargeback's label_time: a chargeback's newest verdict labels its "
-            "transaction; without one, a transaction older than --label-delay-days at the cut-off is genuine and a "
-            "newer one is left out. The card records the range and the cut-off.",
+            "label cut-off, the newest chargeback's label_time: a transaction older than --label-delay-days at the "
+            "cut-off is labelled by its chargeback's newest verdict, or genuine without one; a newer one is left out "
+            "(only its frauds would be known yet). The card records the range and the cut-off.",
         ),
     ] = False,
     since: Annotated[
@@ -161,9 +161,9 @@ def train(
     --validation-days 7 --validation before`).
 
     `--from-lake [--since DAY] [--until DAY]` trains on the lake's transactions/ as labelled by its
-    labels/ at the label cut-off (the newest chargeback's label_time): a transaction's newest
-    chargeback labels it; without one it is genuine once --label-delay-days have passed by the
-    cut-off, and left out before. The model card records the range read and the cut-off.
+    labels/ at the label cut-off (the newest chargeback's label_time): once --label-delay-days have
+    passed by the cut-off, a transaction's newest chargeback labels it, and without one it is
+    genuine; before, it is left out. The model card records the range read and the cut-off.
 
     `--on sagemaker` computes the features and the search here, writes the training and validation
     CSV to `s3://BUCKET/training/JOB/` and starts a training job with SageMaker's built-in XGBoost
@@ -229,8 +229,6 @@ def train(
         config.candidates()
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
-    if lake_set is not None:
-        _warn_pending_test_days(lake_set, config, console)
     if preflight is not None:
         _train_on_sagemaker(
             history, config, out, console, preflight, role_arn or "", instance_type, job_name, wait, lake_set
@@ -281,21 +279,6 @@ def _lake_history(
         soft_wrap=True,
     )
     return found
-
-
-def _warn_pending_test_days(lake_set: LakeTrainingSet, config: TrainingConfig, console: Console) -> None:
-    """Say so when the test period reaches into the last label-delay days before the cut-off, where only
-    transactions with a chargeback are kept (the fraud share there is overstated)."""
-    settled = (lake_set.label_cutoff - timedelta(hours=round(lake_set.label_delay_days * 24))).date()
-    test_end = config.periods()["test_end"]
-    if test_end > settled:
-        console.print(
-            f"note: the test period ends {test_end - timedelta(days=1)}, after {settled}: its last days hold only "
-            "the transactions whose chargeback arrived (the others' labels are not known yet), so its metrics "
-            "overstate the fraud share; give an earlier --train-start or fewer days",
-            highlight=False,
-            soft_wrap=True,
-        )
 
 
 def _history(

@@ -66,25 +66,29 @@ def test_each_transaction_is_labelled_as_known_at_the_cutoff() -> None:
     assert found.label_cutoff == pd.Timestamp("2026-01-20T00:00:00Z")
     assert found.data_ranges()["label_cutoff"] == "2026-01-20T00:00:00+00:00"
     assert found.data_ranges()["label_cutoff_source"] == CUTOFF_SOURCE
-    # AND a chargeback's newest verdict labels its transaction, a settled one without chargeback is
-    # genuine, and the pending one is left out
+    # AND a settled transaction takes its chargeback's newest verdict, or is genuine without one; a
+    # newer one is left out, even the recent fraud whose chargeback came early (among those only the
+    # frauds are known: keeping them would overstate the last days' fraud)
     labels = dict(zip(found.transactions["transaction_id"], found.transactions["is_fraud"], strict=True))
     assert labels == {
         "fraud-known": 1,
         "genuine-settled": 0,
         "genuine-at-the-delay": 0,
-        "recent-fraud-known": 1,
         "verdict-reversed": 0,
         "verdict-confirmed": 1,
     }
     assert found.summary() == {
-        "rows": 6,
-        "fraud_by_chargeback": 3,
+        "rows": 5,
+        "fraud_by_chargeback": 2,
         "genuine_by_chargeback": 1,
         "genuine_by_delay": 2,
-        "left_out_label_pending": 1,
+        "left_out_label_pending": 2,
         "label_delay_days": 7.0,
     }
+    # AND every row kept precedes every row left out: no kept row's features miss a transaction
+    kept = set(found.transactions["transaction_id"])
+    left_out = _TRANSACTIONS[~_TRANSACTIONS["transaction_id"].isin(kept)]
+    assert pd.to_datetime(found.transactions["event_time"]).max() < pd.to_datetime(left_out["event_time"]).min()
     # AND the rows are in event-time order, in the batch-input schema with is_fraud
     assert found.transactions["event_time"].is_monotonic_increasing
     assert str(found.transactions["event_time"].dt.tz) == "UTC"
@@ -94,14 +98,9 @@ def test_each_transaction_is_labelled_as_known_at_the_cutoff() -> None:
 def test_a_longer_label_delay_leaves_more_out() -> None:
     # WHEN the delay is 15 days: only transactions up to 2026-01-05T00:00Z are settled
     found = label_transactions(_TRANSACTIONS, _LABELS, label_delay_days=15.0)
-    # THEN only those with a chargeback are kept after that
-    assert set(found.transactions["transaction_id"]) == {
-        "fraud-known",
-        "recent-fraud-known",
-        "verdict-reversed",
-        "verdict-confirmed",
-    }
-    assert found.left_out_pending == 3
+    # THEN only those are kept, chargeback or not after that
+    assert set(found.transactions["transaction_id"]) == {"fraud-known", "verdict-reversed", "verdict-confirmed"}
+    assert found.left_out_pending == 4
 
 
 def test_equal_label_times_are_settled_by_the_newest_processing() -> None:
