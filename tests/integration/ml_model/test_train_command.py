@@ -84,7 +84,7 @@ def test_train_writes_a_servable_artifact_metrics_and_plots(
 
 def test_train_errors_are_one_line(tmp_path: Path) -> None:
     neither = _train("--out", str(tmp_path))
-    assert neither.returncode == 2 and "either --data FILE or --generate DAYS" in neither.stderr
+    assert neither.returncode == 2 and "give one of --data FILE, --generate DAYS or --from-lake" in neither.stderr
     no_room = _train("--generate", "10", "--train-days", "20", "--out", str(tmp_path))
     assert no_room.returncode == 2 and "training days cannot hold" in no_room.stderr
     unlabelled = tmp_path / "tx.csv"
