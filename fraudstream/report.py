@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from matplotlib.axes import Axes
 
-__all__ = ["write_report"]
+__all__ = ["html_page", "write_report"]
 
 TRANSACTION_COLUMNS: Final = ("event_time", "score", "is_fraud", "arrival_time", "processed_at")
 BATCH_COLUMNS: Final = ("finished_at", "rows_in", "rows_per_s")
@@ -129,8 +129,15 @@ def write_report(
         ),
     ]
     rows = "\n".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in header.items())
-    images = "\n".join(figures)
-    page = f"""<!DOCTYPE html>
+    body = f"<table>\n{rows}\n</table>\n" + "\n".join(figures)
+    path.write_text(html_page(title, body, script=_COUNT_IMAGES), encoding="utf-8")
+    return path
+
+
+def html_page(title: str, body: str, *, script: str | None = None) -> str:
+    """A self-contained HTML page in the report's style: `title` as its heading, then `body` (HTML)."""
+    head_script = f"<script>\n{script}\n</script>\n" if script else ""
+    return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -138,21 +145,13 @@ def write_report(
 <style>
 {_CSS}
 </style>
-<script>
-{_COUNT_IMAGES}
-</script>
-</head>
+{head_script}</head>
 <body>
 <h1>{html.escape(title)}</h1>
-<table>
-{rows}
-</table>
-{images}
+{body}
 </body>
 </html>
 """
-    path.write_text(page, encoding="utf-8")
-    return path
 
 
 def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:

@@ -215,7 +215,7 @@ def write_page(daily: pd.DataFrame, card: ModelCard, path: Path) -> Path:
     """The HTML page: the per-day table and three plots (inlined PNGs, as the demo's report)."""
     import numpy as np
 
-    from fraudstream.report import _CSS, _figure
+    from fraudstream.report import _figure, html_page
 
     days = np.arange(len(daily))
     labels = list(daily["dt"])
@@ -282,28 +282,8 @@ def write_page(daily: pd.DataFrame, card: ModelCard, path: Path) -> Path:
         for _, row in daily.iterrows()
     )
     title = f"fraudstream monitoring: model {card.model_version}"
-    path.write_text(
-        f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{html.escape(title)}</title>
-<style>
-{_CSS}
-</style>
-</head>
-<body>
-<h1>{html.escape(title)}</h1>
-<table>
-<tr>{head}</tr>
-{body}
-</table>
-{"".join(figures)}
-</body>
-</html>
-""",
-        encoding="utf-8",
-    )
+    table = f"<table>\n<tr>{head}</tr>\n{body}\n</table>\n"
+    path.write_text(html_page(title, table + "".join(figures)), encoding="utf-8")
     return path
 
 

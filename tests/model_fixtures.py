@@ -5,7 +5,7 @@ Registered for the whole suite through `pytest_plugins` in `tests/conftest.py`."
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import pytest
@@ -30,6 +30,25 @@ __all__ = [
 ]
 
 N_FEATURES = len(FEATURE_SPEC)
+
+
+# `train`'s periods for a small synthetic run: 14 warm-up days, 20 training days (the last 7
+# validate, one search fold of 5), a 3-day delay, 7 test days.
+SMALL_RUN_PERIODS: Final = (
+    "--train-days",
+    "20",
+    "--validation-days",
+    "7",
+    "--delay-days",
+    "3",
+    "--test-days",
+    "7",
+    "--folds",
+    "1",
+    "--fold-days",
+    "5",
+    "--quick",
+)
 
 
 def random_rows(n: int, seed: int) -> np.ndarray:

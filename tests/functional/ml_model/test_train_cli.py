@@ -19,27 +19,11 @@ from ml_model.artifact import load_artifact
 from ml_model.exceptions import LabelDelayMismatchError
 from ml_model.features import FEATURE_SPEC, compute_features
 from synthetic.generator import GeneratorConfig, generate_history
+from tests.model_fixtures import SMALL_RUN_PERIODS
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-# The periods of a small run: 14 warm-up days, 20 training days (the last 7 validate, one search
-# fold of 5), a 3-day delay, 7 test days.
-_PERIODS = [
-    "--train-days",
-    "20",
-    "--validation-days",
-    "7",
-    "--delay-days",
-    "3",
-    "--test-days",
-    "7",
-    "--folds",
-    "1",
-    "--fold-days",
-    "5",
-    "--quick",
-]
 _RENAMED = {"transaction_id": "TX_ID", "amount": "AMOUNT_USD", "is_fraud": "CHARGEBACK"}
 
 
@@ -58,14 +42,16 @@ def test_train_reads_a_csv_with_other_column_names_through_the_column_map(
     data = tmp_path / "tx.csv"
     history.rename(columns=_RENAMED).to_csv(data, index=False)
     # WHEN it is trained on without a column map
-    unmapped = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(tmp_path / "m0"), *_PERIODS])
+    unmapped = CliRunner().invoke(
+        cli, ["train", "--data", str(data), "--out", str(tmp_path / "m0"), *SMALL_RUN_PERIODS]
+    )
     # THEN the file is refused, naming the missing columns
     assert isinstance(unmapped.exception, BatchFileError)
     assert "missing required column(s) ['transaction_id', 'amount']" in str(unmapped.exception)
     # WHEN the names are mapped explicitly
     mapping = [f"--column-map={field}={column}" for field, column in _RENAMED.items()]
     out = tmp_path / "model"
-    result = CliRunner().invoke(cli, ["train", "--data", str(data), *mapping, "--out", str(out), *_PERIODS])
+    result = CliRunner().invoke(cli, ["train", "--data", str(data), *mapping, "--out", str(out), *SMALL_RUN_PERIODS])
     # THEN it trains on the file's periods and writes a servable artifact with its metrics
     assert result.exit_code == 0, result.output
     artifact = load_artifact(out)
@@ -91,7 +77,7 @@ def test_a_file_with_bad_rows_is_refused_or_trained_and_scored_without_them(
     rows.to_csv(data, index=False)
     model = tmp_path / "model"
     # WHEN it is trained on
-    strict = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(model), *_PERIODS])
+    strict = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(model), *SMALL_RUN_PERIODS])
     # THEN it is refused before any training, naming its first bad row and the column
     assert isinstance(strict.exception, BatchFileError)
     assert "row 5, column 'amount' = -12.5: amount -12.5 must be >= 0 and <= 1,000,000 (3 invalid rows in all)" in str(
@@ -100,7 +86,9 @@ def test_a_file_with_bad_rows_is_refused_or_trained_and_scored_without_them(
     assert "--skip-invalid" in strict.exception.hint
     assert not model.exists()
     # WHEN it is trained on, skipping invalid rows
-    trained = CliRunner().invoke(cli, ["train", "--data", str(data), "--skip-invalid", "--out", str(model), *_PERIODS])
+    trained = CliRunner().invoke(
+        cli, ["train", "--data", str(data), "--skip-invalid", "--out", str(model), *SMALL_RUN_PERIODS]
+    )
     # THEN the model is trained on the good rows, and the bad ones are reported per reason
     assert trained.exit_code == 0, trained.output
     report = f"skipped 3 invalid rows of {len(rows):,}: out_of_range 2 (rows 5, 42), bad_timestamp 1 (row 11)"
@@ -131,7 +119,7 @@ def test_a_file_of_offset_less_utc_times_is_trained_on_and_scored_only_with_naiv
     data = tmp_path / "tx.csv"
     history.assign(event_time=history["event_time"].dt.tz_convert(None)).to_csv(data, index=False)
     model, out = tmp_path / "model", tmp_path / "scored.parquet"
-    train = ["train", "--data", str(data), "--out", str(model), *_PERIODS]
+    train = ["train", "--data", str(data), "--out", str(model), *SMALL_RUN_PERIODS]
     score = ["score", "--model", str(model), "--data", str(data), "--out", str(out)]
     # WHEN it is trained on as it is
     refused = CliRunner().invoke(cli, train)
@@ -172,7 +160,7 @@ def test_train_records_its_label_delay_and_score_uses_it_or_refuses_another(
     history.to_parquet(data, index=False)
     model = tmp_path / "model"
     trained = CliRunner().invoke(
-        cli, ["train", "--data", str(data), "--out", str(model), "--label-delay-days", "1", *_PERIODS]
+        cli, ["train", "--data", str(data), "--out", str(model), "--label-delay-days", "1", *SMALL_RUN_PERIODS]
     )
     assert trained.exit_code == 0, trained.output
     artifact = load_artifact(model)

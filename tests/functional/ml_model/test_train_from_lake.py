@@ -25,28 +25,13 @@ from ml_model.features import compute_features
 from ml_model.lake_training import LakeTrainingError, read_lake_training_set
 from ml_model.scoring.local import LocalXGBoostScorer
 from synthetic.generator import GeneratorConfig, generate_history
+from tests.model_fixtures import SMALL_RUN_PERIODS
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     import boto3
     import typer
-
-_PERIODS = [
-    "--train-days",
-    "20",
-    "--validation-days",
-    "7",
-    "--delay-days",
-    "3",
-    "--test-days",
-    "7",
-    "--folds",
-    "1",
-    "--fold-days",
-    "5",
-    "--quick",
-]
 
 
 def _put(s3: object, bucket: str, key: str, table: pa.Table) -> None:
@@ -205,7 +190,9 @@ def test_train_from_lake_writes_a_servable_model_recording_the_range_and_cutoff(
     cutoff = labels["label_time"].max()
     # WHEN a model is trained from the lake's first 44 days
     out = tmp_path / "model"
-    result = CliRunner().invoke(cli, ["train", "--from-lake", "--until", "2026-02-13", "--out", str(out), *_PERIODS])
+    result = CliRunner().invoke(
+        cli, ["train", "--from-lake", "--until", "2026-02-13", "--out", str(out), *SMALL_RUN_PERIODS]
+    )
     # THEN it writes a servable artifact trained on the lake's periods
     assert result.exit_code == 0, result.output
     assert "label cut-off" in result.output
