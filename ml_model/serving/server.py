@@ -1,4 +1,5 @@
-"""The local SageMaker-compatible endpoint: a threaded HTTP server around `EndpointApp`."""
+"""The local SageMaker-compatible endpoint: a threaded HTTP server around `EndpointApp`, serving one
+model (variant `AllTraffic`) or several production variants split by weight."""
 
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ from ml_model.serving import DEFAULT_ENDPOINT_NAME, DEFAULT_PORT
 from ml_model.serving.app import EndpointApp
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from pathlib import Path
     from types import TracebackType
 
     from werkzeug.serving import BaseWSGIServer
 
     from ml_model.artifact import ModelArtifact
+    from ml_model.serving.app import ProductionVariant
 
 __all__ = ["DEFAULT_PORT", "LocalEndpointServer"]
 
@@ -44,20 +46,26 @@ class _RequestHandler(WSGIRequestHandler):
 
 
 class LocalEndpointServer:
-    """Serve one artifact on a background thread, one thread per connection.
+    """Serve one artifact, or production variants, on a background thread, one thread per connection.
 
     Args:
-        artifact: the model to serve; None serves 500s, as the container does with a model it cannot load.
+        model: the model to serve as variant `AllTraffic` (None serves 500s, as the container does with
+            a model it cannot load), or the production variants with their weights.
         host: address to bind; loopback by default (the endpoint has no authentication).
         port: TCP port; 0 picks a free one (read it back from `port`).
         endpoint_name: the name that `invoke_endpoint` must use.
         region: region written into runtime error messages.
         middleware: wraps the WSGI application (tests use it to inject faults).
+        load_error: why the single model could not be loaded.
+        seed: seeds the draw of a variant by weight (tests); None draws from the system's entropy.
+
+    Raises:
+        ValueError, FeatureSpecMismatchError: variants an endpoint cannot serve (`check_variants`).
     """
 
     def __init__(
         self,
-        artifact: ModelArtifact | None,
+        model: ModelArtifact | Sequence[ProductionVariant] | None,
         *,
         host: str = "127.0.0.1",
         port: int = DEFAULT_PORT,
@@ -65,10 +73,11 @@ class LocalEndpointServer:
         region: str = "us-east-1",
         middleware: Callable[[EndpointApp], Callable[..., object]] | None = None,
         load_error: str = "",
+        seed: int | None = None,
     ) -> None:
         self.host = host
         self.endpoint_name = endpoint_name
-        self.app = EndpointApp(artifact, endpoint_name=endpoint_name, region=region, load_error=load_error)
+        self.app = EndpointApp(model, endpoint_name=endpoint_name, region=region, load_error=load_error, seed=seed)
         self._wsgi = middleware(self.app) if middleware is not None else self.app
         self._requested_port = port
         self._server: BaseWSGIServer | None = None
@@ -102,7 +111,7 @@ class LocalEndpointServer:
 
     @property
     def url(self) -> str:
-        """Base URL: `endpoint_url` for boto3's sagemaker-runtime client."""
+        """Base URL: `endpoint_url` for boto3's sagemaker-runtime client, and its sagemaker client."""
         return f"http://{self.host}:{self.port}"
 
     def bind(self) -> Self:
