@@ -32,6 +32,7 @@ class AlertsTable:
         index_partition_key, index_sort_key: that index's key.
         ttl_attribute: the epoch-seconds attribute DynamoDB expires items by.
         item: every attribute of an item, in order, with its DynamoDB type.
+        optional: attributes an item leaves out when its row has no value (DynamoDB has no typed null).
     """
 
     partition_key: str
@@ -40,12 +41,15 @@ class AlertsTable:
     index_sort_key: str
     ttl_attribute: str
     item: Mapping[str, AttributeType]
+    optional: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         keys = (self.partition_key, self.index_partition_key, self.index_sort_key)
         # Key attributes must be scalars, and every key and the TTL are part of each item.
         if any(self.item.get(k) not in ("S", "N") for k in keys) or self.item.get(self.ttl_attribute) != "N":
             raise ValueError("the alerts table's keys must be string or number attributes and its TTL a number")
+        if not self.optional <= set(self.item) or self.optional & {*keys, self.ttl_attribute}:
+            raise ValueError("optional attributes must be attributes of the item, and neither keys nor the TTL")
 
     def key_schema(self) -> list[dict[str, str]]:
         """The table's `KeySchema`."""
@@ -90,9 +94,11 @@ ALERTS: Final = AlertsTable(
             "reasons": "L",  # of strings: the top contributing features
             "model_version": "S",
             "scored_by": "S",
+            "model_variant": "S",  # the endpoint's variant that scored it; absent when the fallback did
             "ttl": "N",  # epoch seconds
         }
     ),
+    optional=frozenset({"model_variant"}),
 )
 ALERTS_CARD_INDEX: Final = ALERTS.index_name
 ALERTS_TTL_ATTRIBUTE: Final = ALERTS.ttl_attribute

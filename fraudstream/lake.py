@@ -61,6 +61,9 @@ _SCORED_COLUMNS = [
     pa.field("is_alert", pa.bool_(), nullable=False),
     pa.field("model_version", pa.string(), nullable=False),
     pa.field("scored_by", pa.string(), nullable=False),
+    # The endpoint's production variant that scored the row (champion, challenger, AllTraffic); null
+    # when the model in process did (scored_by says which: fallback, local, batch).
+    pa.field("model_variant", pa.string()),
     pa.field("reasons", pa.list_(pa.string())),
     pa.field("batch_id", pa.int64(), nullable=False),
     pa.field("processed_at", pa.timestamp("us", tz="UTC"), nullable=False),

@@ -267,6 +267,8 @@ def _scored_table(
         score=score,
         scored_by=scored["scored_by"].to_numpy(),
         model_version=scored["model_version"].to_numpy(),
+        # A scorer that names no variant (the model in process) leaves it null.
+        model_variant=scored["model_variant"].to_numpy() if "model_variant" in scored else None,
         reasons=list(scored["reasons"]),
         is_alert=score >= threshold,
         batch_id=batch_id,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from fraudstream.contracts import ScoredBy
 from ml_model.artifact import ArtifactNotFoundError
 from ml_model.model_store import load_model_at
-from ml_model.scoring import ScorerType, build_scorer, endpoint_model_card
+from ml_model.scoring import ScorerType, build_scorer, endpoint_model_card, endpoint_variant_cards
 from processor.exceptions import ProcessorError
 
 if TYPE_CHECKING:
@@ -58,6 +59,10 @@ def build_job_scorer(
     """The endpoint client (at `endpoint_url`, else where boto3 resolves the SageMaker runtime) with
     the artifact as its fallback; the artifact alone when no endpoint is set.
 
+    Each row records the production variant that scored it and that variant's model version: named by
+    the local server's answer, or (on AWS) by the variant's model card, read by each scorer when an
+    answer first names a variant (`endpoint_variant_cards`).
+
     Args:
         artifact: the model (the fallback's).
         endpoint_name: the endpoint, or None.
@@ -75,4 +80,11 @@ def build_job_scorer(
 
     client = runtime_client(endpoint_url=endpoint_url)
     card = endpoint_card or endpoint_model_card(endpoint_name, client)
-    return build_scorer(ScorerType.SAGEMAKER, artifact, endpoint_name=endpoint_name, client=client, endpoint_card=card)
+    return build_scorer(
+        ScorerType.SAGEMAKER,
+        artifact,
+        endpoint_name=endpoint_name,
+        client=client,
+        endpoint_card=card,
+        load_variant_cards=partial(endpoint_variant_cards, endpoint_name, client),
+    )

@@ -12,7 +12,7 @@ from fraudstream.contracts import ScoredBy
 from ml_model.scoring._circuit_breaker import BreakerState, CircuitBreaker
 from ml_model.scoring.base import ReasonExplainer, Scorer, ScoreResult, ScorerType, feature_matrix
 from ml_model.scoring.local import LocalXGBoostScorer
-from ml_model.scoring.sagemaker import SageMakerScorer, endpoint_model_card
+from ml_model.scoring.sagemaker import SageMakerScorer, endpoint_model_card, endpoint_variant_cards
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -31,6 +31,7 @@ __all__ = [
     "ScorerType",
     "build_scorer",
     "endpoint_model_card",
+    "endpoint_variant_cards",
     "feature_matrix",
 ]
 

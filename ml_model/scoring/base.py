@@ -54,23 +54,28 @@ class ScoreResult:
             `fallback`, `local` or `batch`).
         model_version: the version of the model that produced each score.
         reasons: the top contributing feature names (empty below the reasons threshold).
+        model_variant: the endpoint's production variant that scored each row (its
+            `InvokedProductionVariant`); None for a row scored in process (`scored_by` says by what).
     """
 
     scores: np.ndarray
     scored_by: list[str]
     model_version: list[str]
     reasons: list[list[str]]
+    model_variant: list[str | None]
 
     def __len__(self) -> int:
         return len(self.scores)
 
     def to_frame(self, index: pd.Index | None = None) -> pd.DataFrame:
-        """The result as a DataFrame with the columns `score`, `scored_by`, `model_version`, `reasons`."""
+        """The result as a DataFrame with the columns `score`, `scored_by`, `model_version`, `model_variant`,
+        `reasons`."""
         return pd.DataFrame(
             {
                 "score": self.scores,
                 "scored_by": self.scored_by,
                 "model_version": self.model_version,
+                "model_variant": self.model_variant,
                 "reasons": self.reasons,
             },
             index=index,
@@ -182,7 +187,8 @@ class Scorer(ABC):
         """Score a frame carrying exactly the spec's columns (any order).
 
         Returns:
-            A frame with the input's index and the columns `score`, `scored_by`, `model_version`, `reasons`.
+            A frame with the input's index and the columns `score`, `scored_by`, `model_version`,
+            `model_variant`, `reasons`.
 
         Raises:
             FeatureColumnsError: the columns are not exactly the spec's.

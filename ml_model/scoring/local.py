@@ -99,4 +99,5 @@ class LocalXGBoostScorer(Scorer):
             scored_by=[self.scored_by] * n,
             model_version=[self.model_version] * n,
             reasons=reasons_for(self.explainer, matrix, scores, self.reasons_min_score),
+            model_variant=[None] * n,
         )

@@ -20,6 +20,14 @@ The local server also names, on every scored answer, the feature spec of the mod
 (`X-Fraudstream-Feature-Spec-Hash`): an answer from a model on another spec than the client's (one
 swapped in since start-up) raises `FeatureSpecMismatchError` instead of being used. SageMaker strips
 the header, so against AWS the start-up check is the only one.
+
+An endpoint may serve several production variants (a champion and a challenger): each answer names
+the variant that scored it (`InvokedProductionVariant`), which every row records (`model_variant`),
+with that variant's model version: the local server's answer names it; against AWS it comes from the
+variant's model card (`published_model_cards`: DescribeEndpoint -> DescribeEndpointConfig -> each
+variant's DescribeModel -> S3), read once, when an answer first names a variant the client has no card
+for, and checked against the client's feature spec like the start-up card. `target_variant` sends
+every call to one variant (`TargetVariant`).
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Self
 from urllib.parse import urlparse
 
@@ -52,7 +61,7 @@ from ml_model.scoring.base import ReasonExplainer, Scorer, ScoreResult, check_ma
 from ml_model.serving import FEATURE_SPEC_HASH_HEADER, MODEL_VERSION_HEADER
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     import boto3
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
@@ -66,8 +75,11 @@ __all__ = [
     "CircuitBreaker",
     "SageMakerScorer",
     "endpoint_model_card",
+    "endpoint_variant_cards",
     "local_endpoint_model_card",
+    "local_endpoint_variant_cards",
     "published_model_card",
+    "published_model_cards",
     "runtime_client",
 ]
 
@@ -132,6 +144,12 @@ class SageMakerScorer(Scorer):
             neither, every row).
         sleep: how to wait between attempts (injectable).
         rng: jitter source (injectable).
+        target_variant: send every call to this production variant (`TargetVariant`); None lets the
+            endpoint split the calls by its variants' weights.
+        variant_cards: the model card of each production variant, when known (checked by `setup`).
+        load_variant_cards: how to learn the variants' cards (`endpoint_variant_cards`), called at most
+            once, when an answer names a variant without naming its model (AWS strips the local server's
+            header) and `variant_cards` has no card for it.
     """
 
     def __init__(
@@ -154,6 +172,9 @@ class SageMakerScorer(Scorer):
         reasons_min_score: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        target_variant: str | None = None,
+        variant_cards: Mapping[str, ModelCard] | None = None,
+        load_variant_cards: Callable[[], Mapping[str, ModelCard]] | None = None,
     ) -> None:
         if max_rows_per_call < 1 or max_in_flight < 1 or max_attempts < 1:
             raise ValueError("max_rows_per_call, max_in_flight and max_attempts must be at least 1")
@@ -179,8 +200,12 @@ class SageMakerScorer(Scorer):
         self.sleep = sleep
         self.rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="sagemaker-scorer")
+        self.target_variant = target_variant
+        self.variant_cards: dict[str, ModelCard] = dict(variant_cards or {})
+        self._load_variant_cards = load_variant_cards
         self._checked = False
         self._lock = threading.Lock()
+        self._cards_lock = threading.Lock()
         self.calls = 0
         self.failed_calls = 0
 
@@ -201,6 +226,8 @@ class SageMakerScorer(Scorer):
             return self
         if self.fallback is not None:
             self.fallback.setup()
+        for variant, card in self.variant_cards.items():
+            self._check_variant_card(variant, card)
         if self.endpoint_card is None:
             logger.warning(
                 "the endpoint's model card is unknown: its feature spec is not verified",
@@ -238,6 +265,9 @@ class SageMakerScorer(Scorer):
         n = len(matrix)
         scores = np.empty(n, dtype=np.float64)
         by_endpoint = np.zeros(n, dtype=bool)
+        fallback_version = self.fallback.model_version if self.fallback is not None else self.endpoint_model_version
+        versions = [fallback_version] * n
+        variants: list[str | None] = [None] * n
         if n:
             lines = encode_rows(matrix)
             bounds = self._batches(lines)
@@ -247,23 +277,24 @@ class SageMakerScorer(Scorer):
             ]
             errors: list[EndpointInvocationError] = []
             for start, end, future in futures:
-                result, error = future.result()
-                if result is not None:
-                    scores[start:end] = result
+                answer, error = future.result()
+                if answer is not None:
+                    scores[start:end] = answer.scores
                     by_endpoint[start:end] = True
+                    versions[start:end] = [answer.model_version] * (end - start)
+                    variants[start:end] = [answer.variant] * (end - start)
                 elif self.fallback is not None:
                     scores[start:end] = self.fallback.predict(matrix[start:end])
                 elif error is not None:
                     errors.append(error)
             if errors:
                 raise errors[0]
-        endpoint_version = self.endpoint_model_version
-        fallback_version = self.fallback.model_version if self.fallback is not None else endpoint_version
         return ScoreResult(
             scores=scores,
             scored_by=[self.scored_by if e else ScoredBy.FALLBACK.value for e in by_endpoint.tolist()],
-            model_version=[endpoint_version if e else fallback_version for e in by_endpoint.tolist()],
+            model_version=versions,
             reasons=reasons_for(self.explainer, matrix, scores, self.reasons_min_score),
+            model_variant=variants,
         )
 
     def close(self) -> None:
@@ -282,7 +313,7 @@ class SageMakerScorer(Scorer):
             start = end
         return bounds
 
-    def _invoke(self, body: str, rows: int) -> tuple[np.ndarray | None, EndpointInvocationError | None]:
+    def _invoke(self, body: str, rows: int) -> tuple[_Answer | None, EndpointInvocationError | None]:
         """One call with its retries; None when the rows must go to the fallback."""
         permit = self.breaker.acquire()
         if permit is Permit.DENIED:
@@ -293,8 +324,13 @@ class SageMakerScorer(Scorer):
             with self._lock:
                 self.calls += 1
             try:
+                target = {"TargetVariant": self.target_variant} if self.target_variant is not None else {}
                 response = self.client.invoke_endpoint(
-                    EndpointName=self.endpoint_name, Body=body.encode(), ContentType="text/csv", Accept="text/csv"
+                    EndpointName=self.endpoint_name,
+                    Body=body.encode(),
+                    ContentType="text/csv",
+                    Accept="text/csv",
+                    **target,
                 )
                 return response, _parse_scores(response["Body"].read(), rows)
             except Exception as e:  # classified here; anything unexpected is not retried
@@ -328,22 +364,75 @@ class SageMakerScorer(Scorer):
             self.breaker.record_failure(permit)
             return None, error
         self.breaker.record_success(permit)
-        self._check_served_spec(response)
-        return scores, None
+        variant, version = self._identify(response)
+        return _Answer(scores, variant, version), None
 
-    def _check_served_spec(self, response: InvokeEndpointOutputTypeDef) -> None:
-        """Refuse an answer whose model (named by the local server; SageMaker strips the header) was
-        trained on another feature spec: its scores are of other features than the ones sent."""
+    def _identify(self, response: InvokeEndpointOutputTypeDef) -> tuple[str | None, str]:
+        """The variant that answered and its model's version; an answer whose model was trained on
+        another feature spec is refused: its scores are of other features than the ones sent.
+
+        The local server names the model and its spec on the answer; SageMaker strips those headers,
+        so there the variant's card says both (read once, when first needed).
+        """
+        variant = response.get("InvokedProductionVariant")
         headers = response["ResponseMetadata"]["HTTPHeaders"]
         served = headers.get(FEATURE_SPEC_HASH_HEADER.lower())
+        version = headers.get(MODEL_VERSION_HEADER.lower())
         if served is not None and served != self.spec.hash:
-            model = headers.get(MODEL_VERSION_HEADER.lower(), "of unknown version")
             raise FeatureSpecMismatchError(
-                f"endpoint {self.endpoint_name} answered with model {model} trained on feature spec {served}; "
-                f"this code computes {self.spec.describe()}",
+                f"endpoint {self.endpoint_name} answered from variant {variant} with model "
+                f"{version or 'of unknown version'} trained on feature spec {served}; this code computes "
+                f"{self.spec.describe()}",
                 expected=self.spec.hash,
                 actual=served,
             )
+        if version is not None:
+            return variant, version
+        card = self._variant_card(variant) if variant is not None else None
+        if card is None:
+            return variant, self.endpoint_model_version
+        self._check_variant_card(str(variant), card)
+        return variant, card.model_version
+
+    def _variant_card(self, variant: str) -> ModelCard | None:
+        """The card of `variant`'s model: known, or learned once through `load_variant_cards`. None when
+        it cannot be learned: the row then records the endpoint card's model version, as a single-variant
+        endpoint's rows do."""
+        card = self.variant_cards.get(variant)
+        if card is not None or self._load_variant_cards is None:
+            return card
+        with self._cards_lock:
+            load, self._load_variant_cards = self._load_variant_cards, None
+            if load is not None:
+                try:
+                    loaded = dict(load())
+                except Exception as e:  # the control plane or S3 unreachable, access denied: not fatal to scoring
+                    logger.warning(
+                        "cannot read the model cards of the endpoint's variants: rows record the endpoint card's "
+                        "model version",
+                        extra={"endpoint_name": self.endpoint_name, "error": str(e)[:300]},
+                    )
+                    loaded = {}
+                self.variant_cards = loaded | self.variant_cards
+        return self.variant_cards.get(variant)
+
+    def _check_variant_card(self, variant: str, card: ModelCard) -> None:
+        if card.feature_spec_hash != self.spec.hash:
+            raise FeatureSpecMismatchError(
+                f"variant {variant} of endpoint {self.endpoint_name} serves model {card.model_version} trained on "
+                f"feature spec {_card_spec(card)}; this code computes {self.spec.describe()}",
+                expected=self.spec.hash,
+                actual=card.feature_spec_hash,
+            )
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What one call's answer says: a score per row, the variant that scored them and its model's version."""
+
+    scores: np.ndarray
+    variant: str | None
+    model_version: str
 
 
 def encode_rows(matrix: np.ndarray) -> list[str]:
@@ -381,27 +470,46 @@ def _as_invocation_error(e: Exception) -> EndpointInvocationError:
     return EndpointInvocationError(f"{type(e).__name__}: {e}", retryable=False)
 
 
-def published_model_card(endpoint_name: str, *, session: boto3.Session | None = None) -> ModelCard:
-    """The model card of the artifact a SageMaker endpoint serves, read from where SageMaker took it.
+def published_model_cards(endpoint_name: str, *, session: boto3.Session | None = None) -> dict[str, ModelCard]:
+    """The model card of each production variant of a SageMaker endpoint, in the endpoint config's order,
+    read from where SageMaker took each model.
 
-    DescribeEndpoint -> DescribeEndpointConfig (first production variant) -> DescribeModel gives the
-    S3 `ModelDataUrl` of `model.tar.gz`; its `fraudstream/model_card.json` is read from S3.
+    DescribeEndpoint -> DescribeEndpointConfig -> per variant DescribeModel gives the S3 `ModelDataUrl`
+    of its `model.tar.gz`, whose `fraudstream/model_card.json` is read from S3.
+
+    Raises:
+        ModelError: the chain does not lead to an artifact with a card for every variant.
+    """
+    return _published_cards(endpoint_name, session=session, first_only=False)
+
+
+def published_model_card(endpoint_name: str, *, session: boto3.Session | None = None) -> ModelCard:
+    """The model card of the first production variant of a SageMaker endpoint (the champion: the
+    processor's IAM role may read only its model), as `published_model_cards` reads it.
 
     Raises:
         ModelError: the chain does not lead to an artifact with a card.
     """
+    return next(iter(_published_cards(endpoint_name, session=session, first_only=True).values()))
+
+
+def _published_cards(endpoint_name: str, *, session: boto3.Session | None, first_only: bool) -> dict[str, ModelCard]:
     session = session or default_session()
+    cards: dict[str, ModelCard] = {}
     with aws_errors(f"endpoint {endpoint_name}"):
         sagemaker: Any = session.client("sagemaker")
+        s3 = session.client("s3")
         config_name = sagemaker.describe_endpoint(EndpointName=endpoint_name)["EndpointConfigName"]
         variants = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)["ProductionVariants"]
-        model = sagemaker.describe_model(ModelName=variants[0]["ModelName"])
-        container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
-        url = urlparse(str(container.get("ModelDataUrl", "")))
-        if url.scheme != "s3":
-            raise ModelError(f"endpoint {endpoint_name}: model {variants[0]['ModelName']} has no S3 ModelDataUrl")
-        body = session.client("s3").get_object(Bucket=url.netloc, Key=url.path.lstrip("/"))["Body"].read()
-    return read_model_card(io.BytesIO(body))
+        for variant in variants[:1] if first_only else variants:
+            model = sagemaker.describe_model(ModelName=variant["ModelName"])
+            container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+            url = urlparse(str(container.get("ModelDataUrl", "")))
+            if url.scheme != "s3":
+                raise ModelError(f"endpoint {endpoint_name}: model {variant['ModelName']} has no S3 ModelDataUrl")
+            body = s3.get_object(Bucket=url.netloc, Key=url.path.lstrip("/"))["Body"].read()
+            cards[str(variant["VariantName"])] = read_model_card(io.BytesIO(body))
+    return cards
 
 
 def local_endpoint_model_card(endpoint_url: str, *, timeout_s: float = 5.0) -> ModelCard:
@@ -418,6 +526,22 @@ def local_endpoint_model_card(endpoint_url: str, *, timeout_s: float = 5.0) -> M
             return ModelCard.from_dict(json.loads(response.read()))
     except (urllib.error.URLError, OSError, json.JSONDecodeError) as e:
         raise ModelError(f"cannot read the model card from {url}: {e}") from e
+
+
+def local_endpoint_variant_cards(endpoint_url: str, *, timeout_s: float = 5.0) -> dict[str, ModelCard]:
+    """The card of each variant the local server serves (`GET /fraudstream/model-cards`), in its order.
+
+    Raises:
+        ModelError: the server does not answer with cards.
+    """
+    url = endpoint_url.rstrip("/") + "/fraudstream/model-cards"
+    if urlparse(url).scheme not in ("http", "https"):
+        raise ModelError(f"not an HTTP endpoint URL: {endpoint_url}")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 (scheme checked above)
+            return {str(name): ModelCard.from_dict(card) for name, card in json.loads(response.read()).items()}
+    except (urllib.error.URLError, OSError, json.JSONDecodeError, AttributeError) as e:
+        raise ModelError(f"cannot read the variants' model cards from {url}: {e}") from e
 
 
 def _card_spec(card: ModelCard) -> str:
@@ -437,7 +561,7 @@ def endpoint_model_card(
         FraudstreamError: AWS could not be reached or the endpoint does not exist.
     """
     endpoint_url = client.meta.endpoint_url
-    if (urlparse(endpoint_url).hostname or "").endswith(("amazonaws.com", "amazonaws.com.cn")):
+    if _is_aws(endpoint_url):
         return published_model_card(endpoint_name, session=session)
     try:
         return local_endpoint_model_card(endpoint_url)
@@ -446,3 +570,30 @@ def endpoint_model_card(
             return published_model_card(endpoint_name, session=session)
         except (FraudstreamError, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
             raise ModelError(f"no model card for endpoint {endpoint_name}: {local_error}; {e}") from e
+
+
+def endpoint_variant_cards(
+    endpoint_name: str, client: SageMakerRuntimeClient, *, session: boto3.Session | None = None
+) -> dict[str, ModelCard]:
+    """The card of each production variant of `endpoint_name`, found as `endpoint_model_card` finds the
+    first one's: SageMaker's control plane and S3 on AWS; else the local server, or failing that the
+    emulated control plane.
+
+    Raises:
+        ModelError: no source has the cards.
+        FraudstreamError: AWS could not be reached or the endpoint does not exist.
+    """
+    endpoint_url = client.meta.endpoint_url
+    if _is_aws(endpoint_url):
+        return published_model_cards(endpoint_name, session=session)
+    try:
+        return local_endpoint_variant_cards(endpoint_url)
+    except ModelError as local_error:
+        try:
+            return published_model_cards(endpoint_name, session=session)
+        except (FraudstreamError, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+            raise ModelError(f"no model cards for endpoint {endpoint_name}'s variants: {local_error}; {e}") from e
+
+
+def _is_aws(endpoint_url: str) -> bool:
+    return (urlparse(endpoint_url).hostname or "").endswith(("amazonaws.com", "amazonaws.com.cn"))

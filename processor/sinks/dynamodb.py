@@ -48,7 +48,8 @@ def _wire(kind: str, value: Any) -> dict[str, Any]:
 def alert_items(table: pa.Table, *, ttl_days: float) -> list[dict[str, Any]]:
     """The alert items (DynamoDB wire format) for the rows of a scored batch with `is_alert`.
 
-    The attributes and their types are `fraudstream.alerts_table.ALERTS.item`'s, in its order.
+    The attributes and their types are `fraudstream.alerts_table.ALERTS.item`'s, in its order; an
+    optional one without a value (`model_variant` of a row the fallback scored) is left out.
     """
     rows = table.filter(table["is_alert"]).to_pylist() if table.num_rows else []
     items = []
@@ -63,9 +64,16 @@ def alert_items(table: pa.Table, *, ttl_days: float) -> list[dict[str, Any]]:
             "reasons": list(row.get("reasons") or []),
             "model_version": row["model_version"],
             "scored_by": row["scored_by"],
+            "model_variant": row.get("model_variant"),
             ALERTS.ttl_attribute: int((event_time + timedelta(days=ttl_days)).timestamp()),
         }
-        items.append({name: _wire(kind, values[name]) for name, kind in ALERTS.item.items()})
+        items.append(
+            {
+                name: _wire(kind, values[name])
+                for name, kind in ALERTS.item.items()
+                if values[name] is not None or name not in ALERTS.optional
+            }
+        )
     return items
 
 
