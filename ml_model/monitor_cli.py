@@ -1,32 +1,57 @@
 """`fraudstream monitor`: the model's health per day of the lake's transactions (issue 20, monitoring).
 
-Reads `transactions/` and `labels/` of the lake (through boto3's configuration: the embedded
-emulator, LocalStack or AWS), computes `ml_model.monitoring.daily_metrics` against the model card's
-training reference, writes one Parquet file per day to `monitoring/dt=YYYY-MM-DD/` of the lake
-(overwritten on a re-run), an HTML page with plots, and prints one line per finding.
+Reads `transactions/` and `labels/` of the lake with pyarrow's S3 filesystem (configured as boto3 is:
+the embedded emulator, LocalStack or AWS), one day at a time, in batches of the columns it needs
+(`ml_model.monitoring.day_metrics` against the model card's training reference: memory bounded
+whatever a day's size); writes one Parquet file per day to `monitoring/dt=YYYY-MM-DD/` of the lake
+(overwritten on a re-run; the schema is the core's `fraudstream.monitoring_table.MONITORING`), an
+HTML page with plots, and prints one line per finding. The scheduled job on AWS
+(`ml_model.monitor_job`) computes the same days with the same functions.
 """
 
 from __future__ import annotations
 
 import html
-from datetime import UTC, date, datetime
+import logging
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 
+from fraudstream.monitoring_table import MONITORING, MONITORING_FILE
 from ml_model.exceptions import ModelError
 from ml_model.monitoring import MONITORING_PREFIX, PSI_EPSILON, REFERENCE_BINS
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
     import pandas as pd
+    import pyarrow as pa
 
     from ml_model.artifact import ModelCard
+    from ml_model.monitoring import BatchSource
 
-__all__ = ["MonitoringError", "monitor", "monitoring_schema", "read_lake", "write_daily"]
+__all__ = [
+    "MONITORING_FILE",
+    "MonitoringError",
+    "day_scanner",
+    "fraud_ids_of_day",
+    "lake_days",
+    "monitor",
+    "monitor_days",
+    "monitoring_schema",
+    "newest_label_time",
+    "write_daily",
+]
 
-MONITORING_FILE: Final = "monitoring.parquet"
-_TRANSACTION_COLUMNS: Final = ("dt", "transaction_id", "card_id", "event_time", "score", "is_alert", "scored_by")
+logger = logging.getLogger(__name__)
+
+# How the day's rows are read: batches of this many rows, a few batches and files ahead. With the
+# ~35 columns read, that bounds the rows in flight to a few hundred MB.
+SCAN_BATCH_ROWS: Final = 128 * 1024
+_BATCH_READAHEAD: Final = 2
+_FRAGMENT_READAHEAD: Final = 2
 
 
 class MonitoringError(ModelError):
@@ -42,63 +67,165 @@ def _day(value: str | None, option: str) -> str | None:
         raise typer.BadParameter(f"{value!r} is not a date: give YYYY-MM-DD", param_hint=option) from None
 
 
-def read_lake(
-    bucket: str, filesystem: Any, feature_names: list[str], *, since: str | None, until: str | None
-) -> tuple[pd.DataFrame, set[str], Any]:
-    """The scored transactions of the days in [since, until], the ids labelled fraud, and the newest
-    label_time (None without labels).
+def _partition_days(filesystem: Any, root: str) -> list[str]:
+    """The `dt=` partitions directly under `root`, sorted (none when it does not exist)."""
+    from pyarrow import fs
 
-    Raises:
-        MonitoringError: no transaction in the lake (or in the days asked for).
-    """
+    infos = filesystem.get_file_info(fs.FileSelector(root, allow_not_found=True))
+    return sorted(
+        i.base_name.removeprefix("dt=")
+        for i in infos
+        if i.type == fs.FileType.Directory and i.base_name.startswith("dt=")
+    )
+
+
+def lake_days(bucket: str, filesystem: Any, *, since: str | None = None, until: str | None = None) -> list[str]:
+    """The days (dt partitions) of the lake's `transactions/` in [since, until], in order."""
     from fraudstream.lake import TRANSACTIONS
-    from fraudstream.query import lake_connection
 
-    stored = set(TRANSACTIONS.schema.names)
-    columns = [*_TRANSACTION_COLUMNS, *(n for n in feature_names if n in stored and n not in _TRANSACTION_COLUMNS)]
-    where = []
-    params: list[str] = []
-    if since is not None:
-        where.append("dt >= ?")
-        params.append(since)
-    if until is not None:
-        where.append("dt <= ?")
-        params.append(until)
-    con = lake_connection(bucket, filesystem)
-    try:
-        # The columns are the lake schema's own names; the days are bound parameters.
-        sql = f"SELECT {', '.join(columns)} FROM transactions"  # noqa: S608
-        sql += f" WHERE {' AND '.join(where)}" if where else ""
-        transactions = con.execute(sql, params).df()
-        fraud_ids = {
-            str(r[0]) for r in con.execute("SELECT DISTINCT transaction_id FROM labels WHERE is_fraud <> 0").fetchall()
-        }
-        newest = con.execute("SELECT max(label_time) FROM labels").fetchone()
-    finally:
-        con.close()
-    if transactions.empty:
-        days = f" from {since or 'the start'} to {until or 'the end'}" if since or until else ""
-        raise MonitoringError(
-            f"no scored transactions in the lake s3://{bucket}/transactions/{days}: nothing to monitor"
+    days = _partition_days(filesystem, f"{bucket}/{TRANSACTIONS.prefix}".rstrip("/"))
+    return [d for d in days if (since is None or d >= since) and (until is None or d <= until)]
+
+
+def day_scanner(bucket: str, filesystem: Any, dt: str) -> BatchSource:
+    """The scored transactions of one day (`transactions/dt=DAY/`), read in batches of the columns asked
+    for that the lake stores; every call reads them again."""
+    import pyarrow.dataset as ds
+
+    from fraudstream.lake import TRANSACTIONS
+
+    # The lake's schema, given: a file written before a column existed reads it as nulls.
+    dataset = ds.dataset(
+        f"{bucket}/{TRANSACTIONS.prefix}dt={dt}", schema=TRANSACTIONS.schema, filesystem=filesystem, format="parquet"
+    )
+
+    def scan(columns: Sequence[str]) -> Iterable[pa.RecordBatch]:
+        wanted = [c for c in dict.fromkeys(columns) if c in TRANSACTIONS.schema.names]
+        batches: Iterable[pa.RecordBatch] = dataset.to_batches(
+            columns=wanted,
+            batch_size=SCAN_BATCH_ROWS,
+            batch_readahead=_BATCH_READAHEAD,
+            fragment_readahead=_FRAGMENT_READAHEAD,
         )
-    return transactions, fraud_ids, newest[0] if newest else None
+        return batches
+
+    return scan
+
+
+def _labels(bucket: str, filesystem: Any) -> Any:
+    """The lake's labels/ as a dataset partitioned by dt."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    from fraudstream.lake import LABELS
+
+    return ds.dataset(
+        f"{bucket}/{LABELS.prefix}".rstrip("/"),
+        schema=pa.schema([*LABELS.schema, *_dt_schema()]),
+        filesystem=filesystem,
+        format="parquet",
+        partitioning=ds.partitioning(flavor="hive", schema=_dt_schema()),
+    )
+
+
+def _dt_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema([pa.field("dt", pa.string())])
+
+
+def newest_label_time(bucket: str, filesystem: Any) -> datetime | None:
+    """The newest `label_time` of the lake's `labels/` (in its newest day's partition); None without labels."""
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    from fraudstream.lake import LABELS
+
+    days = _partition_days(filesystem, f"{bucket}/{LABELS.prefix}".rstrip("/"))
+    if not days:
+        return None
+    newest = _labels(bucket, filesystem).to_table(columns=["label_time"], filter=ds.field("dt") == days[-1])
+    value: datetime | None = pc.max(newest["label_time"]).as_py()
+    return value
+
+
+def fraud_ids_of_day(bucket: str, filesystem: Any, dt: str) -> pa.Array:
+    """The ids of the day's transactions labelled fraud: the chargebacks (`is_fraud`) whose transaction's
+    event time falls on `dt`, read from the label days from `dt` on (a label comes after its transaction)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    from fraudstream.lake import LABELS
+
+    if not _partition_days(filesystem, f"{bucket}/{LABELS.prefix}".rstrip("/")):
+        return pa.array([], pa.string())
+    start = datetime.combine(date.fromisoformat(dt), datetime.min.time(), tzinfo=UTC)
+    where = (
+        (ds.field("dt") >= dt)
+        & (ds.field("tx_event_time") >= pa.scalar(start, pa.timestamp("us", tz="UTC")))
+        & (ds.field("tx_event_time") < pa.scalar(start + timedelta(days=1), pa.timestamp("us", tz="UTC")))
+        & (ds.field("is_fraud") != 0)
+    )
+    found = _labels(bucket, filesystem).to_table(columns=["transaction_id"], filter=where)
+    return pc.unique(found["transaction_id"].combine_chunks()).cast(pa.string())
+
+
+def monitor_days(
+    bucket: str, filesystem: Any, card: ModelCard, days: Sequence[str], *, labels_through: date | None
+) -> pd.DataFrame:
+    """`daily_metrics` of the lake's days, one day at a time (`day_metrics` over `day_scanner`); a day
+    without rows is left out.
+
+    Args:
+        bucket: the lake bucket.
+        filesystem: a pyarrow filesystem holding it.
+        card: the model's card, with its reference.
+        days: the days to compute.
+        labels_through: the last day whose labels are known (`labels_known_through`); None: none is.
+    """
+    import pandas as pd
+    import pyarrow as pa
+
+    from ml_model.monitoring import day_metrics
+
+    rows = []
+    for dt in days:
+        known = labels_through is not None and date.fromisoformat(dt) <= labels_through
+        fraud_ids = fraud_ids_of_day(bucket, filesystem, dt) if known else pa.array([], pa.string())
+        row = day_metrics(dt, day_scanner(bucket, filesystem, dt), card, fraud_ids=fraud_ids, labels_known=known)
+        if row is not None:
+            rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def write_daily(daily: pd.DataFrame, bucket: str, filesystem: Any, *, model_version: str) -> list[str]:
     """One Parquet file per day, `monitoring/dt=YYYY-MM-DD/monitoring.parquet`, replaced on a re-run.
 
+    Every file has the monitoring table's schema (`monitoring_schema`): a feature of the card that the
+    table has no column for is left out (logged), a column of the table the figures lack is null.
+
     Returns:
         The paths written.
     """
+    import math
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     computed_at = datetime.now(UTC)
-    schema = monitoring_schema(daily.columns)
+    schema = monitoring_schema()
+    unknown = sorted(set(daily.columns) - set(schema.names) - {"dt"})
+    if unknown:
+        logger.warning("the monitoring table has no column for %s: left out of monitoring/", ", ".join(unknown))
+    integers = {f.name for f in schema if pa.types.is_integer(f.type)}
     paths = []
-    for _, row in daily.iterrows():
+    for row in daily.to_dict("records"):
         dt = str(row["dt"])
-        record = {k: (None if k == "frauds" and (v is None or v != v) else v) for k, v in row.items() if k != "dt"}
+        record = {name: row.get(name) for name in schema.names}
+        for name in integers:  # pandas holds a missing count as NaN
+            value = record[name]
+            record[name] = None if value is None or (isinstance(value, float) and math.isnan(value)) else int(value)
         record |= {"model_version": model_version, "computed_at": computed_at}
         table = pa.Table.from_pylist([record], schema=schema)
         path = f"{bucket}/{MONITORING_PREFIX}dt={dt}/{MONITORING_FILE}"
@@ -108,20 +235,11 @@ def write_daily(daily: pd.DataFrame, bucket: str, filesystem: Any, *, model_vers
     return paths
 
 
-def monitoring_schema(columns: Any) -> Any:
+def monitoring_schema() -> pa.Schema:
     """The schema of a monitoring file, the same for every day (whether its labels are known or not):
-    the model version, the figures of `daily_metrics` (counts int64, `labels_known` bool, the rest
-    float64; `dt` is the partition) and when they were computed."""
-    import pyarrow as pa
-
-    types = {"rows": pa.int64(), "frauds": pa.int64(), "labels_known": pa.bool_()}
-    return pa.schema(
-        [
-            pa.field("model_version", pa.string()),
-            *(pa.field(c, types.get(c, pa.float64())) for c in columns if c != "dt"),
-            pa.field("computed_at", pa.timestamp("us", tz="UTC")),
-        ]
-    )
+    the core's monitoring table (`fraudstream.monitoring_table.MONITORING`; `dt` is the partition)."""
+    schema: pa.Schema = MONITORING.schema
+    return schema
 
 
 def monitor(
@@ -172,8 +290,8 @@ def monitor(
     from fraudstream.aws import s3_filesystem
     from fraudstream.config import ResourceSettings
     from ml_model.features import FEATURE_SPEC
-    from ml_model.model_store import load_model_at
-    from ml_model.monitoring import Thresholds, daily_metrics, findings, labels_known_through
+    from ml_model.model_store import load_model_at, require_bucket
+    from ml_model.monitoring import Thresholds, findings, labels_known_through
 
     since, until = _day(since, "--since"), _day(until, "--until")
     if since and until and since > until:
@@ -190,12 +308,21 @@ def monitor(
         )
     spec = card.spec() or FEATURE_SPEC
     bucket = ResourceSettings().lake_bucket
+    require_bucket(bucket)
     filesystem = s3_filesystem()
-    transactions, fraud_ids, newest = read_lake(
-        bucket, filesystem, list(card.reference["features"]), since=since, until=until
+    days = lake_days(bucket, filesystem, since=since, until=until)
+    daily = monitor_days(
+        bucket,
+        filesystem,
+        card,
+        days,
+        labels_through=labels_known_through(newest_label_time(bucket, filesystem), spec.label_delay_days),
     )
-    through = labels_known_through(newest, spec.label_delay_days)
-    daily = daily_metrics(transactions, card, fraud_ids=fraud_ids, labels_through=through)
+    if daily.empty:
+        range_ = f" from {since or 'the start'} to {until or 'the end'}" if since or until else ""
+        raise MonitoringError(
+            f"no scored transactions in the lake s3://{bucket}/transactions/{range_}: nothing to monitor"
+        )
     write_daily(daily, bucket, filesystem, model_version=card.model_version)
     out.mkdir(parents=True, exist_ok=True)
     page = write_page(daily, card, out / "monitoring.html")
