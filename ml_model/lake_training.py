@@ -14,14 +14,18 @@ The lake's `transactions/` (every valid transaction the processor saw) joined wi
   precede the rows left out in event time, so no kept row's features miss a transaction.
 
 The rows come back in the batch-input schema with `is_fraud`, as `train --data` reads a file, so
-the features are computed by the same code.
+the features are computed by the same code. `model compare` reads the same labelled rows, with
+`history_days` of transactions before --since as well: the features of the period's first rows
+need the windows' history, which is labelled alike (the terminal features count its frauds).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
+import numpy as np
 import pandas as pd
 
 from fraudstream.contracts import TRANSACTION_ARROW_SCHEMA
@@ -31,6 +35,7 @@ from fraudstream.lake import LABELS, TRANSACTIONS
 if TYPE_CHECKING:
     from datetime import date
 
+    import numpy.typing as npt
     import pyarrow as pa
 
 __all__ = ["CUTOFF_SOURCE", "LakeTrainingError", "LakeTrainingSet", "label_transactions", "read_lake_training_set"]
@@ -63,6 +68,18 @@ class LakeTrainingSet:
     genuine_by_chargeback: int
     genuine_by_delay: int
     left_out_pending: int
+    history_days: int = 0
+
+    def in_range(self) -> npt.NDArray[np.bool_]:
+        """Which rows lie in the range asked for (event days `since`..`until`, UTC, both included); the
+        others are the `history_days` read before `since` for the features' windows."""
+        day = pd.to_datetime(self.transactions["event_time"], utc=True).dt.strftime("%Y-%m-%d")
+        mask = np.ones(len(day), dtype=bool)
+        if self.since is not None:
+            mask &= (day >= self.since.isoformat()).to_numpy()
+        if self.until is not None:
+            mask &= (day <= self.until.isoformat()).to_numpy()
+        return mask
 
     def data_ranges(self) -> dict[str, str]:
         """What the model card records of the lake read (ISO dates and times, UTC)."""
@@ -95,6 +112,7 @@ def label_transactions(
     label_delay_days: float,
     since: date | None = None,
     until: date | None = None,
+    history_days: int = 0,
 ) -> LakeTrainingSet:
     """Label the lake's transactions with the chargebacks known by the cut-off (the newest label_time).
 
@@ -104,6 +122,7 @@ def label_transactions(
             sequence_number break ties of label_time when present).
         label_delay_days: days after which a transaction without a chargeback counts as genuine.
         since, until: the range read (recorded only).
+        history_days: days read before `since` for the features' history (recorded only).
 
     Raises:
         LakeTrainingError: no labels, or no transaction whose label is known.
@@ -146,6 +165,7 @@ def label_transactions(
         genuine_by_chargeback=int(((known == 0) & keep).sum()),
         genuine_by_delay=int((known.isna() & keep).sum()),
         left_out_pending=int((~keep).sum()),
+        history_days=history_days,
     )
 
 
@@ -155,11 +175,20 @@ def read_lake_training_set(
     label_delay_days: float,
     since: date | None = None,
     until: date | None = None,
+    history_days: int = 0,
     session: Any = None,
 ) -> LakeTrainingSet:
     """Read `s3://BUCKET/transactions/` (event days `since`..`until`, both included) and every label
     of `s3://BUCKET/labels/` with pyarrow's S3 filesystem (configured as boto3 is: the embedded
     emulator, LocalStack or AWS alike), and label them (`label_transactions`).
+
+    Args:
+        bucket: the lake bucket.
+        label_delay_days: days after which a transaction without a chargeback counts as genuine.
+        since, until: the event days read (None: from the lake's first, to its last).
+        history_days: with `since`, also read (and label) the transactions of this many days before
+            it, for the features' windows; `LakeTrainingSet.in_range` tells the range's rows apart.
+        session: boto3 session; the default one (boto3's standard configuration) when None.
 
     Raises:
         LakeTrainingError: an empty lake, no labels, or no transaction in the range.
@@ -177,7 +206,7 @@ def read_lake_training_set(
     filesystem = s3_filesystem(session)
     where: Any = None
     if since is not None:
-        where = ds.field("dt") >= since.isoformat()
+        where = ds.field("dt") >= (since - timedelta(days=max(history_days, 0))).isoformat()
     if until is not None:
         upper = ds.field("dt") <= until.isoformat()
         where = upper if where is None else where & upper
@@ -185,7 +214,9 @@ def read_lake_training_set(
     transactions = _read(bucket, TRANSACTIONS.prefix, filesystem, TRANSACTIONS.partition_keys, tx_columns, where)
     if transactions is None or (transactions.num_rows == 0 and where is None):
         raise LakeTrainingError(f"the lake s3://{bucket}/{TRANSACTIONS.prefix} holds no transactions")
-    if transactions.num_rows == 0:
+    if transactions.num_rows == 0 or (
+        since is not None and history_days > 0 and not _any_from(transactions, since.isoformat())
+    ):
         raise LakeTrainingError(
             f"the lake holds no transactions from {since or 'its start'} to {until or 'its end'} "
             f"(s3://{bucket}/{TRANSACTIONS.prefix}, event days, both included)"
@@ -198,7 +229,15 @@ def read_lake_training_set(
         label_delay_days=label_delay_days,
         since=since,
         until=until,
+        history_days=history_days if since is not None else 0,
     )
+
+
+def _any_from(table: pa.Table, day: str) -> bool:
+    """Whether the table holds a row of partition day `day` or later."""
+    import pyarrow.compute as pc
+
+    return bool(pc.any(pc.greater_equal(table["dt"], day)).as_py())
 
 
 def _read(

@@ -1,4 +1,6 @@
-"""PNG plots of a training run: precision-recall and ROC curves, score histograms by true label."""
+"""PNG plots of a training run: precision-recall and ROC curves, score histograms by true label; and
+the side-by-side plots of `model compare` (both models' precision-recall curves, their daily card
+precision@k)."""
 
 from __future__ import annotations
 
@@ -7,12 +9,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping, Sequence
     from pathlib import Path
 
     from matplotlib.axes import Axes
 
-__all__ = ["plot_precision_recall", "plot_score_histogram", "write_plots"]
+__all__ = [
+    "plot_daily_card_precision",
+    "plot_precision_recall",
+    "plot_precision_recall_curves",
+    "plot_score_histogram",
+    "write_plots",
+]
 
 
 def plot_precision_recall(ax: Axes, y_true: np.ndarray, scores: np.ndarray, threshold: float | None = None) -> None:
@@ -32,6 +40,50 @@ def plot_precision_recall(ax: Axes, y_true: np.ndarray, scores: np.ndarray, thre
         ax.plot([tp / float(y.sum())], [at_precision], "o", color="k", label=f"threshold {threshold:.3f}")
         ax.legend()
     ax.set(xlabel="recall", ylabel="precision", title="precision-recall")
+
+
+def plot_precision_recall_curves(ax: Axes, y_true: np.ndarray, models: Mapping[str, tuple[np.ndarray, float]]) -> None:
+    """Draw several models' precision-recall curves over the same rows on `ax`, each with its average
+    precision in the legend and the point of its own threshold marked.
+
+    Args:
+        ax: where to draw.
+        y_true: the rows' labels (at least one fraud).
+        models: per model name, its scores of the rows and its alert threshold.
+    """
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    y = np.asarray(y_true).astype(bool)
+    for i, (name, (scores, threshold)) in enumerate(models.items()):
+        color = f"C{i}"
+        precision, recall, _ = precision_recall_curve(y, scores)
+        ap = average_precision_score(y, scores)
+        ax.plot(recall, precision, color=color, label=f"{name} (AP {ap:.3f})")
+        alert = np.asarray(scores) >= threshold
+        tp = float((alert & y).sum())
+        at_precision = tp / float(alert.sum()) if alert.any() else 1.0  # sklearn's convention for no alerts
+        ax.plot([tp / float(y.sum())], [at_precision], "o", color=color, label=f"{name} threshold {threshold:.3f}")
+    ax.set(xlabel="recall", ylabel="precision", title="precision-recall", ylim=(0, 1.05))
+    ax.legend(fontsize=7)
+
+
+def plot_daily_card_precision(ax: Axes, days: Sequence[str], values: Mapping[str, np.ndarray], k: int = 100) -> None:
+    """Draw each model's card precision@k per day on `ax`, with its mean over the days dashed.
+
+    Args:
+        ax: where to draw.
+        days: the days (labels of the x axis), oldest first.
+        values: per model name, its card precision@k of each day.
+        k: the cards checked per day (for the labels).
+    """
+    x = np.arange(len(days))
+    for i, (name, daily) in enumerate(values.items()):
+        color = f"C{i}"
+        ax.plot(x, daily, marker="o", color=color, label=name)
+        ax.axhline(float(np.mean(daily)), color=color, linestyle="--", linewidth=1, label=f"{name} mean")
+    ax.set_xticks(x, list(days), rotation=45, ha="right", fontsize=7)
+    ax.set(ylabel=f"card precision@{k}", title=f"card precision@{k} per day", ylim=(0, 1.05))
+    ax.legend(fontsize=7)
 
 
 def plot_score_histogram(ax: Axes, y_true: np.ndarray, scores: np.ndarray, threshold: float) -> None:
