@@ -76,6 +76,7 @@ __all__ = [
     "SageMakerScorer",
     "endpoint_model_card",
     "endpoint_variant_cards",
+    "is_aws_endpoint",
     "local_endpoint_model_card",
     "local_endpoint_variant_cards",
     "published_model_card",
@@ -388,22 +389,23 @@ class SageMakerScorer(Scorer):
             )
         if version is not None:
             return variant, version
-        card = self._variant_card(variant) if variant is not None else None
+        card = self.variant_card(variant) if variant is not None else None
         if card is None:
             return variant, self.endpoint_model_version
         self._check_variant_card(str(variant), card)
         return variant, card.model_version
 
-    def _variant_card(self, variant: str) -> ModelCard | None:
+    def variant_card(self, variant: str) -> ModelCard | None:
         """The card of `variant`'s model: known, or learned once through `load_variant_cards`. None when
         it cannot be learned: the row then records the endpoint card's model version, as a single-variant
         endpoint's rows do."""
         card = self.variant_cards.get(variant)
-        if card is not None or self._load_variant_cards is None:
+        if card is not None:
             return card
+        # Under the lock: the calls in flight wait for the one load instead of passing it by.
         with self._cards_lock:
-            load, self._load_variant_cards = self._load_variant_cards, None
-            if load is not None:
+            if self._load_variant_cards is not None:
+                load, self._load_variant_cards = self._load_variant_cards, None
                 try:
                     loaded = dict(load())
                 except Exception as e:  # the control plane or S3 unreachable, access denied: not fatal to scoring
@@ -414,7 +416,7 @@ class SageMakerScorer(Scorer):
                     )
                     loaded = {}
                 self.variant_cards = loaded | self.variant_cards
-        return self.variant_cards.get(variant)
+            return self.variant_cards.get(variant)
 
     def _check_variant_card(self, variant: str, card: ModelCard) -> None:
         if card.feature_spec_hash != self.spec.hash:
@@ -561,7 +563,7 @@ def endpoint_model_card(
         FraudstreamError: AWS could not be reached or the endpoint does not exist.
     """
     endpoint_url = client.meta.endpoint_url
-    if _is_aws(endpoint_url):
+    if is_aws_endpoint(endpoint_url):
         return published_model_card(endpoint_name, session=session)
     try:
         return local_endpoint_model_card(endpoint_url)
@@ -584,7 +586,7 @@ def endpoint_variant_cards(
         FraudstreamError: AWS could not be reached or the endpoint does not exist.
     """
     endpoint_url = client.meta.endpoint_url
-    if _is_aws(endpoint_url):
+    if is_aws_endpoint(endpoint_url):
         return published_model_cards(endpoint_name, session=session)
     try:
         return local_endpoint_variant_cards(endpoint_url)
@@ -595,5 +597,5 @@ def endpoint_variant_cards(
             raise ModelError(f"no model cards for endpoint {endpoint_name}'s variants: {local_error}; {e}") from e
 
 
-def _is_aws(endpoint_url: str) -> bool:
+def is_aws_endpoint(endpoint_url: str) -> bool:
     return (urlparse(endpoint_url).hostname or "").endswith(("amazonaws.com", "amazonaws.com.cn"))
