@@ -5,7 +5,6 @@ or, as against AWS (which strips the container's headers), from each variant's m
 from __future__ import annotations
 
 import logging
-import uuid
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +25,7 @@ from ml_model.scoring.sagemaker import (
 )
 from ml_model.serving import LocalEndpointServer
 from tests.functional.ml_model.endpoint_faults import EndpointFaults
-from tests.functional.ml_model.variants import CHALLENGER_VERSION, split, write_challenger
+from tests.functional.ml_model.variants import CHALLENGER_VERSION, deploy_two_variants, split, write_challenger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -223,39 +222,6 @@ def test_when_the_cards_cannot_be_read_rows_keep_the_endpoint_cards_version(
     assert any("cannot read the model cards" in r.getMessage() for r in caplog.records)
 
 
-def _deploy_two_variants(session: boto3.Session, champion: Path, challenger: Path) -> str:
-    """Both artifacts published and registered as one endpoint of two variants, as `cdk deploy` does."""
-    suffix = uuid.uuid4().hex[:8]
-    bucket, name = f"models-{suffix}", f"fraud-detector-{suffix}"
-    s3 = session.client("s3")
-    s3.create_bucket(Bucket=bucket)
-    sagemaker = session.client("sagemaker")
-    variants = []
-    for variant, path in (("champion", champion), ("challenger", challenger)):
-        key = f"{variant}/model.tar.gz"
-        s3.upload_file(str(path), bucket, key)  # the tarball write_artifact wrote
-        sagemaker.create_model(
-            ModelName=f"{name}-{variant}",
-            ExecutionRoleArn="arn:aws:iam::123456789012:role/sagemaker",
-            PrimaryContainer={
-                "Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0",
-                "ModelDataUrl": f"s3://{bucket}/{key}",
-            },
-        )
-        variants.append(
-            {
-                "VariantName": variant,
-                "ModelName": f"{name}-{variant}",
-                "InitialInstanceCount": 1,
-                "InstanceType": "ml.m5.large",
-                "InitialVariantWeight": 0.9 if variant == "champion" else 0.1,
-            }
-        )
-    sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=variants)
-    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
-    return name
-
-
 def test_each_variants_published_card(
     boto_session: boto3.Session,
     artifact_path: Path,
@@ -264,7 +230,7 @@ def test_each_variants_published_card(
     challenger: ModelArtifact,
 ) -> None:
     # GIVEN an endpoint of two variants registered in the embedded emulator, each model's artifact in S3
-    name = _deploy_two_variants(boto_session, artifact_path, challenger_path)
+    name = deploy_two_variants(boto_session, artifact_path, challenger_path)
     # WHEN each variant's card is looked up through the control plane, and through a runtime client of the emulator
     cards = published_model_cards(name, session=boto_session)
     found = endpoint_variant_cards(name, boto_session.client("sagemaker-runtime"), session=boto_session)
