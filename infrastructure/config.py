@@ -17,6 +17,7 @@ __all__ = [
     "EndpointProps",
     "EnvironmentConfig",
     "LakeProps",
+    "ModelMonitoringProps",
     "ProcessorProps",
     "ResourceNames",
     "ServerlessProps",
@@ -199,13 +200,57 @@ class AlarmProps:
 
 
 @dataclass(frozen=True)
+class ModelMonitoringProps:
+    """The daily model monitoring job (EMR Serverless, started by EventBridge Scheduler) and its alarms.
+
+    Args:
+        schedule: the EventBridge Scheduler expression, by default every day at 03:00 (yesterday is
+            complete: the processor's watermark is minutes).
+        timezone: the schedule's time zone.
+        lookback_days: the complete days each run looks at (a day's labels come a label delay, 7 days
+            by default, after it: a run also completes the days whose labels became known).
+        max_vcpu, max_memory: the monitoring application's ceiling.
+        driver_cores, driver_memory: the driver, which does the work (the day's rows are read and
+            counted there, with pyarrow's threads).
+        timeout_minutes: a run still going then is cancelled.
+        max_psi: the drift alarm: a day's largest feature PSI or its score PSI at or above this.
+        alert_rate_ratio: the alert-rate alarm: a day's alert rate at least this many times, or at most
+            1/this, the median of the monitored days before it.
+        precision_drop: the realised-precision alarm: a labelled day's precision this far or more below
+            the model card's test precision.
+    """
+
+    schedule: str = "cron(0 3 * * ? *)"
+    timezone: str = "UTC"
+    lookback_days: int = 14
+    max_vcpu: str = "8 vCPU"
+    max_memory: str = "32 GB"
+    driver_cores: int = 4
+    driver_memory: str = "16g"
+    timeout_minutes: int = 180
+    max_psi: float = 0.25
+    alert_rate_ratio: float = 2.0
+    precision_drop: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"(cron|rate)\(.+\)|at\(.+\)", self.schedule):
+            raise InvalidStackConfigError(f"schedule must be cron(...), rate(...) or at(...), not {self.schedule!r}")
+        if self.lookback_days < 1 or self.timeout_minutes < 1:
+            raise InvalidStackConfigError("lookback_days and timeout_minutes must be at least 1")
+        if self.max_psi <= 0 or self.precision_drop <= 0:
+            raise InvalidStackConfigError("max_psi and precision_drop must be positive")
+        if self.alert_rate_ratio <= 1:
+            raise InvalidStackConfigError(f"alert_rate_ratio must be above 1, not {self.alert_rate_ratio}")
+
+
+@dataclass(frozen=True)
 class EnvironmentConfig:
     """Everything that differs between environments.
 
     Args:
         name: short name, part of the stack name (`fraudstream-<name>`).
         names: the streams' and the alerts table's names, before `name_suffix` is appended.
-        streams, endpoint, processor, lake, alarms: the components' settings.
+        streams, endpoint, processor, lake, alarms, model_monitoring: the components' settings.
         retain_data: keep the lake, the alerts table and the key when the stack is deleted (and turn
             on the table's deletion protection); otherwise they go with the stack.
         local: leave out what LocalStack's community edition lacks (SageMaker, EMR Serverless, Glue,
@@ -223,6 +268,7 @@ class EnvironmentConfig:
     processor: ProcessorProps = field(default_factory=ProcessorProps)
     lake: LakeProps = field(default_factory=LakeProps)
     alarms: AlarmProps = field(default_factory=AlarmProps)
+    model_monitoring: ModelMonitoringProps = field(default_factory=ModelMonitoringProps)
     retain_data: bool = False
     local: bool = False
     name_suffix: str = ""

@@ -1,4 +1,5 @@
-"""The whole pipeline as one stack: streams, storage, model endpoint, processor, analytics, monitoring."""
+"""The whole pipeline as one stack: streams, storage, model endpoint, processor, analytics, monitoring,
+model monitoring."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from infrastructure.encryption import DataKey
 from infrastructure.exceptions import InvalidStackConfigError
 from infrastructure.ingestion import Ingestion
 from infrastructure.model_endpoint import ModelEndpoint
+from infrastructure.model_monitoring import ModelMonitoring
 from infrastructure.model_training import ModelTraining
 from infrastructure.monitoring import Monitoring
 from infrastructure.processing import Processing
@@ -135,6 +137,21 @@ class FraudstreamStack(Stack):
             props=config.alarms,
             data_key=self.data_key,
         )
+        # The model's health per day: on AWS only, as the processor it shares its code with (LocalStack's
+        # community edition has neither EMR Serverless nor EventBridge Scheduler).
+        self.model_monitoring: ModelMonitoring | None = None
+        if self.processing is not None and self.endpoint is not None and self.data_key is not None:
+            self.model_monitoring = ModelMonitoring(
+                self,
+                "ModelMonitoring",
+                props=config.model_monitoring,
+                storage=self.storage,
+                processing=self.processing,
+                endpoint=self.endpoint,
+                data_key=self.data_key,
+                topic=self.monitoring.topic,
+                dashboard=self.monitoring.dashboard,
+            )
         self._output(OUTPUTS.DASHBOARD, self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard")
         if self.monitoring.topic is not None:
             self._output(OUTPUTS.ALARM_TOPIC, self.monitoring.topic.topic_arn, "subscribe to receive the alarms")
