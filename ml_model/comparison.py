@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
     from ml_model.artifact import ModelArtifact
     from ml_model.lake_training import LakeTrainingSet
+    from ml_model.scoring.local import LocalXGBoostScorer
 
 __all__ = [
     "COMPARE_HTML",
@@ -54,6 +55,7 @@ __all__ = [
     "Verdict",
     "compare_models",
     "history_days",
+    "local_scorer",
     "paired_bootstrap",
     "read_period",
     "resolve_model",
@@ -400,19 +402,19 @@ def paired_bootstrap(
     codes, cards = pd.factorize(pd.Series(np.asarray(card_ids)))
     fraud_card = np.bincount(codes, weights=y, minlength=len(cards)) > 0
     strata = [np.flatnonzero(fraud_card), np.flatnonzero(~fraud_card)]
-    champion = _RankedScores(y, np.asarray(champion_scores, dtype=np.float64))
-    challenger = _RankedScores(y, np.asarray(challenger_scores, dtype=np.float64))
+    champion = _RankedScores(y, np.asarray(champion_scores, dtype=np.float64), codes)
+    challenger = _RankedScores(y, np.asarray(challenger_scores, dtype=np.float64), codes)
     rng = np.random.default_rng(seed)
     differences = np.empty(resamples, dtype=np.float64)
     for i in range(resamples):
         drawn = np.concatenate([s[rng.integers(0, len(s), len(s))] for s in strata if len(s)])
-        weights = np.bincount(drawn, minlength=len(cards)).astype(np.float64)[codes]
-        differences[i] = challenger.average_precision(weights) - champion.average_precision(weights)
+        times_drawn = np.bincount(drawn, minlength=len(cards)).astype(np.float64)
+        differences[i] = challenger.average_precision(times_drawn) - champion.average_precision(times_drawn)
     tail = (1.0 - confidence) / 2
     low, high = np.quantile(differences, [tail, 1.0 - tail])
-    ones = np.ones(len(y), dtype=np.float64)
+    once = np.ones(len(cards), dtype=np.float64)
     return PairedBootstrap(
-        difference=challenger.average_precision(ones) - champion.average_precision(ones),
+        difference=challenger.average_precision(once) - champion.average_precision(once),
         low=float(low),
         high=float(high),
         confidence=confidence,
@@ -431,22 +433,26 @@ def weighted_average_precision(
     """
     y = np.asarray(y_true).astype(bool)
     w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
-    return _RankedScores(y, np.asarray(scores, dtype=np.float64)).average_precision(w)
+    # Each row its own group: the group weights are the row weights.
+    return _RankedScores(y, np.asarray(scores, dtype=np.float64), np.arange(len(y))).average_precision(w)
 
 
 class _RankedScores:
-    """Scores sorted once, highest first, with the last row of each group of tied scores."""
+    """Scores sorted once, highest first, with the last row of each group of tied scores and each
+    row's group (its card) in that order, so that a resample's weights are one gather of its cards'."""
 
-    def __init__(self, y: npt.NDArray[np.bool_], scores: npt.NDArray[np.float64]) -> None:
-        self.order = np.argsort(-scores, kind="stable")
-        ranked = scores[self.order]
-        self.fraud = y[self.order].astype(np.float64)
+    def __init__(self, y: npt.NDArray[np.bool_], scores: npt.NDArray[np.float64], groups: npt.NDArray[np.intp]) -> None:
+        order = np.argsort(-scores, kind="stable")
+        ranked = scores[order]
+        self.fraud = y[order].astype(np.float64)
+        self.groups = np.asarray(groups)[order]
         # sklearn's thresholds are the distinct scores: a group of tied scores is one step of the curve.
         self.ends = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]
 
-    def average_precision(self, weights: npt.NDArray[np.float64]) -> float:
-        """sum over thresholds of (recall step) * precision, as sklearn defines it."""
-        w = weights[self.order]
+    def average_precision(self, group_weights: npt.NDArray[np.float64]) -> float:
+        """sum over thresholds of (recall step) * precision, as sklearn defines it, each row weighted
+        by its group's weight."""
+        w = group_weights[self.groups]
         tp = np.cumsum(w * self.fraud)[self.ends]
         alerts = np.cumsum(w)[self.ends]
         if tp[-1] <= 0:
@@ -456,13 +462,24 @@ class _RankedScores:
         return float(np.sum(np.diff(recall, prepend=0.0) * precision))
 
 
-def _score(artifact: ModelArtifact, features: pd.DataFrame) -> npt.NDArray[np.float64]:
-    """The artifact's booster on its own spec's matrix (the in-process scorer, its spec checked)."""
+def local_scorer(artifact: ModelArtifact) -> LocalXGBoostScorer:
+    """The in-process scorer of the artifact, checked: this code computes the features it was trained on
+    (its spec's version and widths, with its own label delay).
+
+    Raises:
+        FeatureSpecMismatchError: the model was trained on another feature spec (another version).
+    """
     from fraudstream.contracts import ScoredBy
-    from ml_model.scoring.base import feature_matrix
     from ml_model.scoring.local import LocalXGBoostScorer
 
-    scorer = LocalXGBoostScorer(artifact, scored_by=ScoredBy.BATCH).setup()
+    return LocalXGBoostScorer(artifact, scored_by=ScoredBy.BATCH).setup()
+
+
+def _score(artifact: ModelArtifact, features: pd.DataFrame) -> npt.NDArray[np.float64]:
+    """The artifact's booster on its own spec's matrix."""
+    from ml_model.scoring.base import feature_matrix
+
+    scorer = local_scorer(artifact)
     return scorer.predict(feature_matrix(features, scorer.spec))
 
 
@@ -511,7 +528,7 @@ def _period(lake_set: LakeTrainingSet, rows: pd.DataFrame, bucket: str) -> dict[
     first_read = history.min().date()
     return {
         "since": lake_set.since.isoformat() if lake_set.since else times.min().date().isoformat(),
-        "until": lake_set.until.isoformat() if lake_set.until else "",
+        "until": (lake_set.until or times.max().date()).isoformat(),
         "first_event": times.min().isoformat(),
         "last_event": times.max().isoformat(),
         "days": int(_days(rows).nunique()),
@@ -577,8 +594,9 @@ def _page(comparison: Comparison) -> str:
     differences = comparison.differences()
     head = "<tr><th>metric</th><th>champion</th><th>challenger</th><th>difference</th></tr>"
     body = "\n".join(
-        f"<tr><th>{html.escape(m)}</th><td>{_cell(champion.metrics[m])}</td><td>{_cell(challenger.metrics[m])}</td>"
-        f"<td>{_cell(differences[m], signed=True)}</td></tr>"
+        f"<tr><th>{html.escape(m)}</th><td>{_cell(champion.metrics[m], count=m == 'alerts')}</td>"
+        f"<td>{_cell(challenger.metrics[m], count=m == 'alerts')}</td>"
+        f"<td>{_cell(differences[m], signed=True, count=m == 'alerts')}</td></tr>"
         for m in METRICS
     )
     thresholds = (
@@ -608,7 +626,7 @@ def _test_line(test: PairedBootstrap) -> str:
     )
 
 
-def _cell(value: float, *, signed: bool = False) -> str:
+def _cell(value: float, *, signed: bool = False, count: bool = False) -> str:
     if value != value:
         return "n/a"
-    return f"{value:+.4f}" if signed else f"{value:.4f}"
+    return f"{value:{'+' if signed else ''},.{0 if count else 4}f}"

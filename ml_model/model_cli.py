@@ -122,7 +122,14 @@ def compare(
     from rich.console import Console
 
     from fraudstream.config import ResourceSettings
-    from ml_model.comparison import compare_models, history_days, read_period, resolve_model, write_outputs
+    from ml_model.comparison import (
+        compare_models,
+        history_days,
+        local_scorer,
+        read_period,
+        resolve_model,
+        write_outputs,
+    )
 
     period = (_day(since, "--since"), _day(until, "--until"))
     if period[0] and period[1] and period[0] > period[1]:
@@ -134,6 +141,8 @@ def compare(
     lake = bucket or ResourceSettings().lake_bucket
     console = Console()
     models = (champion, resolve_model(champion, bucket=lake)), (challenger, resolve_model(challenger, bucket=lake))
+    for _, artifact in models:  # before the lake is read: a model this code cannot compute features for
+        local_scorer(artifact)
     delays = [artifact.spec.label_delay_days for _, artifact in models]
     labelling_delay = label_delay_days if label_delay_days is not None else max(delays)
     _check_label_delay(labelling_delay)

@@ -72,7 +72,7 @@ def plot_daily_card_precision(ax: Axes, days: Sequence[str], values: Mapping[str
 
     Args:
         ax: where to draw.
-        days: the days (labels of the x axis), oldest first.
+        days: the days (YYYY-MM-DD), oldest first.
         values: per model name, its card precision@k of each day.
         k: the cards checked per day (for the labels).
     """
@@ -81,8 +81,11 @@ def plot_daily_card_precision(ax: Axes, days: Sequence[str], values: Mapping[str
         color = f"C{i}"
         ax.plot(x, daily, marker="o", color=color, label=name)
         ax.axhline(float(np.mean(daily)), color=color, linestyle="--", linewidth=1, label=f"{name} mean")
-    ax.set_xticks(x, list(days), rotation=45, ha="right", fontsize=7)
-    ax.set(ylabel=f"card precision@{k}", title=f"card precision@{k} per day", ylim=(0, 1.05))
+    years = {d[:4] for d in days}
+    # Days of one year as MM-DD: the full dates, rotated, would not fit below the axis.
+    labels, year = ([d[5:] for d in days], f" ({years.pop()})") if len(years) == 1 else (list(days), "")
+    ax.set_xticks(x, labels, rotation=45, ha="right", fontsize=7)
+    ax.set(ylabel=f"card precision@{k}", title=f"card precision@{k} per day{year}", ylim=(0, 1.05))
     ax.legend(fontsize=7)
 
 

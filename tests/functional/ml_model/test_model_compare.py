@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
@@ -24,12 +24,14 @@ from typer.testing import CliRunner
 from fraudstream.cli import app, main
 from fraudstream.contracts import LABEL_ARROW_SCHEMA, TRANSACTION_ARROW_SCHEMA
 from fraudstream.lake import LABELS, TRANSACTIONS
-from ml_model.artifact import ArtifactNotFoundError, ModelCard, write_artifact
+from ml_model.artifact import ArtifactNotFoundError, ModelCard, load_artifact, write_artifact
 from ml_model.comparison import ComparisonError, history_days
 from ml_model.evaluation import choose_threshold
+from ml_model.exceptions import FeatureSpecMismatchError
 from ml_model.features import FEATURE_SPEC, compute_features
 from ml_model.model_store import publish_artifact
 from synthetic.generator import GeneratorConfig, generate_history
+from tests.model_fixtures import with_label_delay
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -168,17 +170,17 @@ def _compare(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def _direct_figures(world: World, booster_path: Path, since: date) -> dict[str, float]:
+def _direct_figures(
+    world: World, booster_path: Path, since: date, *, delay: float = LABEL_DELAY_DAYS
+) -> dict[str, float]:
     """The period's figures computed here: the labelled rows from the generator's truth, the features
     over the whole history, sklearn's metrics and card precision@100 by hand."""
-    from ml_model.artifact import load_artifact
-
     artifact = load_artifact(booster_path)
     history = world.history.reset_index(drop=True)
     event_time = pd.to_datetime(history["event_time"], utc=True)
     settled = event_time + pd.Timedelta(days=LABEL_DELAY_DAYS) <= world.cutoff
     rows = (event_time.dt.date >= since) & settled
-    features = compute_features(history, label_delay_days=LABEL_DELAY_DAYS)[rows]
+    features = compute_features(history, label_delay_days=delay)[rows]
     scores = artifact.booster.inplace_predict(features[list(artifact.spec.names)].to_numpy(dtype=np.float64))
     y = history.loc[rows, "is_fraud"].to_numpy()
     alert = scores >= artifact.card.threshold
@@ -219,6 +221,7 @@ def test_a_model_trained_on_the_data_beats_one_trained_on_shuffled_labels(
     since = START + timedelta(days=history_days(LABEL_DELAY_DAYS))
     period = report["period"]
     assert period["since"] == since.isoformat()
+    assert period["until"] == period["last_event"][:10]
     assert period["history_from"] == START.isoformat()
     assert period["label_cutoff"] == world.cutoff.isoformat()
     # AND every figure is the one computed directly on the same rows
@@ -274,6 +277,45 @@ def test_a_period_that_overlaps_a_models_training_days_is_noted(models: Models, 
     assert code == 0, output
     assert "note: the period overlaps 5 day(s) that the challenger cmp-good was trained" in output
     assert "note: the lake starts on 2026-01-01" in output
+
+
+def test_each_model_scores_its_own_feature_specs_matrix(
+    world: World, models: Models, lake: str, tmp_path: Path
+) -> None:
+    # GIVEN the better model as if trained with a 3-day label delay (its spec and card say so)
+    three_days = with_label_delay(models.good, 3.0, tmp_path / "delay-3")
+    # WHEN it challenges the same booster with the 7-day delay
+    out = tmp_path / "report"
+    code, output = _compare(
+        "--champion", str(models.good), "--challenger", str(three_days), "--since", "2026-02-12", "--out", str(out),
+        "--resamples", "100",
+    )  # fmt: skip
+    # THEN each is scored on the terminal features of its own delay; the period is labelled with the longer one
+    assert code == 0, output
+    report = json.loads((out / "compare.json").read_text())
+    assert report["challenger"]["label_delay_days"] == 3.0
+    assert report["period"]["label_delay_days"] == LABEL_DELAY_DAYS
+    since = date(2026, 2, 12)
+    assert report["champion"]["average_precision"] == pytest.approx(
+        _direct_figures(world, models.good, since)["average_precision"], rel=1e-9
+    )
+    assert report["challenger"]["average_precision"] == pytest.approx(
+        _direct_figures(world, three_days, since, delay=3.0)["average_precision"], rel=1e-9
+    )
+    assert report["challenger"]["average_precision"] != report["champion"]["average_precision"]
+
+
+def test_a_model_of_another_feature_spec_version_is_refused_in_one_line(models: Models, tmp_path: Path) -> None:
+    # GIVEN a model trained on a feature spec this code does not compute (another version)
+    artifact = load_artifact(models.good)
+    spec = replace(FEATURE_SPEC, version="old")
+    old = write_artifact(artifact.booster, spec, replace(artifact.card, feature_spec_hash=spec.hash), tmp_path / "old")
+    # WHEN it is compared
+    result = CliRunner().invoke(app, ["model", "compare", "--champion", str(old), "--challenger", str(models.good)])
+    # THEN it is refused in one line naming both specs, before any lake is read (none is set up here)
+    assert isinstance(result.exception, FeatureSpecMismatchError)
+    assert "\n" not in str(result.exception)
+    assert "was trained on feature spec old" in str(result.exception)
 
 
 def _refusal(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
