@@ -274,8 +274,8 @@ def read_period(
     their windows.
 
     Raises:
-        LakeTrainingError: an empty lake, no labels, or no transaction in the range.
-        ComparisonError: no labelled transaction in the period.
+        LakeTrainingError: an empty lake, no labels, no transaction in the range, or none labelled.
+        ResourceNotFoundError: the bucket does not exist.
     """
     from ml_model.lake_training import read_lake_training_set
 
