@@ -12,6 +12,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from fraudstream.lake import LAKE_TABLES
+from fraudstream.monitoring_table import MONITORING
 from infrastructure._nag import acknowledge
 from infrastructure.constants import (
     ARTIFACTS_CHECKPOINT_PREFIX,
@@ -213,7 +214,8 @@ class Processing(Construct):
         role, stack = self.job_role, Stack.of(self)
         lake, artifacts = storage.lake_bucket, storage.artifacts_bucket
         champion = endpoint.variants[0]
-        tables = LAKE_TABLES
+        # The lake's tables but monitoring/, which the model monitoring job writes (model_monitoring.py).
+        tables = [t for t in LAKE_TABLES if t.name != MONITORING.name]
         statements = [
             iam.PolicyStatement(
                 sid="ReadStreams",
