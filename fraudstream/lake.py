@@ -4,18 +4,20 @@ and `fraudstream query` reads. Layout: `<table>/dt=YYYY-MM-DD/hour=HH/<file>.par
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
 
 import pyarrow as pa
 
 from fraudstream.contracts import LABEL_ARROW_SCHEMA, TRANSACTION_ARROW_SCHEMA
 from fraudstream.feature_names import FEATURE_NAMES
+from fraudstream.lake_table import PARTITION_KEYS, LakeTable
+from fraudstream.monitoring_table import MONITORING
 
 __all__ = [
     "AGGREGATES",
     "LABELS",
     "LAKE_TABLES",
+    "MONITORING",
     "PARTITION_KEYS",
     "QUARANTINE",
     "RECORD_SOURCE_FIELDS",
@@ -23,29 +25,6 @@ __all__ = [
     "LakeTable",
     "partition_path",
 ]
-
-# Hive-style partition keys, both strings: dt=YYYY-MM-DD, hour=HH (zero-padded, UTC). Every table
-# has them, but for `labels` (by day only: see LABELS).
-PARTITION_KEYS: Final = ("dt", "hour")
-
-
-@dataclass(frozen=True)
-class LakeTable:
-    """A table of the lake: its S3 prefix, its Parquet schema, the column that partitions it and its
-    partition keys (`dt` and `hour`, or `dt` alone)."""
-
-    name: str
-    prefix: str
-    schema: pa.Schema
-    partition_time_column: str
-    description: str
-    partition_keys: tuple[str, ...] = PARTITION_KEYS
-
-    @property
-    def hourly(self) -> bool:
-        """Whether the table is partitioned by hour as well as by day."""
-        return "hour" in self.partition_keys
-
 
 # Where a record came from: its stream, shard and sequence number, and when Kinesis received it (its
 # approximate arrival timestamp). Carried by quarantined rows, and by the processor's rows up to them.
@@ -141,7 +120,7 @@ LABELS: Final = LakeTable(
     partition_keys=("dt",),
 )
 
-LAKE_TABLES: Final = (TRANSACTIONS, AGGREGATES, QUARANTINE, LABELS)
+LAKE_TABLES: Final = (TRANSACTIONS, AGGREGATES, QUARANTINE, LABELS, MONITORING)
 
 
 def partition_path(dt: str, hour: int | None = None) -> str:

@@ -15,7 +15,7 @@ from typing import Final
 import pyarrow as pa
 
 from fraudstream.feature_names import FEATURE_NAMES
-from fraudstream.lake import LakeTable
+from fraudstream.lake_table import LakeTable
 
 __all__ = [
     "CARD_PRECISION_AT_K",

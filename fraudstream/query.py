@@ -23,7 +23,7 @@ class QueryError(FraudstreamError):
     """Raised when DuckDB rejects the SQL."""
 
     hint = (
-        "tables: transactions, aggregates, quarantine (partition columns dt, hour), labels (dt); "
+        "tables: transactions, aggregates, quarantine (partition columns dt, hour), labels, monitoring (dt); "
         "SQL is DuckDB's dialect"
     )
 

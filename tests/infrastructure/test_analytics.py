@@ -15,10 +15,11 @@ import pyarrow.parquet as pq
 import pytest
 from pyarrow import fs
 
-from fraudstream.lake import LABELS, LAKE_TABLES, partition_path
+from fraudstream.lake import LABELS, LAKE_TABLES, MONITORING, partition_path
 from fraudstream.named_queries import NAMED_QUERIES
 from infrastructure.app import DEV
 from infrastructure.constants import ATHENA_RESULTS_PREFIX, DEFAULT_GLUE_DATABASE
+from ml_model.monitor_cli import write_daily
 from processor.sinks import S3ParquetSink
 from tests.infrastructure.helpers import only, render, resources
 
@@ -45,6 +46,10 @@ def _value(field: pa.Field, i: int) -> Any:
     if pa.types.is_list(t):
         return [f"{field.name}-{i}"]
     return f"{field.name}-{i}"
+
+
+# The days of the sample's monitoring rows (one per row of `_sample`).
+_MONITORED_DAYS = [f"2026-03-0{day}" for day in range(1, 7)]
 
 
 def _sample(table: LakeTable, rows: int = 6) -> pa.Table:
@@ -88,7 +93,14 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
     filesystem = fs.LocalFileSystem()
     files: dict[str, list[str]] = {}
     for table in LAKE_TABLES:
-        S3ParquetSink(str(bucket), table, filesystem).write(1, _sample(table))
+        if table is MONITORING:  # written by the model monitor, one file per day, not by the processor's sink
+            for dt in _MONITORED_DAYS:  # (a local folder, unlike an S3 prefix, must exist)
+                filesystem.create_dir(f"{bucket}/{table.prefix}{partition_path(dt)}")
+            write_daily(
+                _sample(table).to_pandas().assign(dt=_MONITORED_DAYS), str(bucket), filesystem, model_version="m"
+            )
+        else:
+            S3ParquetSink(str(bucket), table, filesystem).write(1, _sample(table))
         selector = fs.FileSelector(f"{bucket}/{table.prefix}", recursive=True)
         files[table.name] = sorted(i.path for i in filesystem.get_file_info(selector) if i.type == fs.FileType.File)
         assert files[table.name], table.name
@@ -132,7 +144,7 @@ def test_partition_projection_finds_the_files_where_the_processor_writes_them(
         params = table_input["Parameters"]
         # GIVEN dt (and hour, but for a table partitioned by day) as the layout's string keys,
         # projected as a date and a two-digit hour
-        keys = ["dt", "hour"] if table is not LABELS else ["dt"]
+        keys = list(table.partition_keys)
         assert [(k["Name"], k["Type"]) for k in table_input["PartitionKeys"]] == [(k, "string") for k in keys]
         assert params["projection.enabled"] == "true"
         assert (params["projection.dt.type"], params["projection.dt.format"]) == ("date", "yyyy-MM-dd")
@@ -203,11 +215,14 @@ def test_every_partition_key_is_written_as_the_layout_says(written: dict[str, li
     # dt=YYYY-MM-DD alone for the labels, by their label_time.
     assert LABELS.partition_time_column == "label_time"
     for table in LAKE_TABLES:
-        sample = _sample(table)
-        expected = {
-            partition_path(t.strftime("%Y-%m-%d"), t.hour if table is not LABELS else None)
-            for t in sample[table.partition_time_column].to_pylist()
-        }
+        if table is MONITORING:  # a row per monitored day, which is its partition (no column holds it)
+            expected = {partition_path(dt) for dt in _MONITORED_DAYS}
+        else:
+            sample = _sample(table)
+            expected = {
+                partition_path(t.strftime("%Y-%m-%d"), t.hour if table.hourly else None)
+                for t in sample[table.partition_time_column].to_pylist()
+            }
         found = {p.split(f"/{table.prefix}", 1)[1].rsplit("/", 1)[0] for p in written[table.name]}
         assert found == expected
 

@@ -43,6 +43,7 @@ _ACCOUNT_WIDE_NAMES: dict[str, tuple[str, ...]] = {
     "AWS::CloudWatch::Dashboard": ("DashboardName",),
     "AWS::CloudWatch::Alarm": ("AlarmName",),
     "AWS::SNS::Topic": ("TopicName",),
+    "AWS::Scheduler::Schedule": ("Name",),
 }
 # Types whose names are scoped to a parent (checked through it) or that have no name at all.
 _NO_ACCOUNT_WIDE_NAME = {

@@ -27,7 +27,7 @@ from fraudstream.aws_cli import (
     stop_processor,
 )
 from infrastructure.constants import OUTPUTS, PROCESSOR_JOB_NAME
-from tests.infrastructure.helpers import resources
+from tests.infrastructure.helpers import render, resources
 
 if TYPE_CHECKING:
     import boto3
@@ -76,7 +76,12 @@ def deployed(boto_session: boto3.Session, dev: Template) -> dict[str, str]:
 
     emrserverless_backends[ACCOUNT]["us-east-1"].job_runs.setdefault(application_id, [])
     refs = _named_refs(dev)
-    (app_id,) = resources(dev, "AWS::EMRServerless::Application")
+    # The processor's application (the model monitoring job has one of its own).
+    (app_id,) = (
+        i
+        for i, a in resources(dev, "AWS::EMRServerless::Application").items()
+        if render(a["Properties"]["Name"]).endswith("-processor")
+    )
     refs[f"{app_id}.ApplicationId"] = application_id
     for logical_id in resources(dev, "AWS::IAM::Role"):
         refs[f"{logical_id}.Arn"] = f"arn:aws:iam::{ACCOUNT}:role/{logical_id}"

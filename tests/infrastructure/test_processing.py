@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_cdk.assertions import Match
 
-from fraudstream.lake import LAKE_TABLES
+from fraudstream.lake import LAKE_TABLES, MONITORING
 from infrastructure.config import ResourceNames
 from infrastructure.constants import (
     ARTIFACTS_CHECKPOINT_PREFIX,
@@ -24,7 +24,6 @@ from tests.infrastructure.helpers import (
     only,
     render,
     resources,
-    role_for_service,
     statements_by_sid,
 )
 
@@ -53,14 +52,38 @@ def _ids(template: Template) -> dict[str, str]:
         "artifacts": artifacts,
         "key": only(template, "AWS::KMS::Key")[0],
         "table": only(template, "AWS::DynamoDB::Table")[0],
-        "app": only(template, "AWS::EMRServerless::Application")[0],
+        "app": _processor_app(template)[0],
         "logs": only(template, "AWS::Logs::LogGroup")[0],
     }
 
 
+def _processor_app(template: Template) -> tuple[str, dict[str, Any]]:
+    """The processor's application (the model monitoring job has one of its own)."""
+    (found,) = (
+        (i, a)
+        for i, a in resources(template, "AWS::EMRServerless::Application").items()
+        if render(a["Properties"]["Name"]).endswith("-processor")
+    )
+    return found
+
+
+def _job_role(template: Template) -> tuple[str, dict[str, Any]]:
+    """The processor's job role: the EMR Serverless role its application (and only it) assumes."""
+    app = f"<{_processor_app(template)[0]}.Arn>"
+    (found,) = (
+        (i, r)
+        for i, r in resources(template, "AWS::IAM::Role").items()
+        if any(
+            render(s.get("Condition", {}).get("ArnLike", {})).get("aws:SourceArn") == app
+            for s in r["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        )
+    )
+    return found
+
+
 def test_the_application_runs_spark_4_one_streaming_run_at_a_time_and_logs_encrypted(dev: Template) -> None:
     ids = _ids(dev)
-    _, app = only(dev, "AWS::EMRServerless::Application")
+    _, app = _processor_app(dev)
     props = render(app["Properties"])
     assert props["ReleaseLabel"] == EMR_RELEASE_LABEL
     assert props["Type"] == "Spark"
@@ -89,7 +112,7 @@ def test_the_application_runs_spark_4_one_streaming_run_at_a_time_and_logs_encry
 
 def test_the_job_role_is_assumable_only_by_this_application(dev: Template) -> None:
     ids = _ids(dev)
-    _, role = role_for_service(dev, "emr-serverless.amazonaws.com")
+    _, role = _job_role(dev)
     (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert render(trust["Condition"]) == {
         "StringEquals": {"aws:SourceAccount": "<AWS::AccountId>"},
@@ -100,7 +123,7 @@ def test_the_job_role_is_assumable_only_by_this_application(dev: Template) -> No
 def test_the_job_role_reaches_only_the_pipeline_resources(dev: Template) -> None:
     # GIVEN the job role's statements
     ids = _ids(dev)
-    role_id, _ = role_for_service(dev, "emr-serverless.amazonaws.com")
+    role_id, _ = _job_role(dev)
     statements = statements_by_sid(dev, role_id)
     streams = sorted(f"<{i}.Arn>" for i in resources(dev, "AWS::Kinesis::Stream"))
     # THEN every action is named (no wildcard actions) and every resource is the stack's own
@@ -111,7 +134,7 @@ def test_the_job_role_reaches_only_the_pipeline_resources(dev: Template) -> None
     assert "kinesis:PutRecords" not in as_list(statements["ReadStreams"]["Action"])
     assert statements["UseStackKey"]["Resource"] == f"<{ids['key']}.Arn>"
     assert sorted(as_list(statements["WriteLakeTables"]["Resource"])) == sorted(
-        f"<{ids['lake']}.Arn>/{t.prefix}*" for t in LAKE_TABLES
+        f"<{ids['lake']}.Arn>/{t.prefix}*" for t in LAKE_TABLES if t is not MONITORING
     )
     assert statements["CheckpointsAndState"]["Resource"] == f"<{ids['artifacts']}.Arn>/{ARTIFACTS_CHECKPOINT_PREFIX}*"
     assert statements["ReadJobCode"]["Resource"] == f"<{ids['artifacts']}.Arn>/{ARTIFACTS_CODE_PREFIX}*"
@@ -143,7 +166,7 @@ def test_at_start_the_job_role_reads_the_champion_code_and_checkpoint_and_nothin
     # GIVEN the job role's statements and what the job reads when it starts: its code and venv, its
     # checkpoint, and the champion's artifact (the fallback model, FRAUD_PROCESSOR__MODEL_DIR)
     ids = _ids(dev)
-    role_id, _ = role_for_service(dev, "emr-serverless.amazonaws.com")
+    role_id, _ = _job_role(dev)
     statements = statements_by_sid(dev, role_id)
     models = models_by_version(dev)
     conf = _spark_conf(_output(dev, OUTPUTS.PROCESSOR_SPARK_SUBMIT_PARAMETERS))
@@ -162,7 +185,7 @@ def test_at_start_the_job_role_reads_the_champion_code_and_checkpoint_and_nothin
             fallback.replace("s3://", "arn:<AWS::Partition>:s3:::"),
             f"<{ids['artifacts']}.Arn>/{ARTIFACTS_CODE_PREFIX}*",
             f"<{ids['artifacts']}.Arn>/{ARTIFACTS_CHECKPOINT_PREFIX}*",
-            *(f"<{ids['lake']}.Arn>/{t.prefix}*" for t in LAKE_TABLES),
+            *(f"<{ids['lake']}.Arn>/{t.prefix}*" for t in LAKE_TABLES if t is not MONITORING),
         ]
     )
     # and nothing of the challenger: neither its artifact nor its model
@@ -200,7 +223,7 @@ def test_outputs_give_the_exact_streaming_start_job_run_request(dev: Template) -
     # GIVEN the StartJobRun request in the outputs (tokens rendered as <LogicalId> placeholders)
     ids = _ids(dev)
     request = json.loads(_output(dev, OUTPUTS.PROCESSOR_START_JOB_RUN))
-    role_id, _ = role_for_service(dev, "emr-serverless.amazonaws.com")
+    role_id, _ = _job_role(dev)
     # THEN it starts this application's job in streaming mode with the packaged entry point
     assert request["applicationId"] == f"<{ids['app']}.ApplicationId>"
     assert request["executionRoleArn"] == f"<{role_id}.Arn>"

@@ -17,6 +17,8 @@ CORE = (
     "fraudstream.contracts",
     "fraudstream.feature_names",
     "fraudstream.lake",
+    "fraudstream.lake_table",
+    "fraudstream.monitoring_table",
     "fraudstream.stream_rows",
     "fraudstream.alerts_table",
     "fraudstream.named_queries",
