@@ -213,7 +213,6 @@ class Processing(Construct):
     def _grant(self, ingestion: Ingestion, storage: Storage, endpoint: ModelEndpoint, key: kms.IKey) -> None:
         role, stack = self.job_role, Stack.of(self)
         lake, artifacts = storage.lake_bucket, storage.artifacts_bucket
-        champion = endpoint.variants[0]
         # The lake's tables but monitoring/, which the model monitoring job writes (model_monitoring.py).
         tables = [t for t in LAKE_TABLES if t.name != MONITORING.name]
         statements = [
@@ -260,8 +259,9 @@ class Processing(Construct):
                 sid="ScoreThroughEndpoint", actions=["sagemaker:InvokeEndpoint"], resources=[endpoint.endpoint_arn]
             ),
             # At start the job reads the champion's model card (DescribeEndpoint -> DescribeEndpointConfig
-            # -> DescribeModel of the first variant, the champion -> S3) and loads the champion's
-            # artifact as its fallback model (FRAUD_PROCESSOR__MODEL_DIR); never the challenger's.
+            # -> DescribeModel of the first variant -> S3) and loads the champion's artifact as its
+            # fallback model (FRAUD_PROCESSOR__MODEL_DIR); when an answer first names a challenger, it
+            # reads that variant's card the same way, to record the version that scored each row.
             iam.PolicyStatement(
                 sid="ReadEndpointModelChain",
                 actions=["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
@@ -270,11 +270,16 @@ class Processing(Construct):
                     stack.format_arn(
                         service="sagemaker", resource="endpoint-config", resource_name=endpoint.config_name
                     ),
-                    stack.format_arn(service="sagemaker", resource="model", resource_name=champion.model_name),
+                    *(
+                        stack.format_arn(service="sagemaker", resource="model", resource_name=variant.model_name)
+                        for variant in endpoint.variants
+                    ),
                 ],
             ),
             iam.PolicyStatement(
-                sid="ReadChampionArtifact", actions=["s3:GetObject"], resources=[champion.artifact.object_arn]
+                sid="ReadVariantArtifacts",
+                actions=["s3:GetObject"],
+                resources=[variant.artifact.object_arn for variant in endpoint.variants],
             ),
             iam.PolicyStatement(
                 sid="JobLogs",

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ml_model.promotion import promote_command
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -20,7 +22,8 @@ if TYPE_CHECKING:
 __all__ = ["app", "compare"]
 
 app = typer.Typer(
-    help="Model artifacts: publish a trained model.tar.gz to the lake bucket; compare a challenger with the champion.",
+    help="Model artifacts: publish a trained model.tar.gz to the lake bucket; compare a challenger with the "
+    "champion; promote it: move an endpoint's traffic to its challenger.",
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
@@ -224,3 +227,6 @@ def _print(comparison: Comparison, console: Console) -> None:
         highlight=False,
         soft_wrap=True,
     )
+
+
+app.command("promote")(promote_command)

@@ -35,6 +35,7 @@ def scored_rows(n: int, *, start: datetime = T0, alert_every: int = 3) -> pa.Tab
             "score": 0.9 if i % alert_every == 0 else 0.01,
             "is_alert": i % alert_every == 0,
             "model_version": "m-1",
+            "model_variant": "champion",
             "scored_by": "endpoint:fraud-detector",
             "reasons": ["amount", "card_amount_ratio_30d", "is_night"],
             "batch_id": 0,

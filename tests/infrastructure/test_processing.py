@@ -147,7 +147,7 @@ def test_the_job_role_reaches_only_the_pipeline_resources(dev: Template) -> None
     ]
     endpoint = f"arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:endpoint/{DEFAULT_ENDPOINT_NAME}"
     assert statements["ScoreThroughEndpoint"]["Resource"] == endpoint
-    # The model-card chain names the endpoint, its configuration and the champion's model exactly.
+    # The model-card chain names the endpoint, its configuration and each variant's model exactly.
     _, config = only(dev, "AWS::SageMaker::EndpointConfig")
     chain = sorted(as_list(statements["ReadEndpointModelChain"]["Resource"]))
     models = models_by_version(dev)
@@ -157,12 +157,13 @@ def test_the_job_role_reaches_only_the_pipeline_resources(dev: Template) -> None
             endpoint,
             f"{arn}:endpoint-config/{config['Properties']['EndpointConfigName']}",
             f"{arn}:model/{models['champion-1']['ModelName']}",
+            f"{arn}:model/{models['challenger-1']['ModelName']}",
         ]
     )
     assert statements["JobLogs"]["Resource"] == f"<{ids['logs']}.Arn>"
 
 
-def test_at_start_the_job_role_reads_the_champion_code_and_checkpoint_and_nothing_else(dev: Template) -> None:
+def test_the_job_role_reads_its_code_checkpoint_and_the_variants_artifacts_and_nothing_else(dev: Template) -> None:
     # GIVEN the job role's statements and what the job reads when it starts: its code and venv, its
     # checkpoint, and the champion's artifact (the fallback model, FRAUD_PROCESSOR__MODEL_DIR)
     ids = _ids(dev)
@@ -179,21 +180,20 @@ def test_at_start_the_job_role_reads_the_champion_code_and_checkpoint_and_nothin
         if "s3:GetObject" in as_list(statement["Action"])
         for resource in as_list(statement["Resource"])
     )
-    # THEN they are exactly the champion's artifact, the code prefix, the checkpoint and the tables it writes
+    # THEN they are exactly the variants' artifacts (the champion's the fallback model, the challenger's
+    # for its card), the code prefix, the checkpoint and the tables it writes
+    challenger = models["challenger-1"]
     assert readable == sorted(
         [
             fallback.replace("s3://", "arn:<AWS::Partition>:s3:::"),
+            challenger["PrimaryContainer"]["ModelDataUrl"].replace("s3://", "arn:<AWS::Partition>:s3:::"),
             f"<{ids['artifacts']}.Arn>/{ARTIFACTS_CODE_PREFIX}*",
             f"<{ids['artifacts']}.Arn>/{ARTIFACTS_CHECKPOINT_PREFIX}*",
             *(f"<{ids['lake']}.Arn>/{t.prefix}*" for t in LAKE_TABLES if t is not MONITORING),
         ]
     )
-    # and nothing of the challenger: neither its artifact nor its model
-    challenger = models["challenger-1"]
+    # and neither the lake's models/ nor its training/ folders
     text = json.dumps(statements)
-    assert challenger["ModelName"] not in text
-    assert challenger["PrimaryContainer"]["ModelDataUrl"].removeprefix("s3://") not in text
-    # nor the lake's models/ or training/ folders
     assert f"<{ids['lake']}.Arn>/models/" not in text
     assert f"<{ids['lake']}.Arn>/training/" not in text
 
