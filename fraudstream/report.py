@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from matplotlib.axes import Axes
 
-__all__ = ["html_page", "write_report"]
+__all__ = ["figure", "html_page", "write_report"]
 
 TRANSACTION_COLUMNS: Final = ("event_time", "score", "is_fraud", "arrival_time", "processed_at")
 BATCH_COLUMNS: Final = ("finished_at", "rows_in", "rows_per_s")
@@ -89,21 +89,21 @@ def write_report(
     hourly = pd.DataFrame({"hour": pd.to_datetime(transactions["event_time"], utc=True).dt.floor("h"), "fraud": y})
     per_hour = hourly.groupby("hour")["fraud"].agg(["size", "mean"])
     figures = [
-        _figure(
+        figure(
             lambda ax: _fraud_rate(ax, per_hour),
             has_data=len(per_hour) > 0,
             title="fraud rate over time",
             alt=f"Hourly transactions and true fraud share over {len(per_hour)} hours of event time",
             caption="Transactions per hour of event time (bars) and the share of them that are fraud (line).",
         ),
-        _figure(
+        figure(
             lambda ax: plot_score_histogram(ax, y, scores, threshold),
             has_data=len(y) > 0,
             title="scores by true label",
             alt="Histogram of model scores for genuine and fraudulent transactions, log-scaled counts",
             caption=f"Scores by true label; the dashed line is the alert threshold {threshold:.3f}.",
         ),
-        _figure(
+        figure(
             lambda ax: plot_precision_recall(ax, y, scores, threshold),
             has_data=bool(y.any()),
             title="precision-recall",
@@ -111,7 +111,7 @@ def write_report(
             caption="Precision against recall over all thresholds; the dot is the alert threshold. "
             "Needs at least one fraud.",
         ),
-        _figure(
+        figure(
             lambda ax: _latency(ax, latency_ms, p50, p99),
             has_data=len(latency_ms) > 0,
             title="latency",
@@ -119,7 +119,7 @@ def write_report(
             f"p99 {header['latency p99']}",
             caption="Latency from arrival in the stream to the score being written (processed_at - arrival_time).",
         ),
-        _figure(
+        figure(
             lambda ax: _throughput(ax, batches),
             has_data=len(batches) > 0,
             title="throughput per micro-batch",
@@ -168,7 +168,7 @@ def _ms(value: float) -> str:
     return "n/a" if np.isnan(value) else f"{value:,.1f} ms"
 
 
-def _figure(draw: Callable[[Axes], None], *, has_data: bool, title: str, alt: str, caption: str) -> str:
+def figure(draw: Callable[[Axes], None], *, has_data: bool, title: str, alt: str, caption: str) -> str:
     """One plot as an HTML <figure> with an inlined PNG; "no data" in place of the plot when there is nothing
     to draw."""
     # A bare Figure renders PNGs with the Agg canvas and, unlike pyplot, keeps no global state to close.

@@ -23,7 +23,6 @@ import json
 import math
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlparse
@@ -31,7 +30,8 @@ from urllib.parse import urlparse
 import numpy as np
 import pandas as pd
 
-from ml_model.exceptions import ModelError
+from ml_model.exceptions import ComparisonError
+from ml_model.promotion import Verdict
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -50,9 +50,7 @@ __all__ = [
     "PRIMARY_METRIC",
     "ComparedModel",
     "Comparison",
-    "ComparisonError",
     "PairedBootstrap",
-    "Verdict",
     "compare_models",
     "history_days",
     "local_scorer",
@@ -77,24 +75,6 @@ METRICS: Final = (
     "card_precision_at_100",
 )
 PRIMARY_METRIC: Final = "average_precision"
-
-
-# NOTE: to move to ml_model/exceptions.py with the package's other errors (outside this change's files).
-class ComparisonError(ModelError):
-    """Raised when two models cannot be compared on the period asked for (no labelled rows, no fraud)."""
-
-    hint = (
-        "give --since/--until a period whose transactions are older than the label delay at the label cut-off "
-        "(the newest chargeback in labels/) and that holds frauds; `fraudstream query` shows what the lake holds"
-    )
-
-
-class Verdict(StrEnum):
-    """Which model ranks the period's frauds better (`rule_text`)."""
-
-    CHALLENGER_BETTER = "challenger_better"
-    CHAMPION_BETTER = "champion_better"
-    TIE = "tie"
 
 
 def rule_text(*, resamples: int, confidence: float, seed: int) -> str:
@@ -561,7 +541,7 @@ def write_outputs(comparison: Comparison, out: Path) -> tuple[Path, Path]:
 
 
 def _page(comparison: Comparison) -> str:
-    from fraudstream.report import _figure, html_page
+    from fraudstream.report import figure, html_page
     from ml_model.plots import plot_daily_card_precision, plot_precision_recall_curves
 
     champion, challenger = comparison.champion, comparison.challenger
@@ -574,7 +554,7 @@ def _page(comparison: Comparison) -> str:
     daily = {names[m.role]: m.daily_card_precision.to_numpy() for m in (champion, challenger)}
     period = comparison.period
     figures = [
-        _figure(
+        figure(
             lambda ax: plot_precision_recall_curves(ax, y, curves),
             has_data=True,
             title="precision-recall",
@@ -582,7 +562,7 @@ def _page(comparison: Comparison) -> str:
             caption="Both models over the same labelled transactions; the dots are each model's own alert threshold "
             "(its model card's).",
         ),
-        _figure(
+        figure(
             lambda ax: plot_daily_card_precision(ax, days, daily),
             has_data=len(days) > 0,
             title="card precision@100 per day",

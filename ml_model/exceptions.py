@@ -11,6 +11,8 @@ from fraudstream.exceptions import FraudstreamError
 __all__ = [
     "ArtifactError",
     "ArtifactLayoutError",
+    "CompareReportError",
+    "ComparisonError",
     "EndpointInvocationError",
     "EndpointPortInUseError",
     "FeatureColumnsError",
@@ -18,6 +20,8 @@ __all__ = [
     "LabelDelayMismatchError",
     "ModelError",
     "ModelVersionConflictError",
+    "PromotionError",
+    "PromotionRefusedError",
     "SageMakerExtraMissingError",
     "SageMakerTrainingError",
     "TransactionEventError",
@@ -117,3 +121,37 @@ class SageMakerTrainingError(ModelError):
     """Raised when a SageMaker training job cannot be started, fails, or leaves no usable model."""
 
     hint = "see the job in the SageMaker console (or `aws sagemaker describe-training-job`) and its CloudWatch logs"
+
+
+class ComparisonError(ModelError):
+    """Raised when two models cannot be compared on the period asked for (no labelled rows, no fraud)."""
+
+    hint = (
+        "give --since/--until a period whose transactions are older than the label delay at the label cut-off "
+        "(the newest chargeback in labels/) and that holds frauds; `fraudstream query` shows what the lake holds"
+    )
+
+
+class PromotionError(ModelError):
+    """Raised when the endpoint cannot be promoted: it does not exist, lacks a variant, is not in
+    service, or does not come back in service after the change."""
+
+    hint = (
+        "check the endpoint and its variants: `aws sagemaker describe-endpoint --endpoint-name NAME` (add "
+        "--endpoint-url URL for the local server, started with `fraudstream serve --model A --challenger B`)"
+    )
+
+
+class PromotionRefusedError(ModelError):
+    """Raised when the comparison does not show the challenger better and `--force` is not given."""
+
+    hint = (
+        "run `fraudstream model compare --champion A --challenger B` and pass its compare.json with "
+        "--compare-report, or --force to promote anyway"
+    )
+
+
+class CompareReportError(ModelError):
+    """Raised when a compare report cannot be read or is not what `fraudstream model compare` writes."""
+
+    hint = "pass the compare.json that `fraudstream model compare` wrote"

@@ -342,7 +342,7 @@ def write_page(daily: pd.DataFrame, card: ModelCard, path: Path) -> Path:
     """The HTML page: the per-day table and three plots (inlined PNGs, as the demo's report)."""
     import numpy as np
 
-    from fraudstream.report import _figure, html_page
+    from fraudstream.report import figure, html_page
 
     days = np.arange(len(daily))
     labels = list(daily["dt"])
@@ -379,7 +379,7 @@ def write_page(daily: pd.DataFrame, card: ModelCard, path: Path) -> Path:
         _ticks(ax)
 
     figures = [
-        _figure(
+        figure(
             psi_plot,
             has_data=len(daily) > 0,
             title="drift per feature",
@@ -387,14 +387,14 @@ def write_page(daily: pd.DataFrame, card: ModelCard, path: Path) -> Path:
             caption=f"Population stability index against the training reference ({REFERENCE_BINS} quantile bins "
             f"and missing values, empty bins {PSI_EPSILON}); the dashed line is 0.2.",
         ),
-        _figure(
+        figure(
             alert_plot,
             has_data=len(daily) > 0,
             title="alert rate",
             alt="Alert rate and fallback share per day",
             caption="Share of rows alerting (is_alert) and scored by the in-process fallback, per day.",
         ),
-        _figure(
+        figure(
             realised_plot,
             has_data=bool(known.any()),
             title="realised precision and recall",

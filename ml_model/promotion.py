@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 
-from ml_model.exceptions import ModelError
+from ml_model.exceptions import CompareReportError, PromotionError, PromotionRefusedError
 from ml_model.serving import CHALLENGER_VARIANT, CHAMPION_VARIANT, DEFAULT_ENDPOINT_NAME
 
 if TYPE_CHECKING:
@@ -32,10 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CompareReport",
-    "CompareReportError",
     "Promotion",
-    "PromotionError",
-    "PromotionRefusedError",
     "Verdict",
     "promote",
     "promote_command",
@@ -49,31 +46,6 @@ _IN_SERVICE: Final = "InService"
 # the emulators are in service at once (the first poll succeeds without waiting).
 WAITER_DELAY_S: Final = 15
 WAITER_MAX_ATTEMPTS: Final = 240
-
-
-class PromotionError(ModelError):
-    """Raised when the endpoint cannot be promoted: it does not exist, lacks a variant, is not in
-    service, or does not come back in service after the change."""
-
-    hint = (
-        "check the endpoint and its variants: `aws sagemaker describe-endpoint --endpoint-name NAME` (add "
-        "--endpoint-url URL for the local server, started with `fraudstream serve --model A --challenger B`)"
-    )
-
-
-class PromotionRefusedError(ModelError):
-    """Raised when the comparison does not show the challenger better and `--force` is not given."""
-
-    hint = (
-        "run `fraudstream model compare --champion A --challenger B` and pass its compare.json with "
-        "--compare-report, or --force to promote anyway"
-    )
-
-
-class CompareReportError(ModelError):
-    """Raised when a compare report cannot be read or is not what `fraudstream model compare` writes."""
-
-    hint = "pass the compare.json that `fraudstream model compare` wrote"
 
 
 class Verdict(StrEnum):

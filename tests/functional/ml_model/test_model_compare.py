@@ -25,9 +25,9 @@ from fraudstream.cli import app, main
 from fraudstream.contracts import LABEL_ARROW_SCHEMA, TRANSACTION_ARROW_SCHEMA
 from fraudstream.lake import LABELS, TRANSACTIONS
 from ml_model.artifact import ArtifactNotFoundError, ModelCard, load_artifact, write_artifact
-from ml_model.comparison import ComparisonError, history_days
+from ml_model.comparison import history_days
 from ml_model.evaluation import choose_threshold
-from ml_model.exceptions import FeatureSpecMismatchError
+from ml_model.exceptions import ComparisonError, FeatureSpecMismatchError
 from ml_model.features import FEATURE_SPEC, compute_features
 from ml_model.model_store import publish_artifact
 from synthetic.generator import GeneratorConfig, generate_history

@@ -11,7 +11,8 @@ import typer
 from typer.testing import CliRunner
 
 from ml_model.artifact import ModelArtifact, load_artifact
-from ml_model.promotion import CompareReportError, PromotionError, PromotionRefusedError, promote, promote_command
+from ml_model.exceptions import CompareReportError, PromotionError, PromotionRefusedError
+from ml_model.promotion import promote, promote_command
 from ml_model.scoring.sagemaker import encode_rows
 from ml_model.serving import LocalEndpointServer
 from tests.functional.ml_model.variants import (

@@ -13,9 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score
 
-from ml_model.comparison import PairedBootstrap, Verdict, history_days, paired_bootstrap, weighted_average_precision
+from ml_model.comparison import PairedBootstrap, history_days, paired_bootstrap, weighted_average_precision
 from ml_model.features import compute_features
 from ml_model.lake_training import label_transactions
+from ml_model.promotion import Verdict
 
 
 @settings(max_examples=200, deadline=None)
