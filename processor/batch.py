@@ -73,7 +73,8 @@ SUMMARY_SCHEMA: Final = StructType(
 
 class BatchScorer(Protocol):
     """Scores feature rows: one output row per input row, in order, with the columns `score`,
-    `scored_by`, `model_version` and `reasons` (a list of feature names)."""
+    `scored_by`, `model_version`, `reasons` (a list of feature names) and, optionally, `model_variant`
+    and `threshold` (the scoring model's alert threshold)."""
 
     def score_frame(self, features: pd.DataFrame) -> pd.DataFrame: ...
 
@@ -89,7 +90,11 @@ class SinkConfig:
         aggregates: write closed windows to `aggregates/`.
         model_location: the model (folder, model.tar.gz or s3:// URI).
         endpoint_name: score through this endpoint, the model as fallback (None: the model in process).
-        threshold: a row alerts at this score or above.
+        threshold: a row alerts at this score or above; with `own_thresholds`, only a row whose
+            model's threshold is unknown.
+        own_thresholds: each row alerts at the threshold of the model that scored it (its card's:
+            a champion and its challenger each their own); False: `threshold` for every row (set
+            explicitly).
         query: the streaming query's identity, in file names.
         endpoints: the AWS endpoint URL of each service the sinks call (`s3`, `dynamodb`,
             `sagemaker-runtime`), as the driver resolves them: executors need not share its environment.
@@ -104,6 +109,7 @@ class SinkConfig:
     endpoint_name: str | None
     threshold: float
     query: str
+    own_thresholds: bool = True
     endpoints: tuple[tuple[str, str], ...] = ()
     endpoint_card: str | None = None
 
@@ -188,6 +194,7 @@ def write_partition(
     part: int,
     sinks: PartitionSinks,
     threshold: float,
+    own_thresholds: bool = False,
     clock: Callable[[], float] = time.time,
 ) -> PartitionFigures:
     """Score one partition's accepted transactions and write every sink for them.
@@ -198,6 +205,8 @@ def write_partition(
         part: the partition, in file names.
         sinks: where to write, and the scorer.
         threshold: a row alerts when its score is at or above it.
+        own_thresholds: a row alerts at the threshold of the model that scored it (the scorer's
+            `threshold` column), `threshold` when that is unknown.
         clock: seconds since the epoch (injectable for tests).
     """
     processed_at = datetime.fromtimestamp(clock(), UTC)
@@ -212,7 +221,7 @@ def write_partition(
     staged = staged[~(windows | labels)]  # the rest are records of the stream (invalid chargebacks among them)
     status = staged["status"]
     accepted = staged[status == RecordStatus.OK.value].reset_index(drop=True)
-    lake_table = _scored_table(accepted, sinks.scorer, threshold, batch_id, processed_at)
+    lake_table = _scored_table(accepted, sinks.scorer, threshold, own_thresholds, batch_id, processed_at)
     bad = quarantine_rows(staged, batch_id, now=processed_at)
     writes += [(sinks.lake, lake_table), (sinks.alerts, lake_table), (sinks.quarantine, bad)]
     # The sinks wait on the network: they write side by side (a failure fails the partition).
@@ -252,7 +261,12 @@ def label_table(labels: pd.DataFrame, batch_id: int, processed_at: datetime) -> 
 
 
 def _scored_table(
-    accepted: pd.DataFrame, scorer: BatchScorer, threshold: float, batch_id: int, processed_at: datetime
+    accepted: pd.DataFrame,
+    scorer: BatchScorer,
+    threshold: float,
+    own_thresholds: bool,
+    batch_id: int,
+    processed_at: datetime,
 ) -> pa.Table:
     if accepted.empty:
         return TRANSACTIONS.schema.empty_table()
@@ -261,6 +275,10 @@ def _scored_table(
     if len(scored) != len(accepted):
         raise RuntimeError(f"the scorer returned {len(scored)} rows for {len(accepted)}")
     score = scored["score"].to_numpy(dtype="float64")
+    thresholds = np.full(len(score), threshold)
+    if own_thresholds and "threshold" in scored:
+        own = scored["threshold"].to_numpy(dtype="float64")
+        thresholds = np.where(np.isnan(own), thresholds, own)
     rows = accepted.assign(
         event_time=pd.to_datetime(accepted["event_time"], utc=True),
         arrival_time=pd.to_datetime(accepted["arrival_time"], utc=True),
@@ -270,7 +288,7 @@ def _scored_table(
         # A scorer that names no variant (the model in process) leaves it null.
         model_variant=scored["model_variant"].to_numpy() if "model_variant" in scored else None,
         reasons=list(scored["reasons"]),
-        is_alert=score >= threshold,
+        is_alert=score >= thresholds,
         batch_id=batch_id,
         processed_at=pd.Timestamp(processed_at),
     )
@@ -353,6 +371,7 @@ class PartitionWriter:
                 part=part,
                 sinks=_sinks_for(self.config),
                 threshold=self.config.threshold,
+                own_thresholds=self.config.own_thresholds,
             )
         yield pd.DataFrame([figures.to_row()])
 

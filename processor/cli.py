@@ -64,7 +64,10 @@ def process(
     ] = None,
     threshold: Annotated[
         float | None,
-        typer.Option(help="Rows scoring at least this become alerts [default: the model card's threshold]."),
+        typer.Option(
+            help="Rows scoring at least this become alerts [default: the card's threshold of the model that "
+            "scored the row: a champion and its challenger each alert at their own]."
+        ),
     ] = None,
     allowed_lateness: Annotated[
         str | None,

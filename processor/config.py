@@ -52,7 +52,8 @@ class ProcessorSettings(BaseSettings):
     max_records_per_batch: Annotated[int, Field(ge=1)] = 100_000
     trigger_interval: str = "1 second"
     allowed_lateness: str = "10 minutes"
-    # None: the model card's threshold (chosen on the validation period when the model was trained).
+    # None: the card's threshold of the model that scored each row (chosen on its validation period when
+    # it was trained; a champion and its challenger each their own); a value: every row's.
     threshold: Annotated[float | None, Field(ge=0.0, le=1.0)] = None
     endpoint_name: str | None = None
     # A folder from `fraudstream train`, a model.tar.gz, or an s3:// URI of either.

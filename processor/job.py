@@ -306,6 +306,7 @@ def build_job(
             model_location=str(settings.model_dir),
             endpoint_name=settings.endpoint_name,
             threshold=settings.threshold if settings.threshold is not None else artifact.card.threshold,
+            own_thresholds=settings.threshold is None,
             query=_query_id(checkpoint)[:8],
             endpoints=tuple(sorted(endpoints.items())),
             endpoint_card=json.dumps(endpoint_card.to_dict()) if endpoint_card is not None else None,

@@ -56,6 +56,8 @@ class ScoreResult:
         reasons: the top contributing feature names (empty below the reasons threshold).
         model_variant: the endpoint's production variant that scored each row (its
             `InvokedProductionVariant`); None for a row scored in process (`scored_by` says by what).
+        threshold: the alert threshold of the model that scored each row (its card's), NaN when that
+            model's card is unknown: a champion and its challenger each alert at their own.
     """
 
     scores: np.ndarray
@@ -63,13 +65,14 @@ class ScoreResult:
     model_version: list[str]
     reasons: list[list[str]]
     model_variant: list[str | None]
+    threshold: np.ndarray
 
     def __len__(self) -> int:
         return len(self.scores)
 
     def to_frame(self, index: pd.Index | None = None) -> pd.DataFrame:
         """The result as a DataFrame with the columns `score`, `scored_by`, `model_version`, `model_variant`,
-        `reasons`."""
+        `reasons`, `threshold`."""
         return pd.DataFrame(
             {
                 "score": self.scores,
@@ -77,6 +80,7 @@ class ScoreResult:
                 "model_version": self.model_version,
                 "model_variant": self.model_variant,
                 "reasons": self.reasons,
+                "threshold": self.threshold,
             },
             index=index,
         )

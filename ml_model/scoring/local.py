@@ -100,4 +100,5 @@ class LocalXGBoostScorer(Scorer):
             model_version=[self.model_version] * n,
             reasons=reasons_for(self.explainer, matrix, scores, self.reasons_min_score),
             model_variant=[None] * n,
+            threshold=np.full(n, self.artifact.card.threshold),
         )

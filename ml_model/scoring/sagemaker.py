@@ -269,6 +269,8 @@ class SageMakerScorer(Scorer):
         fallback_version = self.fallback.model_version if self.fallback is not None else self.endpoint_model_version
         versions = [fallback_version] * n
         variants: list[str | None] = [None] * n
+        fallback_card = self.fallback.artifact.card if self.fallback is not None else self.endpoint_card
+        thresholds = np.full(n, fallback_card.threshold if fallback_card is not None else np.nan)
         if n:
             lines = encode_rows(matrix)
             bounds = self._batches(lines)
@@ -284,6 +286,7 @@ class SageMakerScorer(Scorer):
                     by_endpoint[start:end] = True
                     versions[start:end] = [answer.model_version] * (end - start)
                     variants[start:end] = [answer.variant] * (end - start)
+                    thresholds[start:end] = answer.threshold
                 elif self.fallback is not None:
                     scores[start:end] = self.fallback.predict(matrix[start:end])
                 elif error is not None:
@@ -296,6 +299,7 @@ class SageMakerScorer(Scorer):
             model_version=versions,
             reasons=reasons_for(self.explainer, matrix, scores, self.reasons_min_score),
             model_variant=variants,
+            threshold=thresholds,
         )
 
     def close(self) -> None:
@@ -366,7 +370,12 @@ class SageMakerScorer(Scorer):
             return None, error
         self.breaker.record_success(permit)
         variant, version = self._identify(response)
-        return _Answer(scores, variant, version), None
+        return _Answer(scores, variant, version, self._threshold_of(variant)), None
+
+    def _threshold_of(self, variant: str | None) -> float:
+        """The alert threshold of the model that `variant` serves (its card's; NaN when unknown)."""
+        card = (self.variant_card(variant) if variant is not None else None) or self.endpoint_card
+        return card.threshold if card is not None else float("nan")
 
     def _identify(self, response: InvokeEndpointOutputTypeDef) -> tuple[str | None, str]:
         """The variant that answered and its model's version; an answer whose model was trained on
@@ -430,11 +439,13 @@ class SageMakerScorer(Scorer):
 
 @dataclass(frozen=True)
 class _Answer:
-    """What one call's answer says: a score per row, the variant that scored them and its model's version."""
+    """What one call's answer says: a score per row, the variant that scored them, its model's version
+    and alert threshold."""
 
     scores: np.ndarray
     variant: str | None
     model_version: str
+    threshold: float
 
 
 def encode_rows(matrix: np.ndarray) -> list[str]:

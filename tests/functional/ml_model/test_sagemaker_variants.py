@@ -82,11 +82,12 @@ def _frame(rows: np.ndarray) -> pd.DataFrame:
 def _assert_rows_name_their_variant(
     result: pd.DataFrame, rows: np.ndarray, models: Mapping[str, ModelArtifact]
 ) -> None:
-    """Each row's score is its variant's model's, and its version that model's."""
+    """Each row's score is its variant's model's, and its version and alert threshold that model's."""
     for variant, model in models.items():
         mask = (result["model_variant"] == variant).to_numpy()
         np.testing.assert_array_equal(result["score"][mask], model.booster.inplace_predict(rows[mask]))
         assert set(result["model_version"][mask]) <= {model.card.model_version}
+        assert set(result["threshold"][mask]) <= {model.card.threshold}
 
 
 def test_each_row_records_the_variant_that_scored_it_and_its_model_version(
@@ -96,14 +97,20 @@ def test_each_row_records_the_variant_that_scored_it_and_its_model_version(
     eval_rows: np.ndarray,
     runtime_client_factory: Callable[..., SageMakerRuntimeClient],
 ) -> None:
-    # GIVEN a client of an endpoint that splits its calls between champion and challenger
-    with _scorer(runtime_client_factory(two_variants.url), artifact) as scorer:
+    # GIVEN a client of an endpoint that splits its calls between champion and challenger, as the job
+    # builds it (the variants' cards learned from the server when an answer first names a variant)
+    client = runtime_client_factory(two_variants.url)
+    cards = partial(endpoint_variant_cards, ENDPOINT, client)
+    with _scorer(client, artifact, load_variant_cards=cards) as scorer:
         # WHEN 1,200 rows are scored in 24 calls
         result = scorer.score_frame(_frame(eval_rows))
     # THEN both variants scored some, every row names its variant, and its score and version are that variant's
     assert set(result["model_variant"]) == {"champion", "challenger"}
     assert set(result["scored_by"]) == {f"endpoint:{ENDPOINT}"}
     assert set(result["model_version"]) == {artifact.card.model_version, CHALLENGER_VERSION}
+    # (each alerts at its own model's threshold: the two cards' differ)
+    assert artifact.card.threshold != challenger.card.threshold
+    assert set(result["threshold"]) == {artifact.card.threshold, challenger.card.threshold}
     _assert_rows_name_their_variant(result, eval_rows, {"champion": artifact, "challenger": challenger})
 
 

@@ -27,9 +27,9 @@ __all__ = ["CHALLENGER_VERSION", "control_plane_client", "deploy_two_variants", 
 CHALLENGER_VERSION = "challenger-model-2"
 
 
-def write_challenger(booster_factory: Callable[..., xgb.Booster], folder: Path) -> Path:
+def write_challenger(booster_factory: Callable[..., xgb.Booster], folder: Path, *, threshold: float = 0.4) -> Path:
     """The challenger's artifact: a model trained on other rows (seed 8), same feature spec."""
-    card = ModelCard(model_version=CHALLENGER_VERSION, feature_spec_hash=FEATURE_SPEC.hash, threshold=0.4)
+    card = ModelCard(model_version=CHALLENGER_VERSION, feature_spec_hash=FEATURE_SPEC.hash, threshold=threshold)
     return write_artifact(booster_factory(rounds=30, seed=8), FEATURE_SPEC, card, folder)
 
 

@@ -54,7 +54,9 @@ def test_the_lake_records_the_variant_that_scored_each_row(
         alerts_table="variants-alerts",
     )
     provision(resources, shards=1, session=session)
-    champion, challenger = load_artifact(artifact_path), load_artifact(write_challenger(booster_factory, tmp_path))
+    # (the challenger's threshold above every score this small model gives, the champion's below)
+    champion = load_artifact(artifact_path)
+    challenger = load_artifact(write_challenger(booster_factory, tmp_path, threshold=0.99))
     # GIVEN 1,000 transactions on the stream: at least two calls of at most 500 rows
     history = generate_history(GeneratorConfig(seed=3, n_cards=500, n_terminals=100, n_cities=3), date(2026, 11, 16), 1)
     rows = history.head(1000)
@@ -86,6 +88,11 @@ def test_the_lake_records_the_variant_that_scored_each_row(
     assert set(lake["model_variant"]) == {"champion", "challenger"}
     versions = {"champion": champion.card.model_version, "challenger": CHALLENGER_VERSION}
     assert (lake["model_version"] == lake["model_variant"].map(versions)).all()
+    # ... and alerting at that model's own threshold (the two cards' differ)
+    thresholds = {"champion": champion.card.threshold, "challenger": challenger.card.threshold}
+    low, high = sorted(thresholds.values())
+    assert ((lake["score"] >= low) & (lake["score"] < high)).any()  # rows one model alerts on and the other not
+    assert (lake["is_alert"] == (lake["score"] >= lake["model_variant"].map(thresholds))).all()
     # ... and each alert carries its row's variant
     items = session.client("dynamodb").scan(TableName=resources.alerts_table, ConsistentRead=True)["Items"]
     by_id = lake.set_index("transaction_id")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -108,6 +109,44 @@ def test_a_batch_goes_to_the_lake_alerts_and_quarantine_with_its_figures(tmp_pat
     assert figures.source_lag_ms == pytest.approx(2000.0)
     # every file is named after the batch and the partition
     assert {p.name for p in tmp_path.rglob("*.parquet")} == {"batch-000000000004-0002.parquet"}
+
+
+class ScoreByAmountTwoModels(ScoreByAmount):
+    """Stand-in for an endpoint with a champion and a challenger: rows of even amount (in hundreds) are
+    the challenger's, whose threshold is 0.15; the champion's card is unknown (NaN)."""
+
+    def score_frame(self, features: pd.DataFrame) -> pd.DataFrame:
+        challenger = (features["amount"] // 100 % 2 == 0).to_numpy()
+        return (
+            super()
+            .score_frame(features)
+            .assign(
+                model_variant=np.where(challenger, "challenger", "champion"),
+                threshold=np.where(challenger, 0.15, np.nan),
+            )
+        )
+
+
+@pytest.mark.parametrize("own_thresholds", [True, False])
+def test_each_row_alerts_at_its_models_threshold_unless_one_is_set(tmp_path: Path, own_thresholds: bool) -> None:
+    # GIVEN amounts 100..900 scored 0.1..0.9, the challenger's (200, 400, ...) at its threshold 0.15, the
+    # champion's at a threshold unknown to the scorer
+    local = fs.LocalFileSystem()
+    lake = S3ParquetSink(str(tmp_path), TRANSACTIONS, local)
+    sinks = PartitionSinks(
+        lake=lake,
+        alerts=RecordingSink(),
+        quarantine=S3ParquetSink(str(tmp_path), QUARANTINE, local),
+        scorer=ScoreByAmountTwoModels(),
+    )
+    # WHEN written with the job's threshold 0.5, each model's own or that one for every row
+    write_partition(_staged(9), batch_id=1, part=0, sinks=sinks, threshold=0.5, own_thresholds=own_thresholds)
+    alerting = {r["amount"] for r in lake.read_all().to_pylist() if r["is_alert"]}
+    # THEN the challenger's rows alert from 0.15 and the champion's from 0.5 (its own unknown), or all from 0.5
+    expected = (
+        {200.0, 400.0, 500.0, 600.0, 700.0, 800.0, 900.0} if own_thresholds else {500.0, 600.0, 700.0, 800.0, 900.0}
+    )
+    assert alerting == expected
 
 
 def test_an_empty_batch_writes_nothing_and_reports_zeros(tmp_path: Path) -> None:
