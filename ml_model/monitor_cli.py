@@ -266,6 +266,9 @@ def monitor(
     precision_drop: Annotated[
         float, typer.Option(help="Realised precision below the card's test precision by more than this is a finding.")
     ] = 0.1,
+    recall_drop: Annotated[
+        float, typer.Option(help="Realised recall below the card's test recall by more than this is a finding.")
+    ] = 0.1,
 ) -> None:
     """Monitor the model in the stream, per day (dt) of the lake's scored transactions.
 
@@ -279,11 +282,12 @@ def monitor(
     Drift is the population stability index over the reference's bins (10 training quantiles,
     deduplicated, plus a bin of missing values): PSI = sum (a - e) * ln(a / e), with e the training
     share and a the day's share of each bin; empty bins count as 1e-4. Below 0.1 is stable, above 0.2
-    a significant shift.
+    a significant shift. The PSI of is_weekend is stored but is no finding: every row of a day shares
+    its value, so a day's PSI against the training days' mix is high every day.
 
     Writes monitoring/dt=YYYY-MM-DD/monitoring.parquet to the lake (one file per day, replaced on a
     re-run), OUT/monitoring.html (PSI per feature over days, alert rate, realised precision and
-    recall), and prints one line per finding: "DAY drift|alert-rate|precision: what crossed what".
+    recall), and prints one line per finding: "DAY drift|alert-rate|precision|recall: what crossed what".
     """
     import numpy as np
 
@@ -326,7 +330,9 @@ def monitor(
     write_daily(daily, bucket, filesystem, model_version=card.model_version)
     out.mkdir(parents=True, exist_ok=True)
     page = write_page(daily, card, out / "monitoring.html")
-    thresholds = Thresholds(psi=psi_threshold, alert_rate_ratio=alert_rate_ratio, precision_drop=precision_drop)
+    thresholds = Thresholds(
+        psi=psi_threshold, alert_rate_ratio=alert_rate_ratio, precision_drop=precision_drop, recall_drop=recall_drop
+    )
     found = findings(daily, card, thresholds)
     known = int(np.sum(daily["labels_known"]))
     typer.echo(

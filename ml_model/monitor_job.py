@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, Protocol
 
 import typer
 
-from fraudstream.monitoring_table import MONITORING, PSI_PREFIX
+from fraudstream.monitoring_table import MONITORING
 from ml_model.monitor_metrics import DIMENSION, LABELLED_FIGURES, METRICS, NAMESPACE
 
 if TYPE_CHECKING:
@@ -111,7 +111,9 @@ def _figures(row: dict[str, Any], card: ModelCard, baseline: float | None, *, fi
     its labels are known; NaN and undefined ones left out."""
     figures: dict[str, float] = {}
     if first:
-        psi = {k.removeprefix(PSI_PREFIX): v for k, v in row.items() if k.startswith(PSI_PREFIX) and not _nan(v)}
+        from ml_model.monitoring import drift_psi
+
+        psi = drift_psi(row)
         figures |= {k: float(row[k]) for k in ("rows", "alert_rate", "fallback_share", "psi_score")}
         if psi:
             figures["max_feature_psi"] = max(psi.values())
@@ -145,6 +147,8 @@ def metric_data(
         history: the monitored days before this run (`read_monitored`): the alert-rate baseline.
         timestamp: the run's time, every datum's.
     """
+    from ml_model.monitoring import drift_psi
+
     version = card.model_version
     rates = {
         str(d): float(r)
@@ -158,7 +162,7 @@ def metric_data(
         before = [rates[d] for d in sorted(rates) if d < dt][-BASELINE_DAYS:]
         baseline = median(before) if before else None
         figures = _figures(row, card, baseline, first=dt in new_days)
-        psi = {k.removeprefix(PSI_PREFIX): v for k, v in row.items() if k.startswith(PSI_PREFIX) and not _nan(v)}
+        psi = drift_psi(row)  # the calendar's features left out: a weekday's is_weekend PSI is 2.4 every day
         worst = max(psi, key=lambda k: psi[k]) if psi else None
         logger.info(
             "%s: %s rows, alert rate %.4f, score PSI %.3f, max feature PSI %.3f (%s), realised precision %s",

@@ -41,10 +41,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from fraudstream.monitoring_table import CARD_PRECISION_AT_K, MONITORING, SCORE_QUANTILES, psi_column
+from fraudstream.monitoring_table import CARD_PRECISION_AT_K, MONITORING, PSI_PREFIX, SCORE_QUANTILES, psi_column
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     import pyarrow as pa
 
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MONITORING_PREFIX",
     "PSI_EPSILON",
+    "DAY_LEVEL_FEATURES",
     "REFERENCE_BINS",
     "SCORE",
     "Finding",
@@ -64,6 +65,7 @@ __all__ = [
     "bin_shares",
     "daily_metrics",
     "day_metrics",
+    "drift_psi",
     "findings",
     "labels_known_through",
     "psi",
@@ -81,6 +83,10 @@ QUANTILES: Final = SCORE_QUANTILES
 # A day of at most this many scores keeps them for its quantiles (8 bytes each); a larger day reads its
 # score column again instead (radix select, module doc).
 QUANTILE_BUFFER: Final = 1 << 22
+# Features whose value the calendar day fixes: all of a day's rows share it, so the day's PSI against
+# the training days' mix is high every day (a weekday against 2/7 of weekend rows: 2.4) and says
+# nothing about drift. Their PSI is computed and stored; findings and the job's maximum leave it out.
+DAY_LEVEL_FEATURES: Final = frozenset({"is_weekend"})
 # The columns a day's figures read, besides the card's features.
 DAY_COLUMNS: Final = ("transaction_id", "card_id", "event_time", "score", "is_alert", "scored_by")
 
@@ -456,11 +462,12 @@ def _added(
 class Thresholds:
     """When a figure is a finding: PSI above `psi`, the alert rate more than `alert_rate_ratio` times
     (or less than 1/that) the first day's, realised precision below the card's by more than
-    `precision_drop`."""
+    `precision_drop`, realised recall below the card's by more than `recall_drop`."""
 
     psi: float = 0.2
     alert_rate_ratio: float = 2.0
     precision_drop: float = 0.1
+    recall_drop: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -481,13 +488,11 @@ def findings(daily: pd.DataFrame, card: ModelCard, thresholds: Thresholds | None
         return out
     first_rate = float(daily["alert_rate"].iloc[0])
     card_precision = card.metrics.get("precision")
-    psi_columns = ["psi_score", *(c for c in daily.columns if c.startswith("psi__"))]
+    card_recall = card.metrics.get("recall")
     for _, row in daily.iterrows():
         dt = str(row["dt"])
-        for column in psi_columns:
-            value = float(row[column])
+        for name, value in {SCORE: float(row["psi_score"]), **drift_psi(row)}.items():
             if value > t.psi:
-                name = SCORE if column == "psi_score" else column.removeprefix("psi__")
                 out.append(Finding(dt, "drift", f"{name} PSI {value:.3f} > {t.psi}"))
         rate = float(row["alert_rate"])
         if first_rate > 0 and (rate > first_rate * t.alert_rate_ratio or rate * t.alert_rate_ratio < first_rate):
@@ -510,4 +515,21 @@ def findings(daily: pd.DataFrame, card: ModelCard, thresholds: Thresholds | None
                     f"realised precision {precision:.3f} < the card's {card_precision:.3f} - {t.precision_drop}",
                 )
             )
+        recall = float(row["recall"])
+        if card_recall is not None and not np.isnan(recall) and recall < card_recall - t.recall_drop:
+            out.append(
+                Finding(dt, "recall", f"realised recall {recall:.3f} < the card's {card_recall:.3f} - {t.recall_drop}")
+            )
+    return out
+
+
+def drift_psi(row: Mapping[str, Any]) -> dict[str, float]:
+    """A day's PSI per feature (`psi__<feature>` of `day_metrics`), those of `DAY_LEVEL_FEATURES` and
+    the undefined ones left out: what drift findings and the job's maximum feature PSI read."""
+    out: dict[str, float] = {}
+    for column, value in row.items():
+        name = str(column).removeprefix(PSI_PREFIX)
+        if str(column).startswith(PSI_PREFIX) and name not in DAY_LEVEL_FEATURES and value is not None:
+            if not math.isnan(float(value)):
+                out[name] = float(value)
     return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
@@ -10,10 +10,12 @@ import pandas as pd
 import pytest
 
 from ml_model.artifact import ModelCard
+from ml_model.monitor_job import metric_data
 from ml_model.monitoring import (
     SCORE,
     Thresholds,
     daily_metrics,
+    drift_psi,
     findings,
     labels_known_through,
     psi,
@@ -107,6 +109,35 @@ def test_daily_figures_on_a_small_frame_with_known_precision_recall_and_precisio
     assert not any("f2" in line for line in lines)
     # ... with thresholds as options
     assert not findings(daily, card, Thresholds(psi=100, alert_rate_ratio=100, precision_drop=1))
+
+
+def test_a_weekday_is_no_drift_and_a_recall_below_the_cards_is_a_finding() -> None:
+    # GIVEN a card whose training rows mixed weekdays and weekend days (2 in 7), with its test recall
+    rng = np.random.default_rng(3)
+    weekend = (np.arange(7000) % 7 >= 5).astype(float)
+    reference = training_reference(np.c_[weekend, rng.normal(size=7000)], ["is_weekend", "f1"], rng.uniform(size=7000))
+    card = ModelCard("m1", "h", threshold=0.5, metrics={"precision": 0.5, "recall": 0.9}, reference=reference)
+    # ... and a Monday whose 10 frauds are 4 alerts among 8 (precision 0.5, recall 0.4)
+    day = _day("2026-03-02", 300, seed=4).assign(is_weekend=0.0)
+    day.loc[:7, "is_alert"] = True
+    frauds = {f"2026-03-02-{i}" for i in (*range(4), *range(100, 106))}
+    # WHEN the day is computed and its findings drawn
+    daily = daily_metrics(day, card, fraud_ids=frauds, labels_through=date(2026, 3, 2))
+    lines = [f.line() for f in findings(daily, card, Thresholds())]
+    # THEN the weekday's is_weekend PSI is stored, high, and no finding; f1 did not drift
+    row = daily.to_dict("records")[0]
+    assert row["psi__is_weekend"] > 2.0
+    assert set(drift_psi(row)) == {"f1"}
+    assert not any(line.startswith("2026-03-02 drift") for line in lines)
+    # ... and the recall below the card's by more than 0.1 is one, the precision (as the card's) none
+    assert row["recall"] == pytest.approx(0.4)
+    assert lines == ["2026-03-02 recall: realised recall 0.400 < the card's 0.900 - 0.1"]
+    assert not findings(daily, card, Thresholds(recall_drop=0.6))
+    # ... and the monitoring job's maximum feature PSI leaves is_weekend out too
+    none_before = pd.DataFrame(columns=["dt", "alert_rate", "model_version"])
+    data = metric_data(daily, card, new_days=["2026-03-02"], history=none_before, timestamp=datetime.now(UTC))
+    published = {d["MetricName"]: d["Value"] for d in data}
+    assert published["MaxFeaturePSI"] == pytest.approx(row["psi__f1"])
 
 
 def test_a_card_without_a_reference_is_refused() -> None:
