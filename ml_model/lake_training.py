@@ -102,6 +102,7 @@ class LakeTrainingSet:
             "genuine_by_delay": self.genuine_by_delay,
             "left_out_label_pending": self.left_out_pending,
             "label_delay_days": self.label_delay_days,
+            "history_days": self.history_days,
         }
 
 

@@ -59,7 +59,11 @@ def train(
         ),
     ] = False,
     since: Annotated[
-        str | None, typer.Option(help="With --from-lake: first event day (YYYY-MM-DD, UTC) of transactions read.")
+        str | None,
+        typer.Option(
+            help="With --from-lake: first event day (YYYY-MM-DD, UTC) trained on, where the training window starts; "
+            "the days before it that the features' windows reach back to are read as their history."
+        ),
     ] = None,
     until: Annotated[
         str | None,
@@ -163,7 +167,9 @@ def train(
     `--from-lake [--since DAY] [--until DAY]` trains on the lake's transactions/ as labelled by its
     labels/ at the label cut-off (the newest chargeback's label_time): once --label-delay-days have
     passed by the cut-off, a transaction's newest chargeback labels it, and without one it is
-    genuine; before, it is left out. The model card records the range read and the cut-off.
+    genuine; before, it is left out. The model card records the range read and the cut-off. With
+    --since, the training window starts on that day, and the days before it that the features' windows
+    reach back to (30 days plus the label delay and one) are read as their history, not trained on.
 
     `--on sagemaker` computes the features and the search here, writes the training and validation
     CSV to `s3://BUCKET/training/JOB/` and starts a training job with SageMaker's built-in XGBoost
@@ -222,7 +228,10 @@ def train(
     )
     if quick:
         config = replace(config, search_budget=1, folds=1)
-    if not train_start:  # 14 warm-up days (the 30-day windows fill), then what the validation needs before
+    if not train_start and lake_set is not None and lake_set.since is not None:
+        # --since: the windows' history was read before it (`_lake_history`), so training starts there
+        config = replace(config, train_start=lake_set.since + timedelta(days=config.lead_days()))
+    elif not train_start:  # 14 warm-up days (the 30-day windows fill), then what the validation needs before
         config = replace(config, train_start=first_day + timedelta(days=14 + config.lead_days()))
     try:
         config.check()
@@ -256,8 +265,13 @@ def _day(text: str | None, option: str) -> date | None:
 def _lake_history(
     bucket: str | None, label_delay_days: float, since: date | None, until: date | None, console: Console
 ) -> LakeTrainingSet:
-    """The lake's labelled transactions (`ml_model.lake_training`), and one line on how they were labelled."""
+    """The lake's labelled transactions (`ml_model.lake_training`), and one line on how they were labelled.
+
+    With `since`, the transactions of the days before it that the features' windows reach back to are
+    read too (as `model compare` reads them), so that the first training days' features are the ones
+    the stream computed; they are history only (the training window starts at `since`)."""
     from fraudstream.config import ResourceSettings
+    from ml_model.comparison import history_days
     from ml_model.feature_spec import label_delay_hours
     from ml_model.lake_training import CUTOFF_SOURCE, read_lake_training_set
 
@@ -267,7 +281,13 @@ def _lake_history(
         raise typer.BadParameter(f"--label-delay-days: {e}") from e
     lake = bucket or ResourceSettings().lake_bucket
     with console.status(f"reading transactions/ and labels/ of s3://{lake}"):
-        found = read_lake_training_set(lake, label_delay_days=label_delay_days, since=since, until=until)
+        found = read_lake_training_set(
+            lake,
+            label_delay_days=label_delay_days,
+            since=since,
+            until=until,
+            history_days=history_days(label_delay_days) if since is not None else 0,
+        )
     console.print(
         f"s3://{lake}: {len(found.transactions):,} labelled transactions "
         f"({found.data_ranges()['lake_first_event']} .. {found.data_ranges()['lake_last_event']}): "
@@ -278,6 +298,17 @@ def _lake_history(
         highlight=False,
         soft_wrap=True,
     )
+    if since is not None:
+        before = int((~found.in_range()).sum())
+        first = found.transactions["event_time"].min().date()
+        full_from = since - timedelta(days=found.history_days)
+        missing = f"; the lake starts on {first}: the first days' features miss part of it" if first > full_from else ""
+        console.print(
+            f"{before:,} of them before --since {since} ({found.history_days} days, from {full_from}): the features' "
+            f"history, not trained on{missing}",
+            highlight=False,
+            soft_wrap=True,
+        )
     return found
 
 

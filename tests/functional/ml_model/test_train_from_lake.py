@@ -217,3 +217,44 @@ def test_train_from_lake_writes_a_servable_model_recording_the_range_and_cutoff(
     scores = LocalXGBoostScorer(artifact).setup().score_frame(features)["score"]
     assert len(scores) == 50
     assert scores.between(0, 1).all()
+
+
+def test_train_from_lake_since_a_day_trains_from_it_with_the_features_history_before_it(
+    cli: typer.Typer, boto_session: boto3.Session, lake_bucket: str, tmp_path: Path
+) -> None:
+    # GIVEN 60 days of a small world in the lake, a chargeback 1 to 5 days after every fraud
+    history = generate_history(
+        GeneratorConfig(seed=3, n_cards=120, n_terminals=200, fraud_rate=0.03), date(2026, 1, 1), 60
+    )
+    s3 = boto_session.client("s3")
+    _write_lake(s3, lake_bucket, history, _chargebacks(history, np.random.default_rng(5)))
+    periods = ["--train-days", "10", "--validation-days", "3", "--delay-days", "1", "--test-days", "3"]
+    search = ["--folds", "1", "--fold-days", "2", "--quick", "--label-delay-days", "1"]
+    # WHEN a model is trained from the lake since 2026-02-05 (a regime change, say)
+    args = ["train", "--from-lake", "--since", "2026-02-05", *periods, *search]
+    result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "model")])
+    # THEN its training window starts on that day, not 14 warm-up days later
+    assert result.exit_code == 0, result.output
+    card = load_artifact(tmp_path / "model").card
+    assert card.data_ranges["train_start"] == "2026-02-05"
+    assert card.data_ranges["test_end"] == "2026-02-19"
+    # ... and the windows' history before it was read (30 days plus the 1-day label delay and one), not trained on
+    assert card.data_ranges["lake_since"] == "2026-02-05"
+    assert card.data_ranges["lake_first_event"][:10] == "2026-01-04"
+    assert card.extra["lake"]["history_days"] == 32
+    in_history = history["event_time"].between(
+        pd.Timestamp("2026-01-04", tz="UTC"), pd.Timestamp("2026-02-05", tz="UTC"), inclusive="left"
+    )
+    assert f"{int(in_history.sum()):,} of them before --since 2026-02-05 (32 days, from 2026-01-04)" in result.output
+    assert "the lake starts on" not in result.output
+    # WHEN the lake holds nothing before the day
+    later = history[history["event_time"] >= pd.Timestamp("2026-02-05", tz="UTC")]
+    s3.delete_objects(
+        Bucket=lake_bucket,
+        Delete={"Objects": [{"Key": o["Key"]} for o in s3.list_objects_v2(Bucket=lake_bucket)["Contents"]]},
+    )
+    _write_lake(s3, lake_bucket, later, _chargebacks(later, np.random.default_rng(5)))
+    short = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "short")])
+    # THEN it still trains from the day, and says that the first days' features miss part of their history
+    assert short.exit_code == 0, short.output
+    assert "the lake starts on 2026-02-05: the first days' features miss part of it" in short.output

@@ -84,6 +84,7 @@ def test_each_transaction_is_labelled_as_known_at_the_cutoff() -> None:
         "genuine_by_delay": 2,
         "left_out_label_pending": 2,
         "label_delay_days": 7.0,
+        "history_days": 0,
     }
     # AND every row kept precedes every row left out: no kept row's features miss a transaction
     kept = set(found.transactions["transaction_id"])
