@@ -90,7 +90,7 @@ class Processing(Construct):
         storage: the lake it writes, the alerts table, the artifacts bucket for code and checkpoints.
         endpoint: the endpoint it scores through and whose champion artifact is its fallback model.
         data_key: the stack's key.
-        threshold: the alert threshold passed to the job.
+        threshold: the alert threshold of every row, passed to the job; None: each row's model card's.
     """
 
     def __init__(
@@ -104,7 +104,7 @@ class Processing(Construct):
         storage: Storage,
         endpoint: ModelEndpoint,
         data_key: DataKey,
-        threshold: float,
+        threshold: float | None,
     ) -> None:
         super().__init__(scope, id_)
         key = data_key.key
@@ -190,9 +190,10 @@ class Processing(Construct):
             "FRAUD_PROCESSOR__CHECKPOINT_LOCATION": self.checkpoint_location,
             "FRAUD_PROCESSOR__MODEL_DIR": self.model_location,
             "FRAUD_PROCESSOR__ENDPOINT_NAME": endpoint.endpoint_name,
-            "FRAUD_PROCESSOR__THRESHOLD": repr(threshold),
             "FRAUD_PROCESSOR__METRICS": "emf",
         }
+        if threshold is not None:
+            driver_env["FRAUD_PROCESSOR__THRESHOLD"] = repr(threshold)
         self.spark_submit_parameters = spark_submit_parameters(
             self.code_location, props, driver_env, {"AWS_REGION": region}
         )

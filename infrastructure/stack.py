@@ -97,10 +97,6 @@ class FraudstreamStack(Stack):
             self.endpoint = ModelEndpoint(
                 self, "Model", champion=model, challenger=challenger, props=endpoint_props, key=self.data_key.key
             )
-            # Every model card carries the threshold chosen on validation; the config may override it.
-            threshold = config.processor.threshold
-            if threshold is None:
-                threshold = model.card.threshold
             self.processing = Processing(
                 self,
                 "Processor",
@@ -110,7 +106,9 @@ class FraudstreamStack(Stack):
                 storage=self.storage,
                 endpoint=self.endpoint,
                 data_key=self.data_key,
-                threshold=threshold,
+                # None: each row alerts at the threshold its model's card carries (chosen on validation;
+                # a champion and its challenger each their own); the config may set one for every row.
+                threshold=config.processor.threshold,
             )
             self.analytics = Analytics(
                 self,

@@ -261,9 +261,9 @@ def test_outputs_give_the_exact_streaming_start_job_run_request(dev: Template) -
         "FRAUD_PROCESSOR__CHECKPOINT_LOCATION": f"s3://<{ids['artifacts']}>/{ARTIFACTS_CHECKPOINT_PREFIX}",
         "FRAUD_PROCESSOR__MODEL_DIR": render(champion["PrimaryContainer"]["ModelDataUrl"]),
         "FRAUD_PROCESSOR__ENDPOINT_NAME": DEFAULT_ENDPOINT_NAME,
-        "FRAUD_PROCESSOR__THRESHOLD": "0.42",  # the champion's model card
         "FRAUD_PROCESSOR__METRICS": "emf",
     }
+    # (no threshold: each row alerts at its model's card's, the champion's or the challenger's)
     assert env["FRAUD_PROCESSOR__MODEL_DIR"].endswith("model.tar.gz")  # read as a file, not a folder
     assert conf["spark.dynamicAllocation.enabled"] == "false"
     assert _output(dev, OUTPUTS.PROCESSOR_CHECKPOINT_LOCATION) == env["FRAUD_PROCESSOR__CHECKPOINT_LOCATION"]
