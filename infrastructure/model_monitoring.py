@@ -43,8 +43,8 @@ from fraudstream.lake import LABELS, TRANSACTIONS
 from fraudstream.monitoring_table import MONITORING
 from infrastructure._nag import acknowledge
 from infrastructure.config import ProcessorProps
-from infrastructure.constants import ARTIFACTS_CODE_PREFIX, EMR_RELEASE_LABEL
-from infrastructure.processing import spark_submit_parameters
+from infrastructure.constants import ARTIFACTS_CODE_PREFIX
+from infrastructure.processing import job_role, spark_application, spark_submit_parameters
 from ml_model import monitor_job
 from ml_model.model_store import MODELS_PREFIX
 from ml_model.monitor_metrics import METRICS, NAMESPACE
@@ -113,51 +113,26 @@ class ModelMonitoring(Construct):
         stack = Stack.of(self)
         key = data_key.key
         self.props = props
-        self.application = emr.CfnApplication(
+        # One run at a time: two runs would compute the same due days.
+        self.application = spark_application(
             self,
-            "Application",
             name=f"{stack.stack_name}-model-monitoring",
-            release_label=EMR_RELEASE_LABEL,
-            type="Spark",
-            architecture="X86_64",  # the processor's venv-pack archive is built for it
-            auto_start_configuration=emr.CfnApplication.AutoStartConfigurationProperty(enabled=True),
-            auto_stop_configuration=emr.CfnApplication.AutoStopConfigurationProperty(
-                enabled=True, idle_timeout_minutes=5
-            ),
-            maximum_capacity=emr.CfnApplication.MaximumAllowedResourcesProperty(
-                cpu=props.max_vcpu, memory=props.max_memory
-            ),
-            # One run at a time: two runs would compute the same due days.
-            scheduler_configuration=emr.CfnApplication.SchedulerConfigurationProperty(max_concurrent_runs=1),
-            interactive_configuration=emr.CfnApplication.InteractiveConfigurationProperty(
-                studio_enabled=False, livy_endpoint_enabled=False
-            ),
-            monitoring_configuration=emr.CfnApplication.MonitoringConfigurationProperty(
-                cloud_watch_logging_configuration=emr.CfnApplication.CloudWatchLoggingConfigurationProperty(
-                    enabled=True,
-                    log_group_name=processing.log_group.log_group_name,
-                    log_stream_name_prefix="model-monitoring",
-                    encryption_key_arn=key.key_arn,
-                ),
-                managed_persistence_monitoring_configuration=(
-                    emr.CfnApplication.ManagedPersistenceMonitoringConfigurationProperty(
-                        enabled=True, encryption_key_arn=key.key_arn
-                    )
-                ),
+            idle_stop_minutes=5,
+            max_vcpu=props.max_vcpu,
+            max_memory=props.max_memory,
+            key=key,
+            logging=emr.CfnApplication.CloudWatchLoggingConfigurationProperty(
+                enabled=True,
+                log_group_name=processing.log_group.log_group_name,
+                log_stream_name_prefix="model-monitoring",
+                encryption_key_arn=key.key_arn,
             ),
         )
         self.entry_point = s3_assets.Asset(self, "EntryPoint", path=str(Path(monitor_job.__file__)))
-        self.job_role = iam.Role(
+        self.job_role = job_role(
             self,
-            "JobRole",
-            assumed_by=iam.ServicePrincipal(
-                "emr-serverless.amazonaws.com",
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
-                    "ArnLike": {"aws:SourceArn": self.application.attr_arn},
-                },
-            ),
-            description="fraudstream model monitoring job: read the lake, write monitoring/, put its metrics",
+            self.application,
+            "fraudstream model monitoring job: read the lake, write monitoring/, put its metrics",
         )
         self._grant_job(storage, processing, endpoint, data_key)
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from infrastructure.model_endpoint import ModelEndpoint
     from infrastructure.storage import Storage
 
-__all__ = ["Processing", "spark_submit_parameters"]
+__all__ = ["Processing", "job_role", "spark_application", "spark_submit_parameters"]
 
 # What the application ships to its CloudWatch log group: worker type -> log types (EMR Serverless's
 # `monitoringConfiguration.cloudWatchLoggingConfiguration.logTypes`).
@@ -80,6 +80,63 @@ def spark_submit_parameters(
     return " ".join(f"--conf {k}={v}" for k, v in conf.items())
 
 
+def spark_application(
+    scope: Construct,
+    *,
+    name: str,
+    idle_stop_minutes: int,
+    max_vcpu: str,
+    max_memory: str,
+    key: kms.IKey,
+    logging: emr.CfnApplication.CloudWatchLoggingConfigurationProperty,
+) -> emr.CfnApplication:
+    """An EMR Serverless Spark application (id `Application` in `scope`) that runs one job at a time,
+    starts on a job and stops when idle, without notebooks or Livy, its logs and managed persistence
+    encrypted with `key`."""
+    return emr.CfnApplication(
+        scope,
+        "Application",
+        name=name,
+        release_label=EMR_RELEASE_LABEL,
+        type="Spark",
+        # NOTE: the venv-pack archive holds compiled wheels: build it on the same architecture.
+        architecture="X86_64",
+        auto_start_configuration=emr.CfnApplication.AutoStartConfigurationProperty(enabled=True),
+        auto_stop_configuration=emr.CfnApplication.AutoStopConfigurationProperty(
+            enabled=True, idle_timeout_minutes=idle_stop_minutes
+        ),
+        maximum_capacity=emr.CfnApplication.MaximumAllowedResourcesProperty(cpu=max_vcpu, memory=max_memory),
+        scheduler_configuration=emr.CfnApplication.SchedulerConfigurationProperty(max_concurrent_runs=1),
+        interactive_configuration=emr.CfnApplication.InteractiveConfigurationProperty(
+            studio_enabled=False, livy_endpoint_enabled=False
+        ),
+        monitoring_configuration=emr.CfnApplication.MonitoringConfigurationProperty(
+            cloud_watch_logging_configuration=logging,
+            managed_persistence_monitoring_configuration=(
+                emr.CfnApplication.ManagedPersistenceMonitoringConfigurationProperty(
+                    enabled=True, encryption_key_arn=key.key_arn
+                )
+            ),
+        ),
+    )
+
+
+def job_role(scope: Construct, application: emr.CfnApplication, description: str) -> iam.Role:
+    """The role (id `JobRole` in `scope`) that the jobs of `application`, and only those, run as."""
+    return iam.Role(
+        scope,
+        "JobRole",
+        assumed_by=iam.ServicePrincipal(
+            "emr-serverless.amazonaws.com",
+            conditions={
+                "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                "ArnLike": {"aws:SourceArn": application.attr_arn},
+            },
+        ),
+        description=description,
+    )
+
+
 class Processing(Construct):
     """EMR Serverless application and job role; the job itself is started by `fraudstream aws start-processor`.
 
@@ -123,59 +180,31 @@ class Processing(Construct):
         )
         data_key.allow_log_groups()
 
-        self.application = emr.CfnApplication(
+        # One streaming run at a time: a second one would share the checkpoint.
+        self.application = spark_application(
             self,
-            "Application",
             name=f"{stack.stack_name}-processor",
-            release_label=EMR_RELEASE_LABEL,
-            type="Spark",
-            # NOTE: the venv-pack archive holds compiled wheels: build it on the same architecture.
-            architecture="X86_64",
-            auto_start_configuration=emr.CfnApplication.AutoStartConfigurationProperty(enabled=True),
-            auto_stop_configuration=emr.CfnApplication.AutoStopConfigurationProperty(
-                enabled=True, idle_timeout_minutes=props.idle_stop_minutes
-            ),
-            maximum_capacity=emr.CfnApplication.MaximumAllowedResourcesProperty(
-                cpu=props.max_vcpu, memory=props.max_memory
-            ),
-            # One streaming run at a time: a second one would share the checkpoint.
-            scheduler_configuration=emr.CfnApplication.SchedulerConfigurationProperty(max_concurrent_runs=1),
-            # No notebooks or Livy sessions on the production processor's application.
-            interactive_configuration=emr.CfnApplication.InteractiveConfigurationProperty(
-                studio_enabled=False, livy_endpoint_enabled=False
-            ),
-            monitoring_configuration=emr.CfnApplication.MonitoringConfigurationProperty(
-                cloud_watch_logging_configuration=emr.CfnApplication.CloudWatchLoggingConfigurationProperty(
-                    enabled=True,
-                    log_group_name=self.log_group.log_group_name,
-                    encryption_key_arn=key.key_arn,
-                    # Without log types EMR Serverless ships the driver's stdout and stderr only; the
-                    # executors read the shards, parse the records and keep the feature state, so
-                    # their stdout and stderr (Python workers' tracebacks included) are shipped too.
-                    log_type_map=[
-                        emr.CfnApplication.LogTypeMapKeyValuePairProperty(key=worker, value=list(streams))
-                        for worker, streams in _CLOUDWATCH_LOG_TYPES.items()
-                    ],
-                ),
-                managed_persistence_monitoring_configuration=(
-                    emr.CfnApplication.ManagedPersistenceMonitoringConfigurationProperty(
-                        enabled=True, encryption_key_arn=key.key_arn
-                    )
-                ),
+            idle_stop_minutes=props.idle_stop_minutes,
+            max_vcpu=props.max_vcpu,
+            max_memory=props.max_memory,
+            key=key,
+            logging=emr.CfnApplication.CloudWatchLoggingConfigurationProperty(
+                enabled=True,
+                log_group_name=self.log_group.log_group_name,
+                encryption_key_arn=key.key_arn,
+                # Without log types EMR Serverless ships the driver's stdout and stderr only; the
+                # executors read the shards, parse the records and keep the feature state, so
+                # their stdout and stderr (Python workers' tracebacks included) are shipped too.
+                log_type_map=[
+                    emr.CfnApplication.LogTypeMapKeyValuePairProperty(key=worker, value=list(streams))
+                    for worker, streams in _CLOUDWATCH_LOG_TYPES.items()
+                ],
             ),
         )
-
-        self.job_role = iam.Role(
+        self.job_role = job_role(
             self,
-            "JobRole",
-            assumed_by=iam.ServicePrincipal(
-                "emr-serverless.amazonaws.com",
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
-                    "ArnLike": {"aws:SourceArn": self.application.attr_arn},
-                },
-            ),
-            description="fraudstream processor job: read the streams, write the lake and alerts, score, checkpoint",
+            self.application,
+            "fraudstream processor job: read the streams, write the lake and alerts, score, checkpoint",
         )
         self._grant(ingestion, storage, endpoint, key)
 
