@@ -163,6 +163,14 @@ class KinesisWriter:
         while len(self._pending) >= 2 * MAX_BATCH_RECORDS or self._pending_bytes >= 2 * MAX_BATCH_BYTES:
             self._submit(self._take_batch())
 
+    def fills_batch(self, partition_key: str, data: bytes) -> bool:
+        """Whether `put` of this record hands a batch to the sender (the caller may first send what
+        another stream buffered: see `producer.stream_producer.ProducerRun`)."""
+        entry = _Entry(partition_key, data)
+        return (
+            len(self._pending) + 1 >= 2 * MAX_BATCH_RECORDS or self._pending_bytes + entry.size >= 2 * MAX_BATCH_BYTES
+        )
+
     def flush(self) -> None:
         """Send everything buffered; returns when each record is written or dead-lettered."""
         while self._pending:

@@ -135,9 +135,18 @@ class ProducerRun:
                     if due >= deadline:
                         summary.stopped_by = "duration"
                         break
-                for writer in self.writers.values():
+                for writer in self._flush_order():
                     writer.flush_if_idle(self.linger_s)
-                self.writers[record.stream].put(record.partition_key, record.data)
+                writer = self.writers[record.stream]
+                labels = self.writers.get(StreamKind.LABELS)
+                if labels is not None and labels is not writer and labels.pending:
+                    if writer.fills_batch(record.partition_key, record.data):
+                        # The processor reads both streams in arrival order: a chargeback written
+                        # after transactions delivered later than it would reach their terminal
+                        # features late (the labels writer fills its batches far slower; run as
+                        # fast as possible, that is days of event time). Its buffer goes first.
+                        labels.flush()
+                writer.put(record.partition_key, record.data)
                 summary.kinds[record.kind.value] += 1
                 if record.stream is StreamKind.TRANSACTIONS:
                     tx_sent += 1
@@ -156,5 +165,9 @@ class ProducerRun:
         return summary
 
     def _flush(self) -> None:
-        for writer in self.writers.values():
+        for writer in self._flush_order():
             writer.flush()
+
+    def _flush_order(self) -> list[KinesisWriter]:
+        """The writers, labels first: buffered chargebacks go out before the transactions after them."""
+        return sorted(self.writers.values(), key=lambda w: w is not self.writers.get(StreamKind.LABELS))
