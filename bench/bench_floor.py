@@ -7,7 +7,7 @@ as the job's sink does:
 
 plain      rate -> foreachBatch: no state, no Python stage; Spark's micro-batch machinery alone.
 one stage  rate -> watermark -> transformWithStateInPandas (pass-through, one ValueState update
-           per key, as many keys as the job's stages) -> foreachBatch: the smallest query of the
+           per key, the job's keys: one per partition) -> foreachBatch: the smallest query of the
            processor's kind. The job chains two such stages and adds a Python source, parsing,
            features and scoring.
 
@@ -31,7 +31,6 @@ import numpy as np
 import pandas as pd
 
 from bench.results import BenchResult
-from processor.records import DEFAULT_STATE_BUCKETS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -40,7 +39,6 @@ if TYPE_CHECKING:
 
 SIZE: dict[str, Any] = {"tps": 1_000, "warmup_s": 10, "measured_s": 40}
 QUICK_SIZE: dict[str, Any] = {"tps": 200, "warmup_s": 5, "measured_s": 10}
-KEYS = DEFAULT_STATE_BUCKETS  # as many as the job's state buckets
 MODES = ("plain", "one stage")
 
 
@@ -78,8 +76,14 @@ def run(spark: SparkSession, mode: str, *, tps: int, warmup_s: float, measured_s
     """One query for `warmup_s + measured_s` seconds; its batch durations and row latencies."""
     from pyspark.sql import functions as F
 
+    from processor.pipeline import session_stage_keys
+
+    # The job's card keys: one per shuffle partition, each hashed to a partition of its own.
+    keys = session_stage_keys(spark).cards
     stream = spark.readStream.format("rate").option("rowsPerSecond", tps).load()
-    stream = stream.withColumn("key", F.col("value") % KEYS)
+    stream = stream.withColumn(
+        "key", F.element_at(F.array(*map(F.lit, keys)), (F.col("value") % len(keys) + 1).cast("int"))
+    )
     if mode == "one stage":
         stream = _one_stage(stream)
     started = time.time()

@@ -43,9 +43,8 @@ from ml_model.features import DAY, card_features_streaming, terminal_keys
 from processor.records import (
     CARD_STAGE_INPUT_SCHEMA,
     CARD_STAGE_SCHEMA,
-    DEFAULT_STATE_BUCKETS,
     INVALID_ROUTE,
-    THROUGH_ROUTE_PREFIX,
+    THROUGH_ROUTE,
     RecordStatus,
     bucket_routes,
     column,
@@ -159,7 +158,7 @@ class CardStage(StatefulProcessor):
         state_ttl_ms: forget a card whose newest event is this far behind the watermark (None: never).
         window_ms: the aggregates' window length (None: no aggregates).
         slide_ms: how often a window starts.
-        terminal_buckets: keys of the terminal stage.
+        terminal_keys: the terminal stage's keys (`processor.records.StageKeys`).
     """
 
     def __init__(
@@ -168,12 +167,12 @@ class CardStage(StatefulProcessor):
         state_ttl_ms: int | None = None,
         window_ms: int | None = None,
         slide_ms: int = AGGREGATE_SLIDE_MS,
-        terminal_buckets: int = DEFAULT_STATE_BUCKETS,
+        terminal_keys: tuple[str, ...],
     ) -> None:
         self.state_ttl_ms = state_ttl_ms
         self.window_ms = window_ms
         self.slide_ms = slide_ms
-        self.terminal_buckets = terminal_buckets
+        self.terminal_keys = terminal_keys
 
     def init(self, handle: StatefulProcessorHandle) -> None:
         skip_jars_on_python_path()
@@ -213,9 +212,9 @@ class CardStage(StatefulProcessor):
         rows = pa.concat_tables(tables)
         status = column(rows, "status")
         to_terminal = (status == RecordStatus.OK.value) | (status == RecordStatus.FRAUD_MARK.value)
-        routes = np.full(rows.num_rows, THROUGH_ROUTE_PREFIX + key, dtype=object)
+        routes = np.full(rows.num_rows, THROUGH_ROUTE, dtype=object)
         if to_terminal.any():
-            routes[to_terminal] = bucket_routes(column(rows, "terminal_id")[to_terminal], self.terminal_buckets, "t")
+            routes[to_terminal] = bucket_routes(column(rows, "terminal_id")[to_terminal], self.terminal_keys)
         return packed(rows, routes, emit_floor(watermark_ms))
 
     # -- windows ------------------------------------------------------------------------------------
@@ -374,14 +373,18 @@ class CardStage(StatefulProcessor):
         accepted = np.flatnonzero(status == RecordStatus.OK.value)
         marks: list[dict[str, Any]] = []
         added: dict[str, Any] = {"status": status}
+        # The chargebacks first, on the events stored before this batch (the rest wait as pending for
+        # their transaction, which this batch may bring): the new events then cut each card's events to
+        # the 30 days before its newest, and a batch that spans more would have cut the transaction of
+        # a chargeback it holds before the chargeback was applied.
+        for label in labels.to_pylist():
+            self._apply_label(label, cards[label["card_id"]], marks)
         if len(accepted):
             features = self._card_features(txs, accepted, event_s, tx_keys, cards, marks)
             for name in _ADDED_FEATURES:
                 values = np.full(txs.num_rows, np.nan)
                 values[accepted] = features[name].to_numpy()
                 added[name] = values
-        for label in labels.to_pylist():
-            self._apply_label(label, cards[label["card_id"]], marks)
         update_values(self.cards, [((card,), entry.value()) for card, entry in cards.items()])
 
         self._open_windows(meta, card_ids[accepted], event_s[accepted], column(txs, "amount")[accepted], watermark_ms)

@@ -23,6 +23,8 @@ from processor.records import CARD_STAGE_INPUT_SCHEMA, PACKED_SCHEMA, bucket_rou
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from processor.records import StageKeys
+
 __all__ = ["HISTORY_COLUMNS", "read_history", "seed_frames"]
 
 # What the stages keep of a history transaction.
@@ -87,9 +89,9 @@ def _lake_transactions(location: str) -> pd.DataFrame:
     return frame
 
 
-def seed_frames(spark: SparkSession, history: pd.DataFrame, buckets: int) -> tuple[DataFrame, DataFrame]:
-    """The card and terminal stages' initial state: the history's rows packed per stage key (card
-    bucket, terminal bucket), in CARD_STAGE_INPUT_SCHEMA with `is_fraud`."""
+def seed_frames(spark: SparkSession, history: pd.DataFrame, keys: StageKeys) -> tuple[DataFrame, DataFrame]:
+    """The card and terminal stages' initial state: the history's rows packed per stage key (card key,
+    terminal key), in CARD_STAGE_INPUT_SCHEMA with `is_fraud`."""
     table = frame_table(
         history.assign(
             route="", stream_name="history", shard_id="", sequence_number="0", arrival_time=history["event_time"]
@@ -97,6 +99,6 @@ def seed_frames(spark: SparkSession, history: pd.DataFrame, buckets: int) -> tup
         CARD_STAGE_INPUT_SCHEMA,
     )
     no_time = np.full(len(history), np.datetime64("NaT"), dtype="datetime64[us]")
-    cards = packed(table, bucket_routes(history["card_id"].to_numpy(dtype=object), buckets, "b"), no_time)
-    terminals = packed(table, bucket_routes(history["terminal_id"].to_numpy(dtype=object), buckets, "t"), no_time)
+    cards = packed(table, bucket_routes(history["card_id"].to_numpy(dtype=object), keys.cards), no_time)
+    terminals = packed(table, bucket_routes(history["terminal_id"].to_numpy(dtype=object), keys.terminals), no_time)
     return spark.createDataFrame(cards, PACKED_SCHEMA), spark.createDataFrame(terminals, PACKED_SCHEMA)

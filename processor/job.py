@@ -33,6 +33,7 @@ from processor.kinesis_source import check_checkpoint
 from processor.local_spark import start_local_warm_up
 from processor.metrics import BatchMetrics, MetricsEmitter
 from processor.pipeline import staged_transactions
+from processor.records import stage_keys
 from processor.scoring import ModelNotFoundError, build_job_scorer, load_model
 from processor.sinks import DynamoDBAlertSink, S3ParquetSink
 from processor.spark import build_session
@@ -157,6 +158,22 @@ def _checkpoint_is_new(checkpoint: str) -> bool:
     filesystem, root = fs.FileSystem.from_uri(checkpoint) if "://" in checkpoint else (fs.LocalFileSystem(), checkpoint)
     infos = filesystem.get_file_info(fs.FileSelector(f"{root}/offsets", allow_not_found=True))
     return not any(i.base_name.isdigit() for i in infos)
+
+
+def _checkpoint_partitions(checkpoint: str) -> int | None:
+    """The shuffle partitions a checkpoint's query runs with (Spark keeps its first batch's, whatever
+    the session says later), from its newest offset log entry; None for a new checkpoint."""
+    from pyarrow import fs
+
+    filesystem, root = _checkpoint_filesystem(checkpoint)
+    infos = filesystem.get_file_info(fs.FileSelector(f"{root}/offsets", allow_not_found=True))
+    batches = [int(i.base_name) for i in infos if i.base_name.isdigit()]
+    if not batches:
+        return None
+    with filesystem.open_input_stream(f"{root}/offsets/{max(batches)}") as f:
+        metadata = json.loads(f.read().decode().splitlines()[1])
+    partitions = metadata.get("conf", {}).get("spark.sql.shuffle.partitions")
+    return int(partitions) if partitions is not None else None
 
 
 def _spark_master(settings: ProcessorSettings) -> str | None:
@@ -358,6 +375,9 @@ def build_job(
         },
         source=source,
         history=history,
+        keys=stage_keys(
+            spark, _checkpoint_partitions(checkpoint) or int(spark.conf.get("spark.sql.shuffle.partitions"))
+        ),
     )
     return Job(staged, handler, checkpoint, settings.trigger_interval, summary)
 

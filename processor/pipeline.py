@@ -23,12 +23,13 @@ from processor.kinesis_source import KinesisDataSource
 from processor.parsing import parse_label_records, parse_records
 from processor.records import (
     CARD_STAGE_INPUT_SCHEMA,
-    DEFAULT_STATE_BUCKETS,
     INVALID_ROUTE,
     PACKED_SCHEMA,
+    StageKeys,
     bucket_routes,
     frame_table,
     packed,
+    stage_keys,
     unpack,
 )
 from processor.terminal_stage import TerminalStage
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
-__all__ = ["RecordRouter", "card_staged", "staged_transactions", "unpacked"]
+__all__ = ["RecordRouter", "card_staged", "session_stage_keys", "staged_transactions", "unpacked"]
 
 
 def _kinesis(spark: SparkSession, streams: list[str], options: dict[str, str] | None) -> DataFrame:
@@ -55,7 +56,7 @@ def _kinesis(spark: SparkSession, streams: list[str], options: dict[str, str] | 
 class RecordRouter:
     """`mapInPandas` function: Kinesis records of the transactions and labels streams in, parsed
     (CARD_STAGE_INPUT_SCHEMA) and packed per card-stage key out. A valid record goes to its card's
-    bucket, an invalid one to the invalid key; a chargeback travels as a row of its card at its
+    key, an invalid one to the invalid key; a chargeback travels as a row of its card at its
     transaction's event time, with `is_fraud` and `label_time` (the card stage passes it on to the
     sinks as a row of status `label`).
 
@@ -64,12 +65,12 @@ class RecordRouter:
 
     Args:
         labels_stream: the name of the chargebacks stream (every other record is a transaction).
-        buckets: keys of the card stage.
+        card_keys: keys of the card stage.
     """
 
-    def __init__(self, labels_stream: str | None, buckets: int) -> None:
+    def __init__(self, labels_stream: str | None, card_keys: tuple[str, ...]) -> None:
         self.labels_stream = labels_stream
-        self.buckets = buckets
+        self.card_keys = card_keys
 
     def __call__(self, batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
@@ -84,13 +85,19 @@ class RecordRouter:
         for records in parse([rows]):
             valid = records["reason"].isna().to_numpy()
             routes = np.full(len(records), INVALID_ROUTE, dtype=object)
-            routes[valid] = bucket_routes(records.loc[valid, "card_id"], self.buckets, "b")
+            routes[valid] = bucket_routes(records.loc[valid, "card_id"], self.card_keys)
             if kind == "labels":
                 records = records.rename(columns={"tx_event_time": "event_time"})
                 watermark = np.full(len(records), np.datetime64("NaT"), dtype="datetime64[us]")
             else:
                 watermark = records["event_time"].where(valid).dt.tz_convert(None).to_numpy(dtype="datetime64[us]")
             yield packed(frame_table(records.assign(route=routes), CARD_STAGE_INPUT_SCHEMA), routes, watermark)
+
+
+def session_stage_keys(spark: SparkSession) -> StageKeys:
+    """The stage keys for the session's shuffle partitions (a new checkpoint's; a restarted query
+    keeps its checkpoint's: the job passes the keys for those, `processor.job`)."""
+    return stage_keys(spark, int(spark.conf.get("spark.sql.shuffle.partitions") or 1))
 
 
 def unpacked(frame: DataFrame, schema: StructType) -> DataFrame:
@@ -110,7 +117,7 @@ def card_staged(
     *,
     allowed_lateness: str = "10 minutes",
     state_ttl_ms: int | None = None,
-    state_buckets: int = DEFAULT_STATE_BUCKETS,
+    keys: StageKeys | None = None,
     aggregates: bool = False,
     source_options: dict[str, str] | None = None,
     source: DataFrame | None = None,
@@ -125,7 +132,8 @@ def card_staged(
         labels_stream: the chargebacks stream; None: no labels (fraud rates stay 0).
         allowed_lateness: how far event time may trail the newest event seen (the watermark delay).
         state_ttl_ms: forget a card not seen for this long (None: never).
-        state_buckets: keys of each stage (fixed by the checkpoint).
+        keys: the stages' keys (`processor.records.stage_keys`; default: for the session's shuffle
+            partitions, which a new checkpoint keeps).
         aggregates: also emit each card's closed 10-minute windows (sliding every 5) as rows of
             status `aggregate`.
         source_options: further options of the Kinesis source (checkpointLocation, startingPosition, ...).
@@ -133,9 +141,10 @@ def card_staged(
             Kinesis source's schema, KINESIS_SCHEMA; the processor-only benchmark replays files).
         initial_state: a new checkpoint's card state (`processor.history.seed_frames`).
     """
+    keys = keys or session_stage_keys(spark)
     if source is None:
         source = _kinesis(spark, [stream, *([labels_stream] if labels_stream else [])], source_options)
-    records = source.mapInPandas(RecordRouter(labels_stream, state_buckets), PACKED_SCHEMA)
+    records = source.mapInPandas(RecordRouter(labels_stream, keys.cards), PACKED_SCHEMA)
     return (
         # The watermark column is dropped before the stage: Spark would otherwise drop late rows
         # silently, where the stage sends them to quarantine.
@@ -147,7 +156,7 @@ def card_staged(
             CardStage(
                 state_ttl_ms=state_ttl_ms,
                 window_ms=AGGREGATE_WINDOW_MS if aggregates else None,
-                terminal_buckets=state_buckets,
+                terminal_keys=keys.terminals,
             ),
             PACKED_SCHEMA,
             "Append",
@@ -166,7 +175,7 @@ def staged_transactions(
     allowed_lateness: str = "10 minutes",
     label_delay_days: float = 7.0,
     state_ttl_ms: int | None = None,
-    state_buckets: int = DEFAULT_STATE_BUCKETS,
+    keys: StageKeys | None = None,
     aggregates: bool = False,
     source_options: dict[str, str] | None = None,
     source: DataFrame | None = None,
@@ -183,21 +192,22 @@ def staged_transactions(
         allowed_lateness: the watermark delay.
         label_delay_days: how long after a transaction its chargeback is known (whole hours).
         state_ttl_ms: forget a card not seen for this long (None: never).
-        state_buckets: keys of each stage (fixed by the checkpoint).
+        keys: the stages' keys (see `card_staged`).
         aggregates: also emit each card's closed windows (rows of status `aggregate`).
         source_options: further options of the Kinesis source.
         source: the records to read instead of the streams' (see `card_staged`).
         history: transactions to start a new checkpoint's card and terminal state from
             (`processor.history`; ignored when the query restarts from its checkpoint).
     """
-    seeds = seed_frames(spark, history, state_buckets) if history is not None else (None, None)
+    keys = keys or session_stage_keys(spark)
+    seeds = seed_frames(spark, history, keys) if history is not None else (None, None)
     cards = card_staged(
         spark,
         stream,
         labels_stream,
         allowed_lateness=allowed_lateness,
         state_ttl_ms=state_ttl_ms,
-        state_buckets=state_buckets,
+        keys=keys,
         aggregates=aggregates,
         source_options=source_options,
         source=source,

@@ -15,6 +15,7 @@ transformWithStateInPandas otherwise rebuilds every input row as a Python tuple 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final
@@ -39,14 +40,16 @@ from fraudstream.stream_rows import CARD_STAGE_INPUT_ROW, CARD_STAGE_ROW, STAGED
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
+    from pyspark.sql import SparkSession
+
 __all__ = [
+    "StageKeys",
     "CARD_STAGE_INPUT_SCHEMA",
     "CARD_STAGE_SCHEMA",
-    "DEFAULT_STATE_BUCKETS",
     "INVALID_ROUTE",
     "PACKED_SCHEMA",
     "STAGED_SCHEMA",
-    "THROUGH_ROUTE_PREFIX",
+    "THROUGH_ROUTE",
     "RecordStatus",
     "arrow_schema",
     "bucket_routes",
@@ -58,17 +61,57 @@ __all__ = [
     "ipc",
     "packed",
     "read_packed",
+    "stage_keys",
     "table_of",
     "unpack",
 ]
 
 # Invalid records have no trustworthy card id: they travel under one key of their own.
 INVALID_ROUTE: Final = "\x00invalid"
-# Rows the terminal stage only passes on (not accepted transactions) travel under keys of this prefix.
-THROUGH_ROUTE_PREFIX: Final = "\x00through"
-# Keys of each stage: each is one call per micro-batch that serves all of its cards (terminals).
-# Fixed by the checkpoint (the state lives under them); at least the shuffle partitions.
-DEFAULT_STATE_BUCKETS: Final = 8
+# Rows the terminal stage only passes on (not accepted transactions) travel under one key of their own.
+THROUGH_ROUTE: Final = "\x00through"
+
+
+@dataclass(frozen=True)
+class StageKeys:
+    """The keys of the two stateful stages, one card key and one terminal key per partition of the
+    stages, each named so that Spark's hash partitioning sends it to a partition of its own: a
+    partition's cards (terminals) are served by one call of the stage per micro-batch, whose fixed
+    cost (state handles, timers, Arrow round trips) is paid once per partition, not once per key.
+
+    Fixed by the checkpoint: the state lives under these names, and Spark keeps the number of
+    partitions a checkpoint started with (`stage_keys`).
+    """
+
+    cards: tuple[str, ...]
+    terminals: tuple[str, ...]
+
+
+def stage_keys(spark: SparkSession, partitions: int) -> StageKeys:
+    """The stage keys for `partitions` partitions: for each partition, the first of the names `b0`,
+    `b1`, ... (`t0`, `t1`, ... for terminals) that Spark's hash partitioning (pmod of the Murmur3 `hash`
+    of the key, as the shuffle before a stage computes it) sends there. The same for the same number of
+    partitions in every run, so a restarted query finds its state.
+
+    Raises:
+        ValueError: a partition no candidate name reaches (not for any practical number of partitions).
+    """
+    candidates = [f"{prefix}{i}" for prefix in "bt" for i in range(64 * partitions)]
+    rows = (
+        spark.createDataFrame([(name,) for name in candidates], "name string")
+        .selectExpr("name", f"pmod(hash(name), {partitions}) AS part")
+        .collect()
+    )
+    part = {row["name"]: row["part"] for row in rows}
+    keys = {}
+    for prefix in "bt":
+        chosen: dict[int, str] = {}
+        for name in (c for c in candidates if c.startswith(prefix)):
+            chosen.setdefault(part[name], name)
+        if len(chosen) < partitions:
+            raise ValueError(f"no stage key name reaches every one of {partitions} partitions")
+        keys[prefix] = tuple(chosen[i] for i in range(partitions))
+    return StageKeys(cards=keys["b"], terminals=keys["t"])
 
 
 class RecordStatus(StrEnum):
@@ -215,10 +258,11 @@ def epoch_us(table: pa.Table, name: str) -> np.ndarray:
     return values
 
 
-def bucket_routes(ids: Iterable[Any], buckets: int, prefix: str) -> np.ndarray:
-    """The stage key of each id (a card or a terminal): `prefix` and a hash bucket, so that one call
-    of a stage serves all of a bucket's ids. The same in every process (pandas' stable hash)."""
+def bucket_routes(ids: Iterable[Any], keys: tuple[str, ...]) -> np.ndarray:
+    """The stage key of each id (a card or a terminal), one of `keys` by a hash of the id, so that one
+    call of a stage serves all of a key's ids. The same in every process (pandas' stable hash)."""
     codes = pd.util.hash_array(
         np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=object), categorize=False
-    ) % np.uint64(buckets)
-    return np.char.add(prefix, codes.astype(str)).astype(object)
+    ) % np.uint64(len(keys))
+    routes: np.ndarray = np.asarray(keys, dtype=object)[codes.astype(np.int64)]
+    return routes

@@ -8,7 +8,7 @@ window of a later transaction reaches. The fraud counts come from the card stage
 chargeback of a transaction the stream accepted). The features are computed by the same function as
 offline (`ml_model.features.terminal_window_features`) on the same hourly counts.
 
-Records that are not accepted transactions (chargebacks among them) travel under pass-through keys
+Records that are not accepted transactions (chargebacks among them) travel under the pass-through key
 and come out untouched; fraud marks never leave the stage. Rows come and go packed (`processor.records`).
 """
 
@@ -33,7 +33,7 @@ from processor.records import (
     CARD_STAGE_INPUT_SCHEMA,
     CARD_STAGE_SCHEMA,
     STAGED_SCHEMA,
-    THROUGH_ROUTE_PREFIX,
+    THROUGH_ROUTE,
     RecordStatus,
     column,
     emit_floor,
@@ -95,7 +95,7 @@ class TerminalStage(StatefulProcessor):
         table = read_packed([blob for frame in rows for blob in frame["rows"]], CARD_STAGE_SCHEMA)
         floor = emit_floor(int(timerValues.getCurrentWatermarkInMs()))
         routes = np.full(table.num_rows, key[0], dtype=object)
-        if key[0].startswith(THROUGH_ROUTE_PREFIX):
+        if key[0] == THROUGH_ROUTE:
             yield packed(table_of(STAGED_SCHEMA, table), routes, floor)
             return
         status = column(table, "status")
