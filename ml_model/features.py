@@ -106,7 +106,11 @@ def _group_first_row(groups: IntArray | None, n: int) -> IntArray:
 
 
 def _window_sums(values: FloatArray, start: npt.NDArray[np.int64]) -> FloatArray:
-    prefix = np.concatenate([[0.0], np.cumsum(values)])
+    # One running sum over every group of the frame, in extended precision: the difference of two
+    # running sums then carries the rounding of everything summed before it, which in float64 grows
+    # with the frame (the stream computes a partition's cards together, training all cards at once)
+    # and shows in the features' last digits; 80-bit sums keep them equal to well below 1e-9.
+    prefix = np.concatenate([[0.0], np.cumsum(values, dtype=np.longdouble)])
     end = np.arange(1, len(values) + 1)
     return np.asarray(prefix[end] - prefix[start], dtype=np.float64)
 
