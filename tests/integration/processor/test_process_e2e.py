@@ -95,6 +95,18 @@ def run(
     )
     # the model was trained with the stream's label delay (its feature spec says so)
     artifact = load_artifact(with_label_delay(artifact_path, LABEL_DELAY_DAYS, tmp / "delayed"))
+    history = generate_history(
+        GeneratorConfig(seed=5, n_cards=60, n_terminals=30, n_cities=3, fraud_rate=0.2), date(2026, 11, 2), 1
+    )
+    history = history[history["event_time"] < history["event_time"].min() + pd.Timedelta(hours=14)]
+    # offline: the same events' features, and a threshold that makes about a fifth of them alerts
+    offline = compute_features(history, label_delay_days=LABEL_DELAY_DAYS)
+    local = build_scorer(ScorerType.LOCAL, artifact, scored_by="local")
+    threshold = float(np.quantile(local.score_frame(offline)["score"], 0.8))
+    # ... written into the model card (the endpoint's and the job's): without --threshold the job
+    # alerts at the card's threshold of the model that scored the row
+    model = write_artifact(artifact.booster, artifact.spec, replace(artifact.card, threshold=threshold), tmp / "m")
+    artifact = load_artifact(model)
     with (
         pytest.MonkeyPatch.context() as env,
         LocalEndpointServer(artifact, port=0, endpoint_name=ENDPOINT) as endpoint,
@@ -116,10 +128,6 @@ def run(
 
         # GIVEN a small generated history (fraud made common, so that chargebacks move terminal risk),
         # delivered with duplicates and chargebacks, plus one record of every malformed kind
-        history = generate_history(
-            GeneratorConfig(seed=5, n_cards=60, n_terminals=30, n_cities=3, fraud_rate=0.2), date(2026, 11, 2), 1
-        )
-        history = history[history["event_time"] < history["event_time"].min() + pd.Timedelta(hours=14)]
         duplicates = 0
         chargebacks = []
         for d in deliveries([history], DeliveryConfig(seed=5, label_delay_days=LABEL_DELAY_DAYS, duplicate_share=0.04)):
@@ -144,12 +152,6 @@ def run(
         for writer in writers.values():
             writer.flush()
 
-        # offline: the same events' features, and a threshold that makes about a fifth of them alerts
-        offline = compute_features(history, label_delay_days=LABEL_DELAY_DAYS)
-        local = build_scorer(ScorerType.LOCAL, artifact, scored_by="local")
-        threshold = float(np.quantile(local.score_frame(offline)["score"], 0.8))
-        # ... written into the model card: without --threshold the job alerts at the card's threshold
-        model = write_artifact(artifact.booster, artifact.spec, replace(artifact.card, threshold=threshold), tmp / "m")
         settings = ProcessorSettings(
             checkpoint_location=str(tmp / "checkpoint"),
             model_dir=str(model),
