@@ -44,7 +44,7 @@ MODES = ("plain", "one stage")
 
 def _one_stage(stream: DataFrame) -> DataFrame:
     from pyspark.sql.streaming.stateful_processor import StatefulProcessor, StatefulProcessorHandle
-    from pyspark.sql.types import LongType, StructField, StructType, TimestampType
+    from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
     count_schema = StructType([StructField("n", LongType())])
 
@@ -63,7 +63,7 @@ def _one_stage(stream: DataFrame) -> DataFrame:
             pass
 
     out = StructType(
-        [StructField("key", LongType()), StructField("value", LongType()), StructField("timestamp", TimestampType())]
+        [StructField("key", StringType()), StructField("value", LongType()), StructField("timestamp", TimestampType())]
     )
     return (
         stream.withWatermark("timestamp", "10 seconds")
