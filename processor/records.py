@@ -48,6 +48,7 @@ __all__ = [
     "CARD_STAGE_SCHEMA",
     "INVALID_ROUTE",
     "PACKED_SCHEMA",
+    "PACK_ROWS",
     "STAGED_SCHEMA",
     "THROUGH_ROUTE",
     "RecordStatus",
@@ -68,6 +69,8 @@ __all__ = [
 
 # Invalid records have no trustworthy card id: they travel under one key of their own.
 INVALID_ROUTE: Final = "\x00invalid"
+# Rows per packed row at most (a blob of rows is one JVM row: bounded, whatever a key holds).
+PACK_ROWS: Final = 8_192
 # Rows the terminal stage only passes on (not accepted transactions) travel under one key of their own.
 THROUGH_ROUTE: Final = "\x00through"
 
@@ -236,13 +239,13 @@ def packed(table: pa.Table, routes: np.ndarray, event_time: Any) -> pd.DataFrame
     ordered = routes[order]
     starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
     table = table.take(pa.array(order))
-    per_row = isinstance(event_time, np.ndarray)
-    times = pd.Series(event_time[order]).groupby(ordered).max() if per_row else None
+    times = pd.Series(event_time[order]) if isinstance(event_time, np.ndarray) else None
     out = []
-    for start, end in zip(starts, [*starts[1:], len(routes)], strict=True):
-        route = ordered[start]
-        time = times[route] if times is not None else event_time
-        out.append({"route": route, "event_time": time, "rows": ipc(table.slice(start, end - start))})
+    for first, end in zip(starts, [*starts[1:], len(routes)], strict=True):
+        for start in range(first, end, PACK_ROWS):
+            stop = min(start + PACK_ROWS, end)
+            time = times.iloc[start:stop].max() if times is not None else event_time
+            out.append({"route": ordered[start], "event_time": time, "rows": ipc(table.slice(start, stop - start))})
     return pd.DataFrame(out, columns=PACKED_SCHEMA.fieldNames())
 
 

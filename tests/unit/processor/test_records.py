@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from processor.records import PACKED_SCHEMA, packed, read_packed
+from processor.records import PACK_ROWS, PACKED_SCHEMA, packed, read_packed
 
 
 def test_rows_are_packed_per_route_and_unpacked_in_order() -> None:
@@ -26,3 +26,19 @@ def test_rows_are_packed_per_route_and_unpacked_in_order() -> None:
 def test_no_rows_pack_to_no_packed_rows() -> None:
     out = packed(pa.table({"x": pa.array([], pa.int64())}), np.array([], dtype=object), pd.Timestamp(0))
     assert out.empty and list(out.columns) == PACKED_SCHEMA.fieldNames()
+
+
+def test_a_route_with_many_rows_is_packed_in_bounded_blobs_each_at_its_newest_time() -> None:
+    # GIVEN one route holding two and a half blobs' worth of rows, their times increasing
+    n = 2 * PACK_ROWS + PACK_ROWS // 2
+    table = pa.table({"i": np.arange(n)})
+    times = np.datetime64("2026-11-23T00:00:00", "us") + np.arange(n).astype("timedelta64[s]")
+    # WHEN packed
+    out = packed(table, np.full(n, "b0", dtype=object), times)
+    # THEN three packed rows of that route, none over PACK_ROWS rows, each at the newest time in it,
+    # and together every row in order
+    assert list(out["route"]) == ["b0"] * 3
+    blobs = [pa.ipc.open_stream(blob).read_all() for blob in out["rows"]]
+    assert [b.num_rows for b in blobs] == [PACK_ROWS, PACK_ROWS, PACK_ROWS // 2]
+    assert list(out["event_time"]) == [times[PACK_ROWS - 1], times[2 * PACK_ROWS - 1], times[-1]]
+    assert pa.concat_tables(blobs)["i"].to_pylist() == list(range(n))
