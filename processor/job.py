@@ -151,23 +151,24 @@ def _check_sources(checkpoint: str, streams: tuple[str, ...]) -> None:
         check_checkpoint(checkpoint, streams, client)
 
 
-def _checkpoint_is_new(checkpoint: str) -> bool:
-    """No micro-batch was ever planned in this checkpoint (Spark uses an initial state only then)."""
+def _offset_log(checkpoint: str) -> tuple[Any, str, list[int]]:
+    """The checkpoint's filesystem and folder, and the batch ids its offset log holds (none: new)."""
     from pyarrow import fs
 
-    filesystem, root = fs.FileSystem.from_uri(checkpoint) if "://" in checkpoint else (fs.LocalFileSystem(), checkpoint)
+    filesystem, root = _checkpoint_filesystem(checkpoint)
     infos = filesystem.get_file_info(fs.FileSelector(f"{root}/offsets", allow_not_found=True))
-    return not any(i.base_name.isdigit() for i in infos)
+    return filesystem, root, [int(i.base_name) for i in infos if i.base_name.isdigit()]
+
+
+def _checkpoint_is_new(checkpoint: str) -> bool:
+    """No micro-batch was ever planned in this checkpoint (Spark uses an initial state only then)."""
+    return not _offset_log(checkpoint)[2]
 
 
 def _checkpoint_partitions(checkpoint: str) -> int | None:
     """The shuffle partitions a checkpoint's query runs with (Spark keeps its first batch's, whatever
     the session says later), from its newest offset log entry; None for a new checkpoint."""
-    from pyarrow import fs
-
-    filesystem, root = _checkpoint_filesystem(checkpoint)
-    infos = filesystem.get_file_info(fs.FileSelector(f"{root}/offsets", allow_not_found=True))
-    batches = [int(i.base_name) for i in infos if i.base_name.isdigit()]
+    filesystem, root, batches = _offset_log(checkpoint)
     if not batches:
         return None
     with filesystem.open_input_stream(f"{root}/offsets/{max(batches)}") as f:
