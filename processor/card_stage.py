@@ -207,7 +207,7 @@ class CardStage(StatefulProcessor):
             meta[3] = (max(watermark_ms, 0) // _DAY_MS + 1) * _DAY_MS
             self.handle.registerTimer(meta[3])
 
-    def _out(self, tables: list[pa.Table], key: str, watermark_ms: int) -> pd.DataFrame:
+    def _out(self, tables: list[pa.Table], watermark_ms: int) -> pd.DataFrame:
         """The stage's output rows, packed per key of the terminal stage."""
         rows = pa.concat_tables(tables)
         status = column(rows, "status")
@@ -298,7 +298,7 @@ class CardStage(StatefulProcessor):
         self._schedule(meta, watermark_ms)
         self._save_meta(meta, before)
         if windows is not None:
-            yield self._out([windows], key[0], watermark_ms)
+            yield self._out([windows], watermark_ms)
 
     def _sweep(self, watermark_ms: int) -> None:
         """Drop the cards whose newest event is `state_ttl` behind the watermark."""
@@ -349,7 +349,7 @@ class CardStage(StatefulProcessor):
         watermark_ms = int(timerValues.getCurrentWatermarkInMs())
         if key[0] == INVALID_ROUTE:
             invalid = np.full(table.num_rows, RecordStatus.INVALID.value, dtype=object)
-            yield self._out([table_of(CARD_STAGE_SCHEMA, table, {"status": invalid})], key[0], watermark_ms)
+            yield self._out([table_of(CARD_STAGE_SCHEMA, table, {"status": invalid})], watermark_ms)
             return
         meta = self._load_meta()
         before = list(meta)
@@ -399,7 +399,7 @@ class CardStage(StatefulProcessor):
         if windows is not None:
             out.append(windows)
         if sum(t.num_rows for t in out):
-            yield self._out(out, key[0], watermark_ms)
+            yield self._out(out, watermark_ms)
 
     # -- the steps of a batch -----------------------------------------------------------------------
 
