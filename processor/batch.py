@@ -31,7 +31,7 @@ from processor.aggregates import aggregate_table
 from processor.metrics import BatchMetrics, MetricsEmitter
 from processor.quarantine import quarantine_rows
 from processor.records import STAGED_SCHEMA, RecordStatus, unpack
-from processor.spark import skip_jars_on_python_path
+from processor.spark import prepare_worker_task
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -357,7 +357,7 @@ class PartitionWriter:
     def __call__(self, frames: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         from pyspark import TaskContext
 
-        skip_jars_on_python_path()
+        prepare_worker_task()
         staged = unpack([blob for frame in frames for blob in frame["rows"]], STAGED_SCHEMA)
         context = TaskContext.get()
         part = context.partitionId() if context is not None else 0

@@ -55,7 +55,7 @@ from processor.records import (
     read_packed,
     table_of,
 )
-from processor.spark import skip_jars_on_python_path
+from processor.spark import prepare_worker_task
 from processor.state_calls import get_values, update_values
 from processor.windows import AGGREGATE_SLIDE_MS, closed_windows, first_open_end, last_end
 
@@ -175,7 +175,7 @@ class CardStage(StatefulProcessor):
         self.terminal_keys = terminal_keys
 
     def init(self, handle: StatefulProcessorHandle) -> None:
-        skip_jars_on_python_path()
+        prepare_worker_task()
         self.handle = handle
         self.cards = handle.getMapState("cards", _CARD_KEY, _CARD_VALUE)
         self.window_events = handle.getListState("window_events", _WINDOW_BLOB)

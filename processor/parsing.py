@@ -17,7 +17,7 @@ from pyspark.sql.types import DoubleType, StructType, TimestampType
 
 from fraudstream.contracts import DEFAULT_MAX_FUTURE, InvalidRecord, parse_label, parse_transaction
 from fraudstream.stream_rows import PARSED_LABEL_ROW, PARSED_ROW
-from processor.spark import skip_jars_on_python_path
+from processor.spark import prepare_worker_task
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -48,7 +48,7 @@ def _parsed(
     schema: StructType,
     parse_one: Callable[[bytes, datetime], Mapping[str, Any] | InvalidRecord],
 ) -> Iterator[pd.DataFrame]:
-    skip_jars_on_python_path()
+    prepare_worker_task()
     columns = schema.fieldNames()
     for pdf in batches:
         n = len(pdf)

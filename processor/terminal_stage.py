@@ -42,7 +42,7 @@ from processor.records import (
     read_packed,
     table_of,
 )
-from processor.spark import skip_jars_on_python_path
+from processor.spark import prepare_worker_task
 from processor.state_calls import get_values, update_values
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ class TerminalStage(StatefulProcessor):
         self.delay_hours = label_delay_hours(label_delay_days)
 
     def init(self, handle: StatefulProcessorHandle) -> None:
-        skip_jars_on_python_path()
+        prepare_worker_task()
         # No timers and no expiry: a terminal's entry is bounded by the pruning below, and terminals,
         # unlike cards, are a fleet that changes slowly.
         self.terminals = handle.getMapState("terminals", _TERMINAL_KEY, _TERMINAL_VALUE)

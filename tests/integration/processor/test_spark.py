@@ -1,5 +1,6 @@
 """`build_session`: a process that already runs Spark gets the running session, unchanged; locally,
-Spark's Python workers import the installed pyspark."""
+Spark's Python workers import the installed pyspark. `prepare_worker_task`: a worker's long-lived
+objects leave the collector's reach, a task's garbage does not."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from processor.spark import build_session
+from processor.spark import build_session, prepare_worker_task
 
 pytestmark = pytest.mark.integration
 
@@ -42,3 +43,37 @@ def test_python_workers_import_the_installed_pyspark_not_sparks_zip_archive(spar
     # THEN it is the package the driver imports (byte-compiled), not $SPARK_HOME/python/lib/pyspark.zip,
     # which Spark puts first on its workers' path and Python compiles from source in every process
     assert worker == [pyspark.__file__]
+
+
+def test_a_task_start_freezes_the_workers_objects_and_its_own_garbage_is_still_collected(spark: Any) -> None:
+    # GIVEN a Python worker task that starts as the job's steps do
+    def task(_: Any) -> Any:
+        import gc
+
+        prepare_worker_task()
+        frozen = gc.get_freeze_count()
+        cycle: list[Any] = []
+        cycle.append(cycle)  # garbage that only the collector frees
+        probe = id(cycle)
+        del cycle
+        gc.collect()
+        yield frozen, any(id(o) == probe for o in gc.get_objects())
+
+    # WHEN it runs
+    [(frozen, garbage_left)] = spark.sparkContext.parallelize([0], 1).mapPartitions(task).collect()
+
+    # THEN the objects the worker held at the start (modules, caches) are out of the collector's walk,
+    # while what the task created and dropped is collected as before
+    assert frozen > 10_000
+    assert not garbage_left
+
+
+def test_outside_a_task_nothing_is_frozen() -> None:
+    import gc
+
+    # GIVEN the driver (or a test calling a step directly), where nothing collects after each call
+    before = gc.get_freeze_count()
+    # WHEN a step's start runs here
+    prepare_worker_task()
+    # THEN nothing is frozen: frozen garbage would never be freed
+    assert gc.get_freeze_count() == before
