@@ -44,7 +44,6 @@ from processor.records import (
     CARD_STAGE_INPUT_SCHEMA,
     CARD_STAGE_SCHEMA,
     INVALID_ROUTE,
-    THROUGH_ROUTE,
     RecordStatus,
     bucket_routes,
     column,
@@ -151,14 +150,15 @@ class CardStage(StatefulProcessor):
     """See the module doc.
 
     Input and output rows are packed (`processor.records`); the output goes to the terminal stage,
-    under the terminal's bucket for accepted transactions and fraud marks, and under a pass-through
-    key for every other row (chargebacks, as rows of status `label`, among them).
+    under the terminal's bucket for accepted transactions and fraud marks, and under the pass-through
+    key of its own partition for every other row (chargebacks, as rows of status `label`, among them).
 
     Args:
         state_ttl_ms: forget a card whose newest event is this far behind the watermark (None: never).
         window_ms: the aggregates' window length (None: no aggregates).
         slide_ms: how often a window starts.
         terminal_keys: the terminal stage's keys (`processor.records.StageKeys`).
+        through_keys: the pass-through keys, one per partition (`processor.records.StageKeys`).
     """
 
     def __init__(
@@ -168,14 +168,20 @@ class CardStage(StatefulProcessor):
         window_ms: int | None = None,
         slide_ms: int = AGGREGATE_SLIDE_MS,
         terminal_keys: tuple[str, ...],
+        through_keys: tuple[str, ...],
     ) -> None:
         self.state_ttl_ms = state_ttl_ms
         self.window_ms = window_ms
         self.slide_ms = slide_ms
         self.terminal_keys = terminal_keys
+        self.through_keys = through_keys
 
     def init(self, handle: StatefulProcessorHandle) -> None:
+        from pyspark import TaskContext
+
         prepare_worker_task()
+        context = TaskContext.get()  # None where Spark only asks the processor for its state's schema
+        self.through_route = self.through_keys[context.partitionId() % len(self.through_keys) if context else 0]
         self.handle = handle
         self.cards = handle.getMapState("cards", _CARD_KEY, _CARD_VALUE)
         self.window_events = handle.getListState("window_events", _WINDOW_BLOB)
@@ -212,7 +218,7 @@ class CardStage(StatefulProcessor):
         rows = pa.concat_tables(tables)
         status = column(rows, "status")
         to_terminal = (status == RecordStatus.OK.value) | (status == RecordStatus.FRAUD_MARK.value)
-        routes = np.full(rows.num_rows, THROUGH_ROUTE, dtype=object)
+        routes = np.full(rows.num_rows, self.through_route, dtype=object)
         if to_terminal.any():
             routes[to_terminal] = bucket_routes(column(rows, "terminal_id")[to_terminal], self.terminal_keys)
         return packed(rows, routes, emit_floor(watermark_ms))

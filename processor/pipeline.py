@@ -157,6 +157,7 @@ def card_staged(
                 state_ttl_ms=state_ttl_ms,
                 window_ms=AGGREGATE_WINDOW_MS if aggregates else None,
                 terminal_keys=keys.terminals,
+                through_keys=keys.through,
             ),
             PACKED_SCHEMA,
             "Append",

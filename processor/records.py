@@ -71,7 +71,8 @@ __all__ = [
 INVALID_ROUTE: Final = "\x00invalid"
 # Rows per packed row at most (a blob of rows is one JVM row: bounded, whatever a key holds).
 PACK_ROWS: Final = 8_192
-# Rows the terminal stage only passes on (not accepted transactions) travel under one key of their own.
+# Rows the terminal stage only passes on (not accepted transactions) travel under keys of their own,
+# one per partition (`StageKeys.through`), named with this prefix.
 THROUGH_ROUTE: Final = "\x00through"
 
 
@@ -88,18 +89,24 @@ class StageKeys:
 
     cards: tuple[str, ...]
     terminals: tuple[str, ...]
+    # The rows the terminal stage only passes on (chargebacks, closed windows, rejected records) stay
+    # in the partition whose card stage emitted them: the sinks' work for them (a backlog's closed
+    # windows span as many hourly files as its transactions) is spread as the cards are.
+    through: tuple[str, ...]
 
 
 def stage_keys(spark: SparkSession, partitions: int) -> StageKeys:
     """The stage keys for `partitions` partitions: for each partition, the first of the names `b0`,
-    `b1`, ... (`t0`, `t1`, ... for terminals) that Spark's hash partitioning (pmod of the Murmur3 `hash`
-    of the key, as the shuffle before a stage computes it) sends there. The same for the same number of
-    partitions in every run, so a restarted query finds its state.
+    `b1`, ... (`t0`, `t1`, ... for terminals; THROUGH_ROUTE and a number for pass-through rows) that
+    Spark's hash partitioning (pmod of the Murmur3 `hash` of the key, as the shuffle before a stage
+    computes it) sends there. The same for the same number of partitions in every run, so a
+    restarted query finds its state.
 
     Raises:
         ValueError: a partition no candidate name reaches (not for any practical number of partitions).
     """
-    candidates = [f"{prefix}{i}" for prefix in "bt" for i in range(64 * partitions)]
+    prefixes = ("b", "t", THROUGH_ROUTE)
+    candidates = [f"{prefix}{i}" for prefix in prefixes for i in range(64 * partitions)]
     rows = (
         spark.createDataFrame([(name,) for name in candidates], "name string")
         .selectExpr("name", f"pmod(hash(name), {partitions}) AS part")
@@ -107,14 +114,14 @@ def stage_keys(spark: SparkSession, partitions: int) -> StageKeys:
     )
     part = {row["name"]: row["part"] for row in rows}
     keys = {}
-    for prefix in "bt":
+    for prefix in prefixes:
         chosen: dict[int, str] = {}
         for name in (c for c in candidates if c.startswith(prefix)):
             chosen.setdefault(part[name], name)
         if len(chosen) < partitions:
             raise ValueError(f"no stage key name reaches every one of {partitions} partitions")
         keys[prefix] = tuple(chosen[i] for i in range(partitions))
-    return StageKeys(cards=keys["b"], terminals=keys["t"])
+    return StageKeys(cards=keys["b"], terminals=keys["t"], through=keys[THROUGH_ROUTE])
 
 
 class RecordStatus(StrEnum):

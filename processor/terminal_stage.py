@@ -95,7 +95,7 @@ class TerminalStage(StatefulProcessor):
         table = read_packed([blob for frame in rows for blob in frame["rows"]], CARD_STAGE_SCHEMA)
         floor = emit_floor(int(timerValues.getCurrentWatermarkInMs()))
         routes = np.full(table.num_rows, key[0], dtype=object)
-        if key[0] == THROUGH_ROUTE:
+        if key[0].startswith(THROUGH_ROUTE):
             yield packed(table_of(STAGED_SCHEMA, table), routes, floor)
             return
         status = column(table, "status")
