@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from fraudstream.lake import LakeTable, partition_path
@@ -85,14 +85,21 @@ class S3ParquetSink(BatchSink):
         if table.num_rows == 0:
             return 0
         table = table.select(self.table.schema.names).cast(self.table.schema)
-        times = table[self.table.partition_time_column]
-        layout = "%Y-%m-%d/%H" if self.table.hourly else "%Y-%m-%d"
-        keys = pc.strftime(times, format=layout, locale="C").to_numpy(zero_copy_only=False)
+        # The rows of each lake partition, from one sort of their UTC hour (or day) numbers.
+        period_us = 3_600_000_000 if self.table.hourly else 86_400_000_000
+        times = table[self.table.partition_time_column].cast(pa.timestamp("us", tz="UTC"))
+        times_us = times.cast(pa.int64()).to_numpy()
+        periods = times_us // period_us
+        order = np.argsort(periods, kind="stable")
+        starts = np.flatnonzero(np.diff(periods[order], prepend=periods[order[0]] - 1))
+        groups = [(int(periods[order[i]]), order[i:j]) for i, j in zip(starts, [*starts[1:], len(order)], strict=True)]
 
-        def write_file(key: str) -> None:
-            dt, *hour = key.split("/")
-            rows = table.filter(pa.array(keys == key))
-            directory = f"{self.bucket}/{self.table.prefix}{partition_path(dt, int(hour[0]) if hour else None)}"
+        def write_file(group: tuple[int, np.ndarray]) -> None:
+            period, rows_at = group
+            start = datetime.fromtimestamp(period * period_us / 1e6, UTC)
+            partition = partition_path(start.strftime("%Y-%m-%d"), start.hour if self.table.hourly else None)
+            rows = table.take(pa.array(rows_at))
+            directory = f"{self.bucket}/{self.table.prefix}{partition}"
             if self._local:  # object stores have no directories to create
                 self.filesystem.create_dir(directory, recursive=True)
             path = f"{directory}/{batch_file_name(batch_id, part, self.query)}"
@@ -105,13 +112,10 @@ class S3ParquetSink(BatchSink):
             self.s3.put_object(Bucket=bucket, Key=key, Body=encoded.getvalue().to_pybytes())
 
         # Each file is a PUT that waits on the network: the files of several partitions go side by side.
-        partitions = [str(key) for key in np.unique(keys)]
-        for _ in _FILE_WRITERS.map(write_file, partitions):
+        for _ in _FILE_WRITERS.map(write_file, groups):
             pass
-        logger.debug(
-            "lake batch written", extra={"batch_id": batch_id, "table": self.table.name, "files": len(partitions)}
-        )
-        return len(partitions)
+        logger.debug("lake batch written", extra={"batch_id": batch_id, "table": self.table.name, "files": len(groups)})
+        return len(groups)
 
     def read_all(self) -> pa.Table:
         """Every row of the table (for tests and small local queries)."""
