@@ -3,8 +3,9 @@ of history in state.
 
 On one emulator and one Spark session (started beforehand), the same `days` of synthetic
 transactions and their chargebacks (a world of `cards` cards, about 2.2 transactions per card and
-day) are drained twice by `run_job(until_idle=True)`, every stage and sink (parse, card and terminal
-state, scoring with the model in process, lake, alerts, quarantine, aggregates):
+day) are drained twice by `run_job(until_idle=True)` in batches of the job's default bound (100,000
+records), every stage and sink (parse, card and terminal state, scoring with the model in process,
+lake, alerts, quarantine, aggregates):
 
 raw      a single client reads the backlog's transactions stream to its end with GetRecords;
 empty    a new checkpoint drains the backlog;
@@ -40,6 +41,7 @@ from bench._processor import drain, model, put_history, replay_files
 from bench.bench_source import _raw_drain
 from bench.results import BenchResult, Target, format_ratio
 from fraudstream.config import ResourceSettings
+from processor.config import ProcessorSettings
 from synthetic.generator import GeneratorConfig, TransactionGenerator
 
 TARGETS = (
@@ -51,13 +53,19 @@ HISTORY_TARGETS = (
     Target("batch_ratio", "<=", 1.25, "batch time <= 1.25x"),
 )
 HISTORY_DAYS = 30
-SIZE: dict[str, Any] = {"days": 8, "cards": 5_000, "history_days": HISTORY_DAYS, "max_records_per_batch": 20_000}
+# Batches as large as the job makes them by default (`process --max-records-per-batch`), on a backlog
+# of several of them.
+SIZE: dict[str, Any] = {
+    "days": 40,
+    "cards": 5_000,
+    "history_days": HISTORY_DAYS,
+    "max_records_per_batch": ProcessorSettings.model_fields["max_records_per_batch"].default,
+}
 QUICK_SIZE: dict[str, Any] = {"days": 1, "cards": 250, "history_days": 3, "max_records_per_batch": 200}
 
 
 def run(days: int, cards: int, history_days: int, max_records_per_batch: int, shards: int = 2) -> dict[str, Any]:
     from fraudstream.local.provision import provision
-    from processor.config import ProcessorSettings
     from processor.spark import build_session
 
     world = GeneratorConfig(seed=3, n_cards=cards, n_terminals=2 * cards)
