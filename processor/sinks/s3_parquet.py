@@ -90,9 +90,10 @@ class S3ParquetSink(BatchSink):
         times = table[self.table.partition_time_column].cast(pa.timestamp("us", tz="UTC"))
         times_us = times.cast(pa.int64()).to_numpy()
         periods = times_us // period_us
-        order = np.argsort(periods, kind="stable")
-        starts = np.flatnonzero(np.diff(periods[order], prepend=periods[order[0]] - 1))
-        groups = [(int(periods[order[i]]), order[i:j]) for i, j in zip(starts, [*starts[1:], len(order)], strict=True)]
+        order = np.argsort(periods, kind="stable")  # stable: a file keeps the batch's row order
+        values, starts = np.unique(periods[order], return_index=True)
+        ends = [*starts[1:], len(order)]
+        groups = [(int(value), order[i:j]) for value, i, j in zip(values, starts, ends, strict=True)]
 
         def write_file(group: tuple[int, np.ndarray]) -> None:
             period, rows_at = group
