@@ -8,7 +8,7 @@ window of a later transaction reaches. The fraud counts come from the card stage
 chargeback of a transaction the stream accepted). The features are computed by the same function as
 offline (`ml_model.features.terminal_window_features`) on the same hourly counts.
 
-Records that are not accepted transactions (chargebacks among them) travel under the pass-through key
+Records that are not accepted transactions (chargebacks among them) travel under the pass-through keys
 and come out untouched; fraud marks never leave the stage. Rows come and go packed (`processor.records`).
 """
 
