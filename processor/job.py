@@ -17,7 +17,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from fraudstream.aws import aws_errors, dynamodb_client, kinesis_client, resolved_endpoints, s3_filesystem
 from fraudstream.config import ResourceSettings
@@ -151,27 +151,28 @@ def _check_sources(checkpoint: str, streams: tuple[str, ...]) -> None:
         check_checkpoint(checkpoint, streams, client)
 
 
-def _offset_log(checkpoint: str) -> tuple[Any, str, list[int]]:
-    """The checkpoint's filesystem and folder, and the batch ids its offset log holds (none: new)."""
+class _OffsetLog(NamedTuple):
+    """A checkpoint's filesystem and folder, and the batch ids its offset log holds (none: new)."""
+
+    filesystem: Any
+    root: str
+    batches: list[int]
+
+
+def _offset_log(checkpoint: str) -> _OffsetLog:
     from pyarrow import fs
 
     filesystem, root = _checkpoint_filesystem(checkpoint)
     infos = filesystem.get_file_info(fs.FileSelector(f"{root}/offsets", allow_not_found=True))
-    return filesystem, root, [int(i.base_name) for i in infos if i.base_name.isdigit()]
+    return _OffsetLog(filesystem, root, [int(i.base_name) for i in infos if i.base_name.isdigit()])
 
 
-def _checkpoint_is_new(checkpoint: str) -> bool:
-    """No micro-batch was ever planned in this checkpoint (Spark uses an initial state only then)."""
-    return not _offset_log(checkpoint)[2]
-
-
-def _checkpoint_partitions(checkpoint: str) -> int | None:
+def _checkpoint_partitions(log: _OffsetLog) -> int | None:
     """The shuffle partitions a checkpoint's query runs with (Spark keeps its first batch's, whatever
     the session says later), from its newest offset log entry; None for a new checkpoint."""
-    filesystem, root, batches = _offset_log(checkpoint)
-    if not batches:
+    if not log.batches:
         return None
-    with filesystem.open_input_stream(f"{root}/offsets/{max(batches)}") as f:
+    with log.filesystem.open_input_stream(f"{log.root}/offsets/{max(log.batches)}") as f:
         metadata = json.loads(f.read().decode().splitlines()[1])
     partitions = metadata.get("conf", {}).get("spark.sql.shuffle.partitions")
     return int(partitions) if partitions is not None else None
@@ -344,8 +345,10 @@ def build_job(
     state_ttl_ms = _state_ttl_ms(settings.state_ttl_days, label_delay_days)
     if source is None:  # so are missing streams and a checkpoint of other streams
         _check_sources(checkpoint, (resources.transactions_stream, resources.labels_stream))
+    offset_log = _offset_log(checkpoint)
     history = None
-    if settings.history is not None and _checkpoint_is_new(checkpoint):
+    # Spark uses an initial state only when no micro-batch was ever planned in the checkpoint.
+    if settings.history is not None and not offset_log.batches:
         history = read_history(settings.history, naive_times_utc=settings.history_naive_times_utc)
         logger.info("state starts from a history", extra={"history": settings.history, "transactions": len(history)})
     handler = BatchHandler(
@@ -376,9 +379,8 @@ def build_job(
         },
         source=source,
         history=history,
-        keys=stage_keys(
-            spark, _checkpoint_partitions(checkpoint) or int(spark.conf.get("spark.sql.shuffle.partitions"))
-        ),
+        # A restarted query keeps its checkpoint's partitions; a new one takes the session's (the default).
+        keys=stage_keys(spark, partitions) if (partitions := _checkpoint_partitions(offset_log)) else None,
     )
     return Job(staged, handler, checkpoint, settings.trigger_interval, summary)
 
