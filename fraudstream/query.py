@@ -23,7 +23,7 @@ class QueryError(FraudstreamError):
     """Raised when DuckDB rejects the SQL."""
 
     hint = (
-        "tables: transactions, aggregates, quarantine (partition columns dt, hour), labels, monitoring (dt); "
+        "tables: transactions, quarantine (partition columns dt, hour), aggregates, labels, monitoring (dt); "
         "SQL is DuckDB's dialect"
     )
 

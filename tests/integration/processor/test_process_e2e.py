@@ -300,6 +300,10 @@ def test_closed_card_windows_are_in_the_aggregates_once_with_their_figures(run: 
     for column in ("tx_count", "amount_sum", "amount_mean", "amount_max"):
         assert merged[column].to_numpy() == pytest.approx(merged[f"{column}_offline"].to_numpy())
     assert (got["window_end"] - got["window_start"] == pd.Timedelta("10min")).all()
+    # each in the folder of the UTC day of its start, without an hour folder
+    folders = "aggregates/" + got["window_start"].dt.strftime("dt=%Y-%m-%d/")
+    assert [k.startswith(f) for k, f in zip(got["key"], folders, strict=True)] == [True] * len(got)
+    assert (got["key"].str.count("/") == 2).all()
     # and every window the watermark (newest event - 10 minutes) has closed was written
     watermark = tx["event_time"].max() - pd.Timedelta("10min")
     closed = windows[windows["window_start"] + pd.Timedelta("10min") <= watermark - pd.Timedelta("5min")]
