@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from fraudstream.alerts_table import ALERTS
@@ -54,6 +56,12 @@ def test_lake_files_are_partitioned_by_event_hour_and_a_replay_overwrites_them(
     # a later batch adds its own files
     sink.write(8, scored_rows(2, start=T0 + timedelta(days=1)))
     assert sink.read_all().num_rows == 8
+    # AND dictionary pages hold the text columns, never the numbers
+    body = s3.get_object(Bucket=resources.lake_bucket, Key=keys[0])["Body"].read()
+    first = pq.ParquetFile(io.BytesIO(body)).metadata.row_group(0)
+    chunks = {first.column(i).path_in_schema: first.column(i) for i in range(first.num_columns)}
+    assert chunks["card_id"].has_dictionary_page and chunks["scored_by"].has_dictionary_page
+    assert not chunks["amount"].has_dictionary_page and not chunks["score"].has_dictionary_page
 
 
 def _scan(client: Any, table: str) -> list[dict[str, Any]]:
