@@ -4,22 +4,16 @@ as a staged row of status `aggregate`; this module turns those rows into the lak
 
 from __future__ import annotations
 
-import pandas as pd
+import numpy as np
 import pyarrow as pa
 
 from fraudstream.lake import AGGREGATES
-from processor.records import RecordStatus
 
 __all__ = ["aggregate_table"]
 
 
-def aggregate_table(staged: pd.DataFrame, batch_id: int) -> pa.Table:
-    """The closed windows among a batch's staged rows, in the `aggregates/` schema."""
-    windows = staged[staged["status"] == RecordStatus.AGGREGATE.value]
-    rows = windows.assign(  # the session's time zone is UTC
-        window_start=pd.to_datetime(windows["window_start"], utc=True),
-        window_end=pd.to_datetime(windows["window_end"], utc=True),
-        tx_count=windows["tx_count"].astype("int64"),
-        batch_id=batch_id,
-    )
-    return pa.Table.from_pandas(rows[AGGREGATES.schema.names], schema=AGGREGATES.schema, preserve_index=False)
+def aggregate_table(windows: pa.Table, batch_id: int) -> pa.Table:
+    """A batch's closed windows (staged rows of status `aggregate`) in the `aggregates/` schema."""
+    columns = [windows.column(name) for name in AGGREGATES.schema.names if name != "batch_id"]
+    batch = pa.array(np.full(windows.num_rows, batch_id, dtype=np.int64))
+    return pa.Table.from_arrays([*columns, batch], schema=AGGREGATES.schema)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql.types import BinaryType, DoubleType, LongType, StructField, StructType
 
 from fraudstream.contracts import SCHEMA_VERSION, ScoredBy
@@ -30,7 +31,7 @@ from ml_model.features import FEATURE_SPEC, epoch_seconds
 from processor.aggregates import aggregate_table
 from processor.metrics import BatchMetrics, MetricsEmitter
 from processor.quarantine import quarantine_rows
-from processor.records import STAGED_SCHEMA, RecordStatus, unpack
+from processor.records import STAGED_SCHEMA, RecordStatus, frame_of, read_packed
 from processor.spark import prepare_worker_task
 
 if TYPE_CHECKING:
@@ -188,7 +189,7 @@ class PartitionFigures:
 
 
 def write_partition(
-    staged: pd.DataFrame,
+    staged: pa.Table,
     *,
     batch_id: int,
     part: int,
@@ -200,7 +201,7 @@ def write_partition(
     """Score one partition's accepted transactions and write every sink for them.
 
     Args:
-        staged: the partition's rows of the stages' output (STAGED_SCHEMA).
+        staged: the partition's rows of the stages' output (STAGED_SCHEMA, Arrow).
         batch_id: the micro-batch.
         part: the partition, in file names.
         sinks: where to write, and the scorer.
@@ -210,15 +211,17 @@ def write_partition(
         clock: seconds since the epoch (injectable for tests).
     """
     processed_at = datetime.fromtimestamp(clock(), UTC)
-    kind = staged["status"]
-    windows = kind == RecordStatus.AGGREGATE.value
-    labels = kind == RecordStatus.LABEL.value
+    kind = staged.column("status")
+    windows = pc.equal(kind, RecordStatus.AGGREGATE.value)
+    labels = pc.equal(kind, RecordStatus.LABEL.value)
     writes = []
-    if sinks.aggregates is not None and windows.any():
-        writes.append((sinks.aggregates, aggregate_table(staged[windows], batch_id)))
-    if sinks.labels is not None and labels.any():
-        writes.append((sinks.labels, label_table(staged[labels], batch_id, processed_at)))
-    staged = staged[~(windows | labels)]  # the rest are records of the stream (invalid chargebacks among them)
+    # Closed windows (as many as two per transaction in a backlog) go straight from Arrow to their table.
+    if sinks.aggregates is not None and pc.any(windows).as_py():
+        writes.append((sinks.aggregates, aggregate_table(staged.filter(windows), batch_id)))
+    if sinks.labels is not None and pc.any(labels).as_py():
+        writes.append((sinks.labels, label_table(frame_of(staged.filter(labels)), batch_id, processed_at)))
+    # The rest are records of the stream (invalid chargebacks among them).
+    staged = frame_of(staged.filter(pc.invert(pc.or_(windows, labels))))
     status = staged["status"]
     accepted = staged[status == RecordStatus.OK.value].reset_index(drop=True)
     lake_table = _scored_table(accepted, sinks.scorer, threshold, own_thresholds, batch_id, processed_at)
@@ -358,10 +361,10 @@ class PartitionWriter:
         from pyspark import TaskContext
 
         prepare_worker_task()
-        staged = unpack([blob for frame in frames for blob in frame["rows"]], STAGED_SCHEMA)
+        staged = read_packed([blob for frame in frames for blob in frame["rows"]], STAGED_SCHEMA)
         context = TaskContext.get()
         part = context.partitionId() if context is not None else 0
-        if staged.empty:
+        if staged.num_rows == 0:
             empty = np.zeros(len(LATENCY_EDGES_MS) - 1, np.int64)
             figures = PartitionFigures(0, 0, 0, 0, 0, 0, None, time.time(), empty)
         else:

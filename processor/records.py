@@ -58,6 +58,7 @@ __all__ = [
     "conform",
     "emit_floor",
     "epoch_us",
+    "frame_of",
     "frame_table",
     "ipc",
     "packed",
@@ -223,17 +224,25 @@ def ipc(table: pa.Table) -> bytes:
 
 
 def read_packed(blobs: Iterable[bytes], schema: StructType) -> pa.Table:
-    """The rows of packed blobs, in order, as one table of `schema`."""
-    tables = [pa.ipc.open_stream(blob).read_all() for blob in blobs]
-    return pa.concat_tables(tables) if tables else arrow_schema(schema).empty_table()
+    """The rows of packed blobs, in order, as one table of `schema` (a blob of another schema, such as
+    a card stage's rows that the terminal stage passed on untouched, is conformed: missing columns null)."""
+    target = arrow_schema(schema)
+    tables = []
+    for blob in blobs:
+        table = pa.ipc.open_stream(blob).read_all()
+        tables.append(table if table.schema == target else table_of(schema, table))
+    return pa.concat_tables(tables) if tables else target.empty_table()
+
+
+def frame_of(table: pa.Table) -> pd.DataFrame:
+    """A table of a stage's rows as a pandas frame (timestamps tz-aware UTC, nullable integers)."""
+    frame: pd.DataFrame = table.to_pandas(types_mapper={pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}.get)
+    return frame
 
 
 def unpack(blobs: Iterable[bytes], schema: StructType) -> pd.DataFrame:
-    """The rows of packed blobs as a pandas frame (timestamps tz-aware UTC, nullable integers)."""
-    frame: pd.DataFrame = read_packed(blobs, schema).to_pandas(
-        types_mapper={pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}.get
-    )
-    return frame
+    """The rows of packed blobs as a pandas frame (`frame_of`)."""
+    return frame_of(read_packed(blobs, schema))
 
 
 def packed(table: pa.Table, routes: np.ndarray, event_time: Any) -> pd.DataFrame:

@@ -8,8 +8,9 @@ window of a later transaction reaches. The fraud counts come from the card stage
 chargeback of a transaction the stream accepted). The features are computed by the same function as
 offline (`ml_model.features.terminal_window_features`) on the same hourly counts.
 
-Records that are not accepted transactions (chargebacks among them) travel under the pass-through keys
-and come out untouched; fraud marks never leave the stage. Rows come and go packed (`processor.records`).
+Records that are not accepted transactions (chargebacks and closed windows among them) travel under
+the pass-through keys and come out untouched, as the card stage packed them; fraud marks never leave
+the stage. Rows come and go packed (`processor.records`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from ml_model.features import (
 from processor.records import (
     CARD_STAGE_INPUT_SCHEMA,
     CARD_STAGE_SCHEMA,
+    PACKED_SCHEMA,
     STAGED_SCHEMA,
     THROUGH_ROUTE,
     RecordStatus,
@@ -92,12 +94,15 @@ class TerminalStage(StatefulProcessor):
     def handleInputRows(
         self, key: Any, rows: Iterator[pd.DataFrame], timerValues: TimerValues
     ) -> Iterator[pd.DataFrame]:
-        table = read_packed([blob for frame in rows for blob in frame["rows"]], CARD_STAGE_SCHEMA)
+        blobs = [blob for frame in rows for blob in frame["rows"]]
         floor = emit_floor(int(timerValues.getCurrentWatermarkInMs()))
-        routes = np.full(table.num_rows, key[0], dtype=object)
         if key[0].startswith(THROUGH_ROUTE):
-            yield packed(table_of(STAGED_SCHEMA, table), routes, floor)
+            # Passed on as they came: whoever reads them as staged rows gets null terminal features.
+            passed = {"route": key[0], "event_time": floor, "rows": blobs}
+            yield pd.DataFrame(passed, columns=PACKED_SCHEMA.fieldNames())
             return
+        table = read_packed(blobs, CARD_STAGE_SCHEMA)
+        routes = np.full(table.num_rows, key[0], dtype=object)
         status = column(table, "status")
         is_mark = status == RecordStatus.FRAUD_MARK.value
         accepted = np.flatnonzero(status == RecordStatus.OK.value)

@@ -10,10 +10,11 @@ import pyarrow as pa
 import pytest
 from pyarrow import fs
 
-from fraudstream.lake import LABELS, QUARANTINE, TRANSACTIONS
+from fraudstream.lake import AGGREGATES, LABELS, QUARANTINE, TRANSACTIONS
 from ml_model.features import FEATURE_SPEC
 from processor.batch import PartitionSinks, batch_metrics, write_partition
 from processor.parsing import PARSED_SCHEMA
+from processor.records import STAGED_SCHEMA, frame_table
 from processor.sinks.base import BatchSink
 from processor.sinks.s3_parquet import S3ParquetSink
 
@@ -80,6 +81,11 @@ def _staged(n_ok: int) -> pd.DataFrame:
     return pd.DataFrame([*rows, bad, dup])
 
 
+def _table(staged: pd.DataFrame) -> pa.Table:
+    """The rows as the writer reads them (each under the stage key it travelled under)."""
+    return frame_table(staged.assign(route="b0"), STAGED_SCHEMA)
+
+
 def test_a_batch_goes_to_the_lake_alerts_and_quarantine_with_its_figures(tmp_path: Path) -> None:
     # GIVEN 9 accepted transactions (amounts 100..900), one invalid record and one duplicate
     local = fs.LocalFileSystem()
@@ -89,7 +95,7 @@ def test_a_batch_goes_to_the_lake_alerts_and_quarantine_with_its_figures(tmp_pat
     sinks = PartitionSinks(lake=lake, alerts=alerts, quarantine=quarantine, scorer=ScoreByAmount())
     now = pd.Timestamp("2026-11-23T12:00:02Z").timestamp()
     # WHEN written as partition 2 of batch 4
-    part = write_partition(_staged(9), batch_id=4, part=2, sinks=sinks, threshold=0.5, clock=lambda: now)
+    part = write_partition(_table(_staged(9)), batch_id=4, part=2, sinks=sinks, threshold=0.5, clock=lambda: now)
     figures = batch_metrics(4, [part], started_s=now - 1)
     # THEN the lake holds the 9 accepted rows, scored, alerting from 500 up
     table = lake.read_all()
@@ -109,6 +115,55 @@ def test_a_batch_goes_to_the_lake_alerts_and_quarantine_with_its_figures(tmp_pat
     assert figures.source_lag_ms == pytest.approx(2000.0)
     # every file is named after the batch and the partition
     assert {p.name for p in tmp_path.rglob("*.parquet")} == {"batch-000000000004-0002.parquet"}
+
+
+def test_closed_windows_go_to_the_aggregates_table_by_day_and_are_no_records(tmp_path: Path) -> None:
+    # GIVEN a partition with 2 accepted transactions, an invalid record, a duplicate and two closed
+    # windows of a card, on two days
+    local = fs.LocalFileSystem()
+    aggregates = S3ParquetSink(str(tmp_path), AGGREGATES, local)
+    quarantine = S3ParquetSink(str(tmp_path), QUARANTINE, local)
+    sinks = PartitionSinks(
+        lake=S3ParquetSink(str(tmp_path), TRANSACTIONS, local),
+        alerts=RecordingSink(),
+        quarantine=quarantine,
+        scorer=ScoreByAmount(),
+        aggregates=aggregates,
+    )
+    starts = [pd.Timestamp("2026-11-30T23:55:00Z"), pd.Timestamp("2026-12-01T00:00:00Z")]
+    windows = pd.DataFrame(
+        {
+            "card_id": "c1",
+            "window_start": starts,
+            "window_end": [s + pd.Timedelta("10min") for s in starts],
+            "tx_count": [2, 1],
+            "amount_sum": [300.0, 200.0],
+            "amount_mean": [150.0, 200.0],
+            "amount_max": [200.0, 200.0],
+            "status": "aggregate",
+            "stream_name": "",
+            "shard_id": "",
+            "sequence_number": "0",
+            "arrival_time": pd.Timestamp("2026-12-01T00:06:00Z"),
+        }
+    )
+    staged = pd.concat([_staged(2), windows], ignore_index=True)
+    # WHEN written as partition 3 of batch 5
+    part = write_partition(_table(staged), batch_id=5, part=3, sinks=sinks, threshold=0.5)
+    # THEN each window is in the aggregates table once, with its figures and the batch, in the folder
+    # of its start's day
+    got = aggregates.read_all().to_pandas().sort_values("window_start").reset_index(drop=True)
+    assert got["window_start"].tolist() == starts
+    assert (got["tx_count"].tolist(), got["amount_sum"].tolist()) == ([2, 1], [300.0, 200.0])
+    assert (got["batch_id"] == 5).all() and got["dt"].tolist() == ["2026-11-30", "2026-12-01"]
+    files = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "aggregates").rglob("*.parquet"))
+    assert files == [
+        "aggregates/dt=2026-11-30/batch-000000000005-0003.parquet",
+        "aggregates/dt=2026-12-01/batch-000000000005-0003.parquet",
+    ]
+    # AND they are no records: not in the quarantine or the figures
+    assert quarantine.read_all()["reason"].to_pylist() == ["bad_json"]
+    assert (part.rows_in, part.quarantined, part.duplicates_dropped) == (4, 1, 1)
 
 
 class ScoreByAmountTwoModels(ScoreByAmount):
@@ -140,7 +195,7 @@ def test_each_row_alerts_at_its_models_threshold_unless_one_is_set(tmp_path: Pat
         scorer=ScoreByAmountTwoModels(),
     )
     # WHEN written with the job's threshold 0.5, each model's own or that one for every row
-    write_partition(_staged(9), batch_id=1, part=0, sinks=sinks, threshold=0.5, own_thresholds=own_thresholds)
+    write_partition(_table(_staged(9)), batch_id=1, part=0, sinks=sinks, threshold=0.5, own_thresholds=own_thresholds)
     alerting = {r["amount"] for r in lake.read_all().to_pylist() if r["is_alert"]}
     # THEN the challenger's rows alert from 0.15 and the champion's from 0.5 (its own unknown), or all from 0.5
     expected = (
@@ -157,7 +212,7 @@ def test_an_empty_batch_writes_nothing_and_reports_zeros(tmp_path: Path) -> None
         quarantine=S3ParquetSink(str(tmp_path), QUARANTINE, local),
         scorer=ScoreByAmount(),
     )
-    part = write_partition(_staged(1).iloc[:0], batch_id=0, part=0, sinks=sinks, threshold=0.5)
+    part = write_partition(_table(_staged(1).iloc[:0]), batch_id=0, part=0, sinks=sinks, threshold=0.5)
     figures = batch_metrics(0, [part], started_s=part.finished_s)
     assert figures.rows_in == 0 and figures.alerts == 0
     assert not list(tmp_path.iterdir())
@@ -202,7 +257,7 @@ def test_chargebacks_go_to_the_labels_table_by_the_day_of_their_label_time(tmp_p
     now = pd.Timestamp("2026-12-01T12:00:00Z")
     # WHEN written as partition 1 of batch 7, twice (a re-run of the batch)
     for _ in range(2):
-        part = write_partition(staged, batch_id=7, part=1, sinks=sinks, threshold=0.5, clock=now.timestamp)
+        part = write_partition(_table(staged), batch_id=7, part=1, sinks=sinks, threshold=0.5, clock=now.timestamp)
     # THEN each chargeback is in the labels table once, with the contract's fields and its source
     got = labels.read_all().to_pandas().sort_values("transaction_id").reset_index(drop=True)
     assert got["transaction_id"].tolist() == ["tx-0", "tx-1", "tx-2"]
